@@ -1,0 +1,163 @@
+"""The app factory: builds the hub's runtime and assembles the features.
+
+This is the only module of ``hub`` that imports feature packages. Each feature is a
+``Feature(setup, migrations)``: ``setup(app)`` adds its routes, OCPP handlers and event
+subscriptions (usually via its own ``cleanup_ctx``, which runs after the hub runtime exists).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.auth import TokenVerifier, auth_middleware, create_token
+from hub.commands import Commands
+from hub.config import Config
+from hub.context import HUB, Hub
+from hub.db import create_engine, is_sqlite, session_factory
+from hub.db.group_commit import GroupCommitter
+from hub.db.migrate import pending_revisions, upgrade_database
+from hub.errors import error_middleware
+from hub.events import EventBus
+from hub.health import add_health_routes
+from hub.metrics import ActionMetrics
+from hub.ocpp_server.endpoint import make_handler
+from hub.ocpp_server.message_log import MessageLog
+from hub.ocpp_server.registry import StationRegistry
+from hub.services import stations
+from hub.services.command_effects import register_command_effects
+
+log = logging.getLogger(__name__)
+
+CONFIG = web.AppKey("config", Config)
+TOKENS = web.AppKey("token_verifier", TokenVerifier)
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    setup: Callable[[web.Application], None]
+    migrations: Path | None = None
+
+
+@dataclass
+class StartupOptions:
+    # Print a fresh admin token once the database is ready (serve --dev).
+    print_admin_token: bool = False
+    # Upgrade the schema at start-up even where the hub would not by default (non-SQLite).
+    upgrade_database: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+STARTUP = web.AppKey("startup", StartupOptions)
+
+
+def features() -> list[Feature]:
+    """The features this build ships. Packages whose issue has not landed are not listed."""
+    return []
+
+
+def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
+               startup: StartupOptions | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware(lambda request: request.app[TOKENS])],
+        client_max_size=8 * 1024 * 1024,
+    )
+    app[CONFIG] = config
+    app[STARTUP] = startup or StartupOptions()
+    selected = list(features() if feature_list is None else feature_list)
+    app.cleanup_ctx.append(_hub_runtime(selected))
+    app.on_shutdown.append(_close_station_connections)
+
+    add_health_routes(app)
+    handler = make_handler(HUB)
+    app.router.add_get("/ocpp/{station_id}", handler)
+    for feature in selected:
+        feature.setup(app)
+    if config.server.bare_station_path:
+        # Registered last so that every named route wins over the catch-all station path.
+        app.router.add_get("/{station_id}", handler)
+    return app
+
+
+def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
+                                                          contextlib.AbstractAsyncContextManager]:
+    @contextlib.asynccontextmanager
+    async def runtime(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        engine = create_engine(
+            config.database.url, echo=config.database.echo,
+            pool_size=config.database.pool_size,
+            sqlite_synchronous=config.database.sqlite_synchronous)
+        migrations = [f.migrations for f in selected if f.migrations is not None]
+        if is_sqlite(config.database.url) or app[STARTUP].upgrade_database:
+            await upgrade_database(engine, migrations)
+        else:
+            missing = await pending_revisions(engine, migrations)
+            if missing:
+                await engine.dispose()
+                raise RuntimeError(
+                    f"database schema is not current (missing {', '.join(sorted(missing))}); "
+                    "run `pnc-hub db upgrade` first")
+
+        committer = GroupCommitter(
+            engine, max_batch=config.database.group_commit_max_batch,
+            writers=1 if is_sqlite(config.database.url) else 2)
+        committer.start()
+        registry = StationRegistry()
+        mlog = config.message_log
+        hub = Hub(
+            config=config, engine=engine, sessions=session_factory(engine), committer=committer,
+            bus=EventBus(), stations=registry,
+            commands=Commands(registry, default_timeout=config.ocpp.call_timeout),
+            message_log=MessageLog(committer, max_queue=mlog.max_queue,
+                                   batch_size=mlog.batch_size, flush_interval=mlog.flush_interval,
+                                   skip_actions=mlog.skip_actions, enabled=mlog.enabled),
+            metrics=ActionMetrics(),
+        )
+        register_command_effects(hub)
+        app[HUB] = hub
+        app[TOKENS] = TokenVerifier(hub.sessions)
+        hub.message_log.start()
+        await stations.reset_connection_flags(hub)
+        flusher = asyncio.create_task(_flush_last_seen_forever(hub))
+
+        if app[STARTUP].print_admin_token:
+            token = await create_token(hub.sessions, name="dev admin (serve --dev)")
+            print(f"Admin token (dev): {token}", file=sys.stdout, flush=True)
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            await stations.flush_last_seen(hub)
+            await hub.bus.drain()
+            await hub.message_log.stop()
+            await committer.stop()
+            await engine.dispose()
+
+    return runtime
+
+
+async def _flush_last_seen_forever(hub: Hub) -> None:
+    while True:
+        await asyncio.sleep(hub.config.ocpp.last_seen_flush_seconds)
+        try:
+            await stations.flush_last_seen(hub)
+        except Exception:
+            log.exception("could not write last-seen times")
+
+
+async def _close_station_connections(app: web.Application) -> None:
+    hub = app.get(HUB)
+    if hub is None:
+        return
+    await asyncio.gather(*(s.ws.close(code=1001, message=b"hub shutting down")
+                           for s in hub.stations), return_exceptions=True)

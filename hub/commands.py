@@ -1,0 +1,89 @@
+"""Commands: the one way anything asks a station to do something.
+
+    response = await hub.commands.call("CP-1", call.Reset(type="Soft"), timeout=10)
+
+One outgoing call is in flight per station at a time (OCPP-J requires it; the session enforces
+it). Failures are typed so that callers can answer precisely: ``StationOffline`` (no live
+connection on this node), ``CallTimeout`` (no answer in time) and ``CallError`` (the station
+answered with a CALLERROR, code and description kept). After an answer, registered effects
+persist what matters (configuration, local list version, reservations, availability).
+
+The station is looked up through the registry by id only, so a multi-node version can route the
+call to the node holding the socket behind this same interface.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.ocpp_server.registry import StationRegistry
+
+log = logging.getLogger(__name__)
+
+# (station_id, request dataclass, response dataclass) -> persist the side effect
+CommandEffect = Callable[[str, Any, Any], Awaitable[None]]
+
+
+class CommandFailed(Exception):
+    """Base of the errors a command can end in."""
+
+
+class StationOffline(CommandFailed):
+    def __init__(self, station_id: str) -> None:
+        super().__init__(f"station {station_id} is not connected")
+        self.station_id = station_id
+
+
+class CallTimeout(CommandFailed):
+    def __init__(self, station_id: str, action: str, timeout: float) -> None:
+        super().__init__(f"station {station_id} did not answer {action} within {timeout:g}s")
+        self.station_id = station_id
+        self.action = action
+        self.timeout = timeout
+
+
+class CallError(CommandFailed):
+    def __init__(self, station_id: str, action: str, code: str, description: str,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(f"station {station_id} answered {action} with {code}: {description}")
+        self.station_id = station_id
+        self.action = action
+        self.code = code
+        self.description = description
+        self.details = details or {}
+
+
+class Commands:
+    def __init__(self, registry: StationRegistry, default_timeout: float = 30.0) -> None:
+        self._registry = registry
+        self.default_timeout = default_timeout
+        self._effects: dict[str, list[CommandEffect]] = {}
+
+    def add_effect(self, action: str, effect: CommandEffect) -> None:
+        """Persist something after a station answered ``action`` (called with req and resp)."""
+        self._effects.setdefault(action, []).append(effect)
+
+    def is_connected(self, station_id: str) -> bool:
+        return station_id in self._registry
+
+    def ocpp_version(self, station_id: str) -> str | None:
+        session = self._registry.get(station_id)
+        return session.ocpp_version if session else None
+
+    async def call(self, station_id: str, request: Any, timeout: float | None = None) -> Any:
+        """Send ``request`` (an ``ocpp`` call dataclass) and return the response dataclass."""
+        session = self._registry.get(station_id)
+        if session is None:
+            raise StationOffline(station_id)
+        response = await session.call(request, timeout=timeout or self.default_timeout)
+        action = type(request).__name__
+        for effect in self._effects.get(action, ()):
+            try:
+                await effect(station_id, request, response)
+            except Exception:
+                # The station did act; failing to record it must not turn success into an error.
+                log.exception("recording the effect of %s on %s failed", action, station_id)
+        return response

@@ -1,0 +1,216 @@
+"""Hub configuration: a TOML file plus ``PNC_HUB_*`` environment variables (env wins).
+
+The core reads the sections it owns (``server``, ``database``, ``ocpp``, ``message_log``) into
+typed dataclasses. Every other section (``oicp``, ``pki``, ...) is kept as a plain dict in
+``Config.sections`` for the feature that owns it, so the core never needs to know about them.
+
+Environment variables: ``PNC_HUB_<SECTION>__<KEY>`` sets ``[section] key`` (double underscore
+between section and key), e.g. ``PNC_HUB_SERVER__PORT=9000``. Two short forms are accepted for the
+settings people set most: ``PNC_HUB_DATABASE_URL`` and ``PNC_HUB_PORT``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_type_hints
+
+ENV_PREFIX = "PNC_HUB_"
+UnknownStationPolicy = Literal["reject", "pending", "accept"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the key."""
+
+
+@dataclass
+class ServerConfig:
+    host: str = "0.0.0.0"
+    port: int = 9751
+    # Some chargers cannot be configured with a path prefix and connect to ws://host/{id}.
+    bare_station_path: bool = False
+    # TLS termination by the hub itself (security profiles 2 and 3).
+    tls_cert: str = ""
+    tls_key: str = ""
+    # CA bundle for client certificates (security profile 3). Empty = no client certificates.
+    tls_client_ca: str = ""
+    # True: a client certificate is mandatory on the TLS listener (pure profile 3 deployment).
+    tls_require_client_cert: bool = False
+    # Printed in logs and used to build URLs the hub hands out (e.g. OCSP, uploads).
+    public_url: str = ""
+
+
+@dataclass
+class DatabaseConfig:
+    url: str = "sqlite+aiosqlite:///./pnc-hub.db"
+    echo: bool = False
+    pool_size: int = 10
+    # SQLite durability: FULL fsyncs the WAL on every commit (survives power loss);
+    # NORMAL survives a crash of the process. Group commit keeps either fast.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # Group commit: how many unit-of-work operations share one transaction at most.
+    group_commit_max_batch: int = 500
+
+
+@dataclass
+class OcppConfig:
+    unknown_stations: UnknownStationPolicy = "reject"
+    heartbeat_interval: int = 300
+    # Interval a Pending station is told to retry BootNotification after.
+    pending_retry_interval: int = 60
+    # WebSocket ping interval (seconds); a peer that misses a pong is disconnected.
+    websocket_ping_interval: float = 60.0
+    max_frame_bytes: int = 65536
+    # Default timeout of commands sent to stations.
+    call_timeout: float = 30.0
+    # Validate our own responses against the OCPP schemas too (costs CPU; on in tests).
+    validate_responses: bool = False
+    # How often the stations' last-seen times are written (heartbeats cost no write each).
+    last_seen_flush_seconds: float = 30.0
+
+
+@dataclass
+class MessageLogConfig:
+    enabled: bool = True
+    max_queue: int = 5000
+    batch_size: int = 500
+    flush_interval: float = 0.5
+    # Actions that are not logged (heartbeats are the bulk of traffic and carry no facts).
+    skip_actions: list[str] = field(default_factory=lambda: ["Heartbeat"])
+
+
+@dataclass
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    ocpp: OcppConfig = field(default_factory=OcppConfig)
+    message_log: MessageLogConfig = field(default_factory=MessageLogConfig)
+    dev: bool = False
+    # Sections owned by feature packages, passed through untouched.
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A feature's raw section (empty dict when absent)."""
+        return self.sections.get(name, {})
+
+
+_CORE_SECTIONS = {
+    "server": ServerConfig,
+    "database": DatabaseConfig,
+    "ocpp": OcppConfig,
+    "message_log": MessageLogConfig,
+}
+_SHORT_ENV = {"DATABASE_URL": ("database", "url"), "PORT": ("server", "port")}
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Config:
+    """Build the configuration: defaults < TOML file < environment < explicit overrides (CLI)."""
+    env = dict(os.environ if env is None else env)
+    raw: dict[str, Any] = {}
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = env[ENV_PREFIX + "CONFIG"]
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        key = name[len(ENV_PREFIX):]
+        if key in _SHORT_ENV:
+            section, option = _SHORT_ENV[key]
+        elif key == "DEV":
+            raw["dev"] = value
+            continue
+        elif "__" in key:
+            section, option = key.split("__", 1)
+            section, option = section.lower(), option.lower()
+        else:
+            continue
+        raw.setdefault(section, {})[option] = value
+
+    for section, values in (overrides or {}).items():
+        if section == "dev":
+            raw["dev"] = values
+            continue
+        raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+
+    config = Config(dev=_coerce("dev", raw.pop("dev", False), bool))
+    for section, cls in _CORE_SECTIONS.items():
+        values = raw.pop(section, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        setattr(config, section, _build_section(section, cls, values))
+    config.sections = {k: v for k, v in raw.items() if isinstance(v, dict)}
+    _validate(config)
+    return config
+
+
+def _build_section(section: str, cls: type, values: dict[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting [{section}] {key}")
+        kwargs[key] = _coerce(f"{section}.{key}", value, hints[key])
+    return cls(**kwargs)
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Turn TOML values and environment strings into the declared type, or fail naming the key."""
+    origin = getattr(hint, "__origin__", None)
+    try:
+        if origin is Literal:
+            allowed = get_args(hint)
+            if value not in allowed:
+                raise ValueError(f"must be one of {', '.join(map(str, allowed))}")
+            return value
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError("must be true or false")
+        if hint is int:
+            if isinstance(value, bool):
+                raise ValueError("must be an integer")
+            return int(value)
+        if hint is float:
+            return float(value)
+        if hint is str:
+            return str(value)
+        if origin is list:
+            if isinstance(value, str):
+                return [item.strip() for item in value.split(",") if item.strip()]
+            return list(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid value for {name}: {value!r} ({exc})") from exc
+    return value
+
+
+def _validate(config: Config) -> None:
+    if not 0 < config.server.port < 65536:
+        raise ConfigError(f"invalid value for server.port: {config.server.port}")
+    if bool(config.server.tls_cert) != bool(config.server.tls_key):
+        raise ConfigError("server.tls_cert and server.tls_key must be set together")
+    if config.server.tls_client_ca and not config.server.tls_cert:
+        raise ConfigError("server.tls_client_ca needs server.tls_cert and server.tls_key")
+    if config.ocpp.heartbeat_interval <= 0:
+        raise ConfigError("ocpp.heartbeat_interval must be positive")
+    if config.message_log.max_queue <= 0:
+        raise ConfigError("message_log.max_queue must be positive")

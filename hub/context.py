@@ -1,0 +1,63 @@
+"""The hub's runtime: every shared service, created once per process by the app factory."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from hub.commands import Commands
+from hub.config import Config
+from hub.db.base import utcnow
+from hub.db.group_commit import GroupCommitter
+from hub.events import EventBus
+from hub.metrics import ActionMetrics
+from hub.ocpp_server.message_log import MessageLog
+from hub.ocpp_server.registry import StationRegistry
+
+if TYPE_CHECKING:
+    from hub.ocpp_server.session import StationSession
+
+# A feature's handler for a charger-initiated action: (session, camelCase payload) -> payload.
+ActionHandler = Callable[["StationSession", dict[str, Any]], Awaitable[dict[str, Any]]]
+# A handler for DataTransfer: (session, data) -> (status, data) where data is the raw string.
+DataTransferHandler = Callable[["StationSession", str | None], Awaitable[tuple[str, str | None]]]
+
+
+@dataclass
+class Hub:
+    config: Config
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    committer: GroupCommitter
+    bus: EventBus
+    stations: StationRegistry
+    commands: Commands
+    message_log: MessageLog
+    metrics: ActionMetrics
+    started_at: datetime = field(default_factory=utcnow)
+    # Feature hooks, registered by the app factory's features.
+    action_handlers: dict[tuple[str, str], ActionHandler] = field(default_factory=dict)
+    data_transfer_handlers: dict[tuple[str, str | None], DataTransferHandler] = field(
+        default_factory=dict
+    )
+    # Asked in order about id tags unknown locally: (hub, station_id, id_tag) -> Authorization
+    # or None. A feature appends here (e.g. Hubject AuthorizeStart).
+    remote_authorizers: list[Callable[..., Awaitable[Any]]] = field(default_factory=list)
+
+    def handle_action(self, ocpp_version: str, action: str, handler: ActionHandler) -> None:
+        """Let a feature answer a charger-initiated ``action`` instead of the core."""
+        self.action_handlers[(ocpp_version, action)] = handler
+
+    def handle_data_transfer(
+        self, vendor_id: str, message_id: str | None, handler: DataTransferHandler
+    ) -> None:
+        """Route DataTransfer by vendorId and messageId (None = any messageId of the vendor)."""
+        self.data_transfer_handlers[(vendor_id, message_id)] = handler
+
+
+HUB = web.AppKey("hub", Hub)

@@ -1,0 +1,19 @@
+"""Alembic environment: always driven with a live connection from hub.db.migrate."""
+
+from alembic import context
+
+import hub.db.models  # noqa: F401  (registers the core tables on Base.metadata)
+from hub.db.base import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through `pnc-hub db upgrade` (hub.db.migrate)")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,148 @@
+"""Domain events and the in-process bus.
+
+Two kinds of subscriber:
+
+- ``subscribe``: called after the fact is committed, in its own task (metrics, caches, pushes
+  that may be lost on a crash). A failing subscriber is logged and never affects the publisher.
+- ``on_commit``: called *inside* the database transaction that records the fact, with its
+  connection, so that a feature can write an outbox row atomically with the fact (OICP CDRs and
+  status pushes). If such a hook fails, the fact is not committed and the station gets an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.db.base import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    station_id: str
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StationConnected(Event):
+    ocpp_version: str
+    remote: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StationDisconnected(Event):
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StationBooted(Event):
+    status: str
+    vendor: str | None = None
+    model: str | None = None
+    firmware_version: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusChanged(Event):
+    connector_id: int
+    status: str
+    previous_status: str | None = None
+    error_code: str | None = None
+    info: str | None = None
+    vendor_error_code: str | None = None
+    timestamp: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionStarted(Event):
+    transaction_id: int
+    connector_id: int
+    id_tag: str | None
+    meter_start: int | None
+    timestamp: datetime
+    reservation_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionUpdated(Event):
+    transaction_id: int
+    connector_id: int
+    energy_wh: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionEnded(Event):
+    transaction_id: int
+    connector_id: int
+    id_tag: str | None
+    meter_start: int | None
+    meter_stop: int | None
+    start_timestamp: datetime
+    stop_timestamp: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeterValuesReceived(Event):
+    connector_id: int
+    transaction_id: int | None
+    # [{"timestamp", "value", "measurand", "unit", "phase", "location", "context", "format"}]
+    samples: tuple[dict[str, Any], ...] = ()
+
+
+E = TypeVar("E", bound=Event)
+AfterCommitHandler = Callable[[Any], Awaitable[None]]
+InTransactionHandler = Callable[[AsyncConnection, Any], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._after: dict[type[Event], list[AfterCommitHandler]] = defaultdict(list)
+        self._in_tx: dict[type[Event], list[InTransactionHandler]] = defaultdict(list)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.published = 0
+        self.handler_errors = 0
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
+        self._after[event_type].append(handler)
+
+    def on_commit(
+        self, event_type: type[E], handler: Callable[[AsyncConnection, E], Awaitable[None]]
+    ) -> None:
+        self._in_tx[event_type].append(handler)
+
+    def has_in_transaction_hooks(self, event_type: type[Event]) -> bool:
+        return bool(self._in_tx.get(event_type))
+
+    async def run_in_transaction(self, conn: AsyncConnection, event: Event) -> None:
+        for handler in self._in_tx.get(type(event), ()):
+            await handler(conn, event)
+
+    def publish(self, event: Event) -> None:
+        """Hand a committed fact to the after-commit subscribers without waiting for them."""
+        self.published += 1
+        for handler in self._after.get(type(event), ()):
+            task = asyncio.ensure_future(self._call(handler, event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _call(self, handler: AfterCommitHandler, event: Event) -> None:
+        try:
+            await handler(event)
+        except Exception:
+            self.handler_errors += 1
+            log.exception("event handler %r failed for %r", handler, event)
+
+    async def drain(self) -> None:
+        """Wait for running subscribers (used at shutdown and in tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

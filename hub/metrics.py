@@ -1,0 +1,74 @@
+"""In-process counters and latency samples for the monitoring API and /metrics."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+@dataclass
+class ActionStats:
+    success: int = 0
+    errors: int = 0
+    # Recent latencies in seconds; bounded so a busy hub does not grow without limit.
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
+    last_error: str | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        values = sorted(self.latencies)
+        as_ms = [v * 1000 for v in values]
+        return {
+            "count": self.success + self.errors,
+            "success": self.success,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "latency_ms": {
+                "p50": _round(percentile(as_ms, 0.5)),
+                "p90": _round(percentile(as_ms, 0.9)),
+                "p99": _round(percentile(as_ms, 0.99)),
+                "max": _round(as_ms[-1] if as_ms else None),
+                "samples": len(as_ms),
+            },
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+class ActionMetrics:
+    """Per (direction, action) outcome counts and latencies."""
+
+    def __init__(self) -> None:
+        self._stats: dict[tuple[str, str], ActionStats] = {}
+        self.started = time.time()
+
+    def record(self, direction: str, action: str, seconds: float, error: str | None = None) -> None:
+        stats = self._stats.get((direction, action))
+        if stats is None:
+            stats = self._stats[(direction, action)] = ActionStats()
+        stats.latencies.append(seconds)
+        if error is None:
+            stats.success += 1
+        else:
+            stats.errors += 1
+            stats.last_error = error
+
+    def snapshot(self, direction: str | None = None) -> dict[str, dict[str, Any]]:
+        return {
+            action if direction else f"{d}:{action}": stats.snapshot()
+            for (d, action), stats in sorted(self._stats.items())
+            if direction is None or d == direction
+        }
+
+    def items(self) -> list[tuple[str, str, ActionStats]]:
+        return [(d, a, s) for (d, a), s in sorted(self._stats.items())]

@@ -1,0 +1,1 @@
+"""The OCPP-J server: WebSocket endpoint, one StationSession per live connection."""

@@ -1,0 +1,188 @@
+"""The chargers' WebSocket endpoint: ``/ocpp/{station_id}`` (and optionally ``/{station_id}``).
+
+The handshake decides everything before the upgrade: station id syntax, subprotocol, the
+station's admission (known, or allowed by the unknown-station policy), and its credentials:
+HTTP Basic (security profiles 1 and 2) and/or a TLS client certificate whose CN is the station
+id (profile 3). A second connection of the same station replaces the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import ssl
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from hub.auth import public
+from hub.context import Hub
+from hub.ocpp_server.session import StationSession
+from hub.ocpp_server.session16 import StationSession16
+from hub.services import stations
+
+log = logging.getLogger(__name__)
+
+SESSION_CLASSES: dict[str, type[StationSession]] = {
+    StationSession16.subprotocol: StationSession16,
+}
+MAX_STATION_ID = 48
+# Frames above the soft limit (config ocpp.max_frame_bytes) get a CALLERROR; above this hard
+# limit aiohttp closes the socket (1009) so a hostile peer cannot make us buffer without bound.
+HARD_FRAME_FACTOR = 16
+
+
+def register_session_class(cls: type[StationSession]) -> None:
+    """Serve another OCPP version (its subprotocol) on the same endpoint."""
+    SESSION_CLASSES[cls.subprotocol] = cls
+
+
+def valid_station_id(station_id: str) -> bool:
+    return (
+        0 < len(station_id) <= MAX_STATION_ID
+        and station_id.isprintable()
+        and station_id.isascii()
+        and not any(c in station_id for c in ' /\\?#%"')
+    )
+
+
+def _error(status: int, error: str, detail: str) -> web.Response:
+    return web.json_response({"error": error, "detail": detail}, status=status)
+
+
+def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode(
+            "utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+def _client_certificate_cn(request: web.Request) -> str | None | bool:
+    """CN of the verified TLS client certificate; None without one; False if not on TLS."""
+    transport = request.transport
+    if transport is None or transport.get_extra_info("sslcontext") is None:
+        return False
+    peercert: dict[str, Any] | None = transport.get_extra_info("peercert")
+    if not peercert:
+        return None
+    for rdn in peercert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
+
+
+def make_handler(hub_key: web.AppKey[Hub]) -> Any:
+    # Chargers authenticate with the OCPP security profiles below, not with API tokens.
+    @public
+    async def ocpp_websocket(request: web.Request) -> web.StreamResponse:
+        hub = request.app[hub_key]
+        station_id = request.match_info["station_id"]
+        if not valid_station_id(station_id):
+            return _error(400, "invalid_station_id",
+                          f"station id must be 1..{MAX_STATION_ID} printable ASCII characters "
+                          "without spaces or URL delimiters")
+
+        ws = web.WebSocketResponse(
+            protocols=tuple(SESSION_CLASSES),
+            heartbeat=hub.config.ocpp.websocket_ping_interval or None,
+            max_msg_size=hub.config.ocpp.max_frame_bytes * HARD_FRAME_FACTOR,
+            compress=False,
+        )
+        ready = ws.can_prepare(request)
+        if not ready.ok:
+            return _error(400, "not_websocket", "this endpoint takes OCPP-J WebSocket upgrades")
+        if ready.protocol not in SESSION_CLASSES:
+            offered = request.headers.get("Sec-WebSocket-Protocol", "")
+            return _error(400, "unsupported_subprotocol",
+                          f"offered [{offered}], supported: {', '.join(SESSION_CLASSES)}")
+
+        admission = await stations.admission(hub, station_id)
+        if admission is None:
+            log.info("refused unknown station %s", station_id)
+            return _error(404, "unknown_station", f"station {station_id} is not registered")
+
+        refusal = _check_credentials(request, station_id, admission)
+        if refusal is not None:
+            log.warning("refused station %s: %s", station_id, refusal.text)
+            return refusal
+
+        await ws.prepare(request)
+        remote = request.remote
+        session = SESSION_CLASSES[ready.protocol](station_id, ws, hub, remote=remote)
+        session.registration_status = admission.registration_status
+        previous = hub.stations.add(session)
+        if previous is not None:
+            log.info("%s reconnected; closing its previous connection", station_id)
+            previous.connection_closed()
+            await previous.ws.close(code=1000, message=b"replaced by a new connection")
+        try:
+            await stations.mark_connected(hub, station_id, session.ocpp_version, remote,
+                                          admission.registration_status)
+            await _read_loop(session, ws)
+        finally:
+            session.connection_closed()
+            if hub.stations.remove(session):
+                await asyncio.shield(
+                    stations.mark_disconnected(hub, station_id, session.last_seen_at,
+                                               reason=str(ws.close_code)))
+        return ws
+
+    return ocpp_websocket
+
+
+def _check_credentials(request: web.Request, station_id: str,
+                       admission: stations.StationAdmission) -> web.Response | None:
+    cn = _client_certificate_cn(request)
+    if isinstance(cn, str):
+        # Security profile 3: the certificate was verified by TLS; it must be this station's.
+        if cn != station_id:
+            return _error(403, "certificate_mismatch",
+                          "the client certificate was issued to another station")
+        if admission.password_hash is None:
+            return None
+
+    if admission.password_hash is None:
+        return None
+    credentials = _basic_credentials(request)
+    if credentials is None:
+        return web.json_response(
+            {"error": "unauthorized", "detail": "HTTP Basic credentials required"},
+            status=401, headers={"WWW-Authenticate": 'Basic realm="OCPP"'})
+    user, password = credentials
+    if user != station_id or not stations.verify_password(password, admission.password_hash):
+        return web.json_response(
+            {"error": "unauthorized", "detail": "wrong station id or password"},
+            status=401, headers={"WWW-Authenticate": 'Basic realm="OCPP"'})
+    return None
+
+
+async def _read_loop(session: StationSession, ws: web.WebSocketResponse) -> None:
+    async for msg in ws:
+        if msg.type is WSMsgType.TEXT:
+            await session.route_message(msg.data)
+        elif msg.type is WSMsgType.BINARY:
+            # OCPP-J frames are text; answer rather than drop so the charger learns why.
+            await session.route_message(msg.data)
+        elif msg.type is WSMsgType.ERROR:
+            log.info("%s: websocket error %s", session.id, ws.exception())
+            break
+
+
+def ssl_context(cert: str, key: str, client_ca: str = "",
+                require_client_cert: bool = False) -> ssl.SSLContext:
+    """TLS for security profiles 2 and 3 (client certificates verified against ``client_ca``)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    if client_ca:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
+    return context

@@ -1,0 +1,156 @@
+"""OCPP-J frames: parsing, schema validation, and the CALLERROR each malformed input earns.
+
+Errors are raised with the OCPP 2.0.1 names (``FormatViolation``, ...); a session translates
+them into its version's spelling (OCPP 1.6J says ``FormationViolation`` and
+``OccurenceConstraintViolation``). The ``ocpp`` package's ``unpack`` only logs frames it cannot
+parse; the OCPP-J spec wants an answer, so parsing is done here.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema.exceptions import ValidationError as SchemaValidationError
+from jsonschema.exceptions import best_match
+from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
+
+# The schema-checked 1.6 payloads whose floats need decimal parsing (multipleOf 0.1).
+_DECIMAL_ACTIONS = {
+    ("1.6", MessageType.Call, "SetChargingProfile"),
+    ("1.6", MessageType.Call, "RemoteStartTransaction"),
+    ("1.6", MessageType.CallResult, "GetCompositeSchedule"),
+}
+_UNIQUE_ID_PREFIX = re.compile(r'^\s*\[\s*[234]\s*,\s*"([^"\\]{1,64})"')
+MAX_UNIQUE_ID = 36
+
+
+@dataclass
+class FrameError(Exception):
+    """A frame that earns a CALLERROR. ``code`` uses OCPP 2.0.1 names."""
+
+    code: str
+    description: str
+    unique_id: str = "-1"
+    details: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.description}"
+
+
+def guess_unique_id(raw: str) -> str:
+    """The message id of a frame we will not parse fully (oversize, broken), or '-1'."""
+    match = _UNIQUE_ID_PREFIX.match(raw[:128])
+    return match.group(1) if match else "-1"
+
+
+def parse_frame(raw: str | bytes, max_bytes: int) -> Call | CallResult | CallError:
+    """Turn one WebSocket text frame into a Call, CallResult or CallError, or raise FrameError."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FrameError("FormatViolation", "frame is not UTF-8 text") from exc
+    if len(raw) > max_bytes:
+        raise FrameError(
+            "FormatViolation",
+            f"frame of {len(raw)} bytes exceeds the limit of {max_bytes}",
+            guess_unique_id(raw),
+        )
+    try:
+        msg = json.loads(raw)
+    except ValueError as exc:
+        raise FrameError("FormatViolation", "frame is not valid JSON",
+                         guess_unique_id(raw)) from exc
+    if not isinstance(msg, list) or not msg:
+        raise FrameError("FormatViolation", "frame must be a JSON array [MessageTypeId, ...]")
+
+    unique_id = msg[1] if len(msg) > 1 and isinstance(msg[1], str) else "-1"
+    type_id = msg[0]
+    if type_id not in (2, 3, 4) or isinstance(type_id, bool):
+        raise FrameError(
+            "MessageTypeNotSupported", f"MessageTypeId {type_id!r} is not 2, 3 or 4", unique_id
+        )
+    if len(msg) < 2 or not isinstance(msg[1], str) or not msg[1]:
+        raise FrameError("FormatViolation", "UniqueId must be a non-empty string")
+    if len(unique_id) > MAX_UNIQUE_ID:
+        raise FrameError("FormatViolation", f"UniqueId longer than {MAX_UNIQUE_ID} characters",
+                         unique_id[:MAX_UNIQUE_ID])
+
+    if type_id == MessageType.Call:
+        if len(msg) != 4:
+            raise FrameError(
+                "ProtocolError", "a CALL has 4 elements: [2, UniqueId, Action, Payload]", unique_id
+            )
+        _, _, action, payload = msg
+        if not isinstance(action, str) or not action:
+            raise FrameError("FormatViolation", "Action must be a non-empty string", unique_id)
+        if not isinstance(payload, dict):
+            raise FrameError("FormatViolation", "Payload must be a JSON object", unique_id)
+        return Call(unique_id, action, payload)
+    if type_id == MessageType.CallResult:
+        if len(msg) != 3 or not isinstance(msg[2], dict):
+            raise FrameError("ProtocolError", "a CALLRESULT is [3, UniqueId, {Payload}]", unique_id)
+        return CallResult(unique_id, msg[2])
+    if len(msg) < 4 or not isinstance(msg[2], str):
+        raise FrameError(
+            "ProtocolError", "a CALLERROR is [4, UniqueId, ErrorCode, Description, {Details}]",
+            unique_id,
+        )
+    details = msg[4] if len(msg) > 4 and isinstance(msg[4], dict) else {}
+    return CallError(unique_id, msg[2], str(msg[3]), details)
+
+
+def validate(message_type: int, action: str, payload: dict[str, Any], version: str,
+             unique_id: str = "-1") -> None:
+    """Check ``payload`` against the ``ocpp`` package's JSON schema for ``action``.
+
+    Raises FrameError with the code the OCPP-J spec gives for the first violation found.
+    """
+    key = (version, message_type, action)
+    if key in _DECIMAL_ACTIONS:
+        validator = get_validator(message_type, action, version, parse_float=decimal.Decimal)
+        payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
+    else:
+        validator = get_validator(message_type, action, version)
+    error = best_match(validator.iter_errors(payload))
+    if error is None:
+        return
+    raise FrameError(_code_for(error), _describe(error), unique_id,
+                     {"field": "/".join(map(str, error.absolute_path)) or None})
+
+
+def has_schema(message_type: int, action: str, version: str) -> bool:
+    try:
+        get_validator(message_type, action, version)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _code_for(error: SchemaValidationError) -> str:
+    kind = error.validator
+    if kind == "type":
+        return "TypeConstraintViolation"
+    if kind == "required":
+        return "OccurrenceConstraintViolation"
+    if kind in {"additionalProperties", "minProperties"}:
+        return "FormatViolation"
+    if kind in {"maxLength", "minLength"}:
+        # Length limits are part of OCPP's CiStringNType datatypes.
+        return "TypeConstraintViolation"
+    if kind in {"minItems", "maxItems"}:
+        return "OccurrenceConstraintViolation"
+    return "PropertyConstraintViolation"
+
+
+def _describe(error: SchemaValidationError) -> str:
+    path = "/".join(map(str, error.absolute_path))
+    where = f" at '{path}'" if path else ""
+    message = error.message
+    if len(message) > 200:
+        message = message[:200] + "..."
+    return f"{message}{where}"

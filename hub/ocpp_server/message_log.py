@@ -1,0 +1,155 @@
+"""The OCPP message log: a bounded queue drained in batches, so logging never slows a station.
+
+When the queue is full the newest message is dropped and counted: losing a log line is better
+than blocking a charger or growing memory without bound. Facts (transactions, meter values)
+never depend on this log; they are written by the services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub.db.base import utcnow
+from hub.db.group_commit import GroupCommitter
+from hub.db.models import OcppMessage
+
+log = logging.getLogger(__name__)
+
+
+class MessageLog:
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        *,
+        max_queue: int = 5000,
+        batch_size: int = 500,
+        flush_interval: float = 0.5,
+        skip_actions: list[str] | None = None,
+        enabled: bool = True,
+    ) -> None:
+        self._committer = committer
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=max_queue)
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self.skip_actions = frozenset(skip_actions or ())
+        self.enabled = enabled
+        self._task: asyncio.Task[None] | None = None
+        self.enqueued = 0
+        self.dropped = 0
+        self.written = 0
+        self.failed_batches = 0
+        # (wall time, rows, seconds) of recent flushes, for windowed metrics.
+        self.flushes: deque[tuple[float, int, float]] = deque(maxlen=10_000)
+
+    @property
+    def maxsize(self) -> int:
+        return self._queue.maxsize
+
+    @property
+    def size(self) -> int:
+        return self._queue.qsize()
+
+    def record(
+        self,
+        station_id: str,
+        direction: str,
+        message_type: int,
+        unique_id: str | None,
+        action: str | None,
+        frame: str,
+        at: datetime | None = None,
+    ) -> None:
+        if not self.enabled or (action is not None and action in self.skip_actions):
+            return
+        row = {
+            "station_id": station_id,
+            "direction": direction,
+            "message_type": message_type,
+            "unique_id": unique_id,
+            "action": action,
+            "payload": frame,
+            "timestamp": at or utcnow(),
+        }
+        try:
+            self._queue.put_nowait(row)
+            self.enqueued += 1
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self._flush_remaining()
+
+    async def _drain(self) -> None:
+        while True:
+            rows = [await self._queue.get()]
+            deadline = time.monotonic() + self._flush_interval
+            while len(rows) < self._batch_size:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    rows.append(await asyncio.wait_for(self._queue.get(), timeout))
+                except TimeoutError:
+                    break
+            await self._write(rows)
+
+    async def _flush_remaining(self) -> None:
+        rows = []
+        while not self._queue.empty():
+            rows.append(self._queue.get_nowait())
+        if rows:
+            await self._write(rows)
+
+    async def _write(self, rows: list[dict[str, Any]]) -> None:
+        started = time.perf_counter()
+
+        async def insert(conn: Any) -> None:
+            await conn.execute(sa.insert(OcppMessage), rows)
+
+        try:
+            await self._committer.run(insert)
+        except Exception:
+            self.failed_batches += 1
+            self.dropped += len(rows)
+            log.exception("could not write %d OCPP log rows", len(rows))
+            return
+        self.written += len(rows)
+        self.flushes.append((time.time(), len(rows), time.perf_counter() - started))
+
+    def metrics(self, window_minutes: float | None = None) -> dict[str, Any]:
+        since = time.time() - window_minutes * 60 if window_minutes else 0
+        recent = [f for f in self.flushes if f[0] >= since]
+        latencies = sorted(f[2] * 1000 for f in recent)
+        from hub.metrics import percentile
+
+        return {
+            "size": self.size,
+            "maxsize": self.maxsize,
+            "enqueued": self.enqueued,
+            "written": self.written,
+            "dropped": self.dropped,
+            "failed_batches": self.failed_batches,
+            "window_minutes": window_minutes,
+            "flushes": len(recent),
+            "rows_flushed": sum(f[1] for f in recent),
+            "flush_latency_ms": {
+                "p50": percentile(latencies, 0.5),
+                "p99": percentile(latencies, 0.99),
+                "max": latencies[-1] if latencies else None,
+            },
+        }

@@ -1,0 +1,54 @@
+"""Id tag authorisation: local tags first, then any remote authoriser a feature registers
+(e.g. Hubject AuthorizeStart for RFID cards the hub does not know)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from hub.context import Hub
+from hub.db.base import utcnow
+from hub.db.models import IdTag
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """OCPP IdTagInfo: Accepted, Blocked, Expired, Invalid or ConcurrentTx."""
+
+    status: str
+    parent_id_tag: str | None = None
+    expiry_date: datetime | None = None
+
+
+RemoteAuthorizer = Callable[[Hub, str, str], Awaitable[Authorization | None]]
+
+
+async def authorize(hub: Hub, station_id: str, id_tag: str) -> Authorization:
+    async with hub.sessions() as session:
+        tag = await session.get(IdTag, id_tag)
+    if tag is not None:
+        return local_status(tag)
+    for authorizer in hub.remote_authorizers:
+        try:
+            answer = await authorizer(hub, station_id, id_tag)
+        except Exception:
+            log.exception("remote authorisation of a tag for %s failed", station_id)
+            continue
+        if answer is not None:
+            return answer
+    return Authorization("Invalid")
+
+
+def local_status(tag: IdTag, now: datetime | None = None) -> Authorization:
+    now = now or utcnow()
+    if tag.blocked:
+        status = "Blocked"
+    elif tag.expiry_date is not None and tag.expiry_date <= now:
+        status = "Expired"
+    else:
+        status = "Accepted"
+    return Authorization(status, tag.parent_id_tag, tag.expiry_date)

@@ -1,0 +1,60 @@
+"""Connector status from StatusNotification (connector 0 = the station itself)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.context import Hub
+from hub.db.base import utcnow
+from hub.db.models import Connector
+from hub.events import StatusChanged
+
+
+async def record_status(
+    hub: Hub,
+    station_id: str,
+    connector_id: int,
+    status: str,
+    error_code: str | None = None,
+    info: str | None = None,
+    timestamp: datetime | None = None,
+    vendor_id: str | None = None,
+    vendor_error_code: str | None = None,
+) -> StatusChanged:
+    values = {
+        "status": status,
+        "error_code": error_code,
+        "info": info,
+        "vendor_id": vendor_id,
+        "vendor_error_code": vendor_error_code,
+        "status_timestamp": timestamp or utcnow(),
+        "updated_at": utcnow(),
+    }
+
+    async def work(conn: AsyncConnection) -> StatusChanged:
+        previous = (await conn.execute(
+            sa.select(Connector.status).where(
+                Connector.station_id == station_id, Connector.connector_id == connector_id)
+        )).first()
+        if previous is None:
+            await conn.execute(sa.insert(Connector).values(
+                station_id=station_id, connector_id=connector_id, availability="Operative",
+                **values))
+        else:
+            await conn.execute(sa.update(Connector).where(
+                Connector.station_id == station_id, Connector.connector_id == connector_id
+            ).values(**values))
+        event = StatusChanged(
+            station_id=station_id, connector_id=connector_id, status=status,
+            previous_status=previous[0] if previous else None, error_code=error_code,
+            info=info, vendor_error_code=vendor_error_code, timestamp=values["status_timestamp"],
+        )
+        await hub.bus.run_in_transaction(conn, event)
+        return event
+
+    event = await hub.committer.run(work)
+    hub.bus.publish(event)
+    return event

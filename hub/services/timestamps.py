@@ -1,0 +1,29 @@
+"""OCPP timestamps (RFC 3339) to aware UTC datetimes and back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+class InvalidTimestamp(ValueError):
+    pass
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse an OCPP dateTime; a timestamp without offset is taken as UTC (chargers differ)."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidTimestamp(f"not an RFC 3339 timestamp: {value!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """UTC with millisecond precision and a Z, the form every charger accepts."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

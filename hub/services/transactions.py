@@ -1,0 +1,248 @@
+"""Transactions and meter values: the facts a charger must never lose.
+
+Each function commits (through group commit) before it returns, so the session answers only
+facts that are on disk. Transaction ids come from the database (AUTOINCREMENT / a sequence), so
+an id handed to a charger is never handed out again, even after a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.context import Hub
+from hub.db.base import utcnow
+from hub.db.models import Connector, LatestReading, MeterValue, Reservation, Transaction
+from hub.db.upsert import upsert
+from hub.events import MeterValuesReceived, TransactionEnded, TransactionStarted, TransactionUpdated
+from hub.services.timestamps import parse_timestamp
+
+DEFAULT_MEASURAND = "Energy.Active.Import.Register"
+
+
+@dataclass(frozen=True)
+class StartedTransaction:
+    transaction_id: int
+    duplicate: bool
+
+
+async def start_transaction(
+    hub: Hub,
+    station_id: str,
+    connector_id: int,
+    id_tag: str | None,
+    meter_start: int | None,
+    timestamp: datetime,
+    reservation_id: int | None = None,
+    id_tag_status: str | None = None,
+    ocpp_transaction_id: str | None = None,
+) -> StartedTransaction:
+    """Record a started transaction and return its id.
+
+    A charger that lost our answer sends the same StartTransaction again; it gets the id it was
+    already given instead of a second transaction.
+    """
+    now = utcnow()
+
+    async def work(conn: AsyncConnection) -> tuple[StartedTransaction, TransactionStarted | None]:
+        existing = (await conn.execute(
+            sa.select(Transaction.id).where(
+                Transaction.station_id == station_id,
+                Transaction.connector_id == connector_id,
+                Transaction.start_timestamp == timestamp,
+                Transaction.meter_start == meter_start,
+                _same(Transaction.id_tag, id_tag),
+            ).limit(1)
+        )).scalar()
+        if existing is not None:
+            return StartedTransaction(existing, True), None
+        transaction_id = (await conn.execute(
+            sa.insert(Transaction).values(
+                station_id=station_id, connector_id=connector_id, id_tag=id_tag,
+                id_tag_status=id_tag_status, meter_start=meter_start, start_timestamp=timestamp,
+                reservation_id=reservation_id, ocpp_transaction_id=ocpp_transaction_id,
+                status="active", created_at=now, updated_at=now,
+            ).returning(Transaction.id)
+        )).scalar_one()
+        await _set_current_transaction(conn, station_id, connector_id, transaction_id)
+        if reservation_id is not None:
+            await conn.execute(sa.update(Reservation).where(
+                Reservation.id == reservation_id, Reservation.station_id == station_id
+            ).values(status="Used", transaction_id=transaction_id, updated_at=now))
+        event = TransactionStarted(
+            station_id=station_id, transaction_id=transaction_id, connector_id=connector_id,
+            id_tag=id_tag, meter_start=meter_start, timestamp=timestamp,
+            reservation_id=reservation_id,
+        )
+        await hub.bus.run_in_transaction(conn, event)
+        return StartedTransaction(transaction_id, False), event
+
+    started, event = await hub.committer.run(work)
+    if event is not None:
+        hub.bus.publish(event)
+    return started
+
+
+@dataclass(frozen=True)
+class StoppedTransaction:
+    transaction_id: int
+    found: bool
+    already_stopped: bool
+    id_tag: str | None = None
+
+
+async def stop_transaction(
+    hub: Hub,
+    station_id: str,
+    transaction_id: int,
+    meter_stop: int | None,
+    timestamp: datetime,
+    reason: str | None = None,
+    id_tag: str | None = None,
+    transaction_data: list[dict[str, Any]] | None = None,
+) -> StoppedTransaction:
+    """Close a transaction. A repeated stop of a closed transaction changes nothing."""
+    now = utcnow()
+
+    async def work(conn: AsyncConnection) -> tuple[StoppedTransaction, TransactionEnded | None]:
+        row = (await conn.execute(
+            sa.select(Transaction.__table__).where(
+                Transaction.id == transaction_id, Transaction.station_id == station_id)
+        )).first()
+        if row is None:
+            return StoppedTransaction(transaction_id, False, False), None
+        if row.status == "completed":
+            return StoppedTransaction(transaction_id, True, True, row.id_tag), None
+        await conn.execute(sa.update(Transaction).where(Transaction.id == transaction_id).values(
+            meter_stop=meter_stop, stop_timestamp=timestamp, stop_reason=reason,
+            stop_id_tag=id_tag, status="completed", updated_at=now,
+        ))
+        await _set_current_transaction(conn, station_id, row.connector_id, None,
+                                       only_if=transaction_id)
+        if transaction_data:
+            await _store_samples(conn, station_id, row.connector_id, transaction_id,
+                                 transaction_data, source="StopTransaction")
+        event = TransactionEnded(
+            station_id=station_id, transaction_id=transaction_id, connector_id=row.connector_id,
+            id_tag=row.id_tag, meter_start=row.meter_start, meter_stop=meter_stop,
+            start_timestamp=row.start_timestamp, stop_timestamp=timestamp, reason=reason,
+        )
+        await hub.bus.run_in_transaction(conn, event)
+        return StoppedTransaction(transaction_id, True, False, row.id_tag), event
+
+    stopped, event = await hub.committer.run(work)
+    if event is not None:
+        hub.bus.publish(event)
+    return stopped
+
+
+async def record_meter_values(
+    hub: Hub,
+    station_id: str,
+    connector_id: int,
+    meter_value: list[dict[str, Any]],
+    transaction_id: int | None = None,
+) -> int:
+    """Store every sampled value with all its attributes; return how many were stored."""
+
+    async def work(conn: AsyncConnection) -> tuple[int, tuple[dict[str, Any], ...]]:
+        return await _store_samples(conn, station_id, connector_id, transaction_id, meter_value,
+                                    source="MeterValues")
+
+    count, samples = await hub.committer.run(work)
+    hub.bus.publish(MeterValuesReceived(station_id=station_id, connector_id=connector_id,
+                                        transaction_id=transaction_id, samples=samples))
+    if transaction_id is not None:
+        energy = _energy_register_wh(samples)
+        hub.bus.publish(TransactionUpdated(station_id=station_id, transaction_id=transaction_id,
+                                           connector_id=connector_id, energy_wh=energy))
+    return count
+
+
+def flatten_meter_values(meter_value: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OCPP MeterValue[] (snake_case keys) -> one dict per sampled value."""
+    samples = []
+    for entry in meter_value:
+        timestamp = entry["timestamp"]
+        if isinstance(timestamp, str):
+            timestamp = parse_timestamp(timestamp)
+        for sv in entry.get("sampled_value", ()):
+            value = str(sv["value"])
+            samples.append({
+                "timestamp": timestamp,
+                "value": value,
+                "numeric_value": _to_float(value),
+                "context": sv.get("context"),
+                "format": sv.get("format"),
+                "measurand": sv.get("measurand") or DEFAULT_MEASURAND,
+                "phase": sv.get("phase"),
+                "location": sv.get("location"),
+                "unit": sv.get("unit"),
+            })
+    return samples
+
+
+async def _store_samples(
+    conn: AsyncConnection, station_id: str, connector_id: int, transaction_id: int | None,
+    meter_value: list[dict[str, Any]], source: str,
+) -> tuple[int, tuple[dict[str, Any], ...]]:
+    samples = flatten_meter_values(meter_value)
+    if not samples:
+        return 0, ()
+    await conn.execute(sa.insert(MeterValue), [
+        {**s, "station_id": station_id, "connector_id": connector_id,
+         "transaction_id": transaction_id, "source": source}
+        for s in samples
+    ])
+    # The newest sample per (measurand, phase, location) becomes the live reading.
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for s in samples:
+        key = (s["measurand"], s["phase"] or "", s["location"] or "")
+        if key not in latest or s["timestamp"] >= latest[key]["timestamp"]:
+            latest[key] = s
+    await upsert(conn, LatestReading.__table__, [
+        {"station_id": station_id, "connector_id": connector_id, "measurand": m, "phase": p,
+         "location": loc, "value": s["value"], "numeric_value": s["numeric_value"],
+         "unit": s["unit"], "timestamp": s["timestamp"], "transaction_id": transaction_id}
+        for (m, p, loc), s in latest.items()
+    ], key=["station_id", "connector_id", "measurand", "phase", "location"])
+    return len(samples), tuple(samples)
+
+
+async def _set_current_transaction(conn: AsyncConnection, station_id: str, connector_id: int,
+                                   transaction_id: int | None, only_if: int | None = None) -> None:
+    stmt = sa.update(Connector).where(
+        Connector.station_id == station_id, Connector.connector_id == connector_id)
+    if only_if is not None:
+        stmt = stmt.where(Connector.current_transaction_id == only_if)
+    updated = await conn.execute(stmt.values(current_transaction_id=transaction_id,
+                                             updated_at=utcnow()))
+    if updated.rowcount == 0 and only_if is None:
+        await conn.execute(sa.insert(Connector).values(
+            station_id=station_id, connector_id=connector_id,
+            current_transaction_id=transaction_id, availability="Operative", updated_at=utcnow()))
+
+
+def _same(column: Any, value: Any) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def _to_float(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _energy_register_wh(samples: tuple[dict[str, Any], ...]) -> float | None:
+    for s in reversed(samples):
+        if s["measurand"] == DEFAULT_MEASURAND and s["numeric_value"] is not None and (
+            s["phase"] is None
+        ):
+            return s["numeric_value"] * (1000 if s["unit"] == "kWh" else 1)
+    return None
