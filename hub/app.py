@@ -31,6 +31,7 @@ from hub.metrics import ActionMetrics
 from hub.ocpp_server.endpoint import make_handler
 from hub.ocpp_server.message_log import MessageLog
 from hub.ocpp_server.registry import StationRegistry
+from hub.openapi import add_openapi_routes
 from hub.services import stations
 from hub.services.command_effects import register_command_effects
 
@@ -77,6 +78,7 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     app.on_shutdown.append(_close_station_connections)
 
     add_health_routes(app)
+    add_openapi_routes(app)
     handler = make_handler(HUB)
     app.router.add_get("/ocpp/{station_id}", handler)
     for feature in selected:

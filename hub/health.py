@@ -6,9 +6,11 @@ from aiohttp import web
 
 from hub.auth import public
 from hub.context import HUB
+from hub.openapi import operation
 
 
 @public
+@operation("Health check", tags=["health"], response={"type": "object"})
 async def health(request: web.Request) -> web.Response:
     hub = request.app.get(HUB)
     return web.json_response({
@@ -18,6 +20,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 @public
+@operation("Disallow crawlers", tags=["health"])
 async def robots(request: web.Request) -> web.Response:
     return web.Response(text="User-agent: *\nDisallow: /\n")
 
