@@ -1,0 +1,71 @@
+"""Run `pnc-hub serve` as a real child process (for crash and CLI tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hub", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+class HubProcess:
+    def __init__(self, database_url: str, port: int, *extra: str) -> None:
+        self.database_url = database_url
+        self.port = port
+        self.extra = extra
+        self.proc: subprocess.Popen[str] | None = None
+
+    async def start(self) -> None:
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once; we poll it)
+            [sys.executable, "-m", "hub", "--log-level", "WARNING", "serve", "--host",
+             "127.0.0.1", "--port", str(self.port), "--database-url", self.database_url,
+             *self.extra],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        await self.wait_ready()
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with aiohttp.ClientSession() as http:
+            while asyncio.get_running_loop().time() < deadline:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"hub exited: {self.proc.stdout.read()}")
+                try:
+                    async with http.get(f"http://127.0.0.1:{self.port}/healthCheck-01") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise TimeoutError("hub did not become ready")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()  # SIGKILL: no cleanup, no flush
+        self.proc.wait(10)
+
+    def terminate(self) -> str:
+        assert self.proc is not None
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=20)
+        return out
+
+    def ws_url(self, station_id: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp/{station_id}"
