@@ -8,6 +8,10 @@ one transaction, commits once, and then releases all the waiting callers.
 If one unit of work fails, the batch is rolled back and each unit re-run in its own transaction,
 so a bad message only fails itself. Units must therefore be plain database work without side
 effects outside the transaction (events are published by the caller after the commit).
+
+Rows that need no answer from the database (meter values, the live readings) are passed as
+``Write``s instead of being executed by the unit: the batch writes all units' rows of a table with
+one statement, which is what makes a busy hub's commits cheap.
 """
 
 from __future__ import annotations
@@ -15,14 +19,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hub.db.upsert import upsert
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 UnitOfWork = Callable[[AsyncConnection], Awaitable[T]]
+
+
+@dataclass(frozen=True)
+class Write:
+    """Rows for ``table``, written at the end of the batch with one statement per table.
+
+    With ``upsert_key`` the rows replace existing ones with the same key, last one in the batch
+    wins, and ``newer_than`` (a column name) keeps a stored row that is newer than the new one.
+    """
+
+    table: sa.Table
+    rows: Sequence[dict[str, Any]]
+    upsert_key: tuple[str, ...] | None = None
+    newer_than: str | None = None
+
+
+_Unit = tuple[UnitOfWork[Any] | None, Sequence[Write], "asyncio.Future[Any]"]
 
 
 class GroupCommitter:
@@ -30,7 +55,7 @@ class GroupCommitter:
         self._engine = engine
         self._max_batch = max_batch
         self._writers = writers
-        self._queue: asyncio.Queue[tuple[UnitOfWork[Any], asyncio.Future[Any]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Unit] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         # Counters for the monitoring API.
         self.batches = 0
@@ -57,12 +82,13 @@ class GroupCommitter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def run(self, work: UnitOfWork[T]) -> T:
-        """Run ``work`` inside a shared transaction; return its result once committed."""
+    async def run(self, work: UnitOfWork[T] | None = None, writes: Sequence[Write] = ()) -> T:
+        """Run ``work`` and ``writes`` inside a shared transaction; return the result of
+        ``work`` (None without one) once committed."""
         if not self._tasks:
             raise RuntimeError("GroupCommitter is not started")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((work, future))
+        self._queue.put_nowait((work, writes, future))
         return await future
 
     async def _writer(self) -> None:
@@ -71,38 +97,40 @@ class GroupCommitter:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             # A caller that gave up (cancelled) no longer needs its write.
-            batch = [(work, fut) for work, fut in batch if not fut.cancelled()]
+            batch = [unit for unit in batch if not unit[2].cancelled()]
             if batch:
                 await self._commit(batch)
 
-    async def _commit(self, batch: list[tuple[UnitOfWork[Any], asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[_Unit]) -> None:
         started = time.perf_counter()
         try:
-            results = await self._run_batch([work for work, _ in batch])
+            results = await self._run_batch(batch)
         except Exception as exc:
             if len(batch) == 1:
-                self._fail(batch[0][1], exc)
+                self._fail(batch[0][2], exc)
             else:
                 log.warning("group commit of %d units failed; retrying one by one", len(batch))
-                for work, future in batch:
+                for unit in batch:
                     try:
-                        (result,) = await self._run_batch([work])
+                        (result,) = await self._run_batch([unit])
                     except Exception as exc:
-                        self._fail(future, exc)
+                        self._fail(unit[2], exc)
                     else:
-                        self._resolve(future, result)
+                        self._resolve(unit[2], result)
         else:
-            for (_, future), result in zip(batch, results, strict=True):
-                self._resolve(future, result)
+            for unit, result in zip(batch, results, strict=True):
+                self._resolve(unit[2], result)
         self.batches += 1
         self.units += len(batch)
         self.last_batch_size = len(batch)
         self.max_batch_seen = max(self.max_batch_seen, len(batch))
         self.commit_seconds_total += time.perf_counter() - started
 
-    async def _run_batch(self, works: list[UnitOfWork[Any]]) -> list[Any]:
+    async def _run_batch(self, batch: Sequence[_Unit]) -> list[Any]:
         async with self._engine.begin() as conn:
-            return [await work(conn) for work in works]
+            results = [await work(conn) if work is not None else None for work, _, _ in batch]
+            await write_rows(conn, [w for _, writes, _ in batch for w in writes])
+            return results
 
     def _fail(self, future: asyncio.Future[Any], exc: Exception) -> None:
         self.failures += 1
@@ -129,3 +157,21 @@ class GroupCommitter:
             else 0,
         }
 
+
+
+async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:
+    """Write ``writes`` now, one statement per table (upserts deduplicated by key)."""
+    inserts: dict[sa.Table, list[dict[str, Any]]] = {}
+    upserts: dict[tuple[sa.Table, tuple[str, ...], str | None], dict[tuple[Any, ...], Any]] = {}
+    for write in writes:
+        if write.upsert_key is None:
+            inserts.setdefault(write.table, []).extend(write.rows)
+            continue
+        by_key = upserts.setdefault((write.table, write.upsert_key, write.newer_than), {})
+        for row in write.rows:
+            by_key[tuple(row[k] for k in write.upsert_key)] = row
+    for table, rows in inserts.items():
+        if rows:
+            await conn.execute(sa.insert(table), rows)
+    for (table, key, newer_than), rows_by_key in upserts.items():
+        await upsert(conn, table, list(rows_by_key.values()), key=key, newer_than=newer_than)

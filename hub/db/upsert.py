@@ -16,16 +16,22 @@ async def upsert(
     rows: Sequence[dict[str, Any]],
     key: Sequence[str],
     update: Sequence[str] | None = None,
+    newer_than: str | None = None,
 ) -> None:
-    """Insert ``rows``; where ``key`` already exists, overwrite the ``update`` columns."""
+    """Insert ``rows``; where ``key`` already exists, overwrite the ``update`` columns
+    (only where the new row's ``newer_than`` column is not older than the stored one)."""
     if not rows:
         return
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(table)
     columns = update if update is not None else [c for c in rows[0] if c not in key]
     if columns:
+        where = None
+        if newer_than is not None:
+            where = getattr(stmt.excluded, newer_than) >= table.c[newer_than]
         stmt = stmt.on_conflict_do_update(
-            index_elements=list(key), set_={c: getattr(stmt.excluded, c) for c in columns}
+            index_elements=list(key), set_={c: getattr(stmt.excluded, c) for c in columns},
+            where=where,
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(key))

@@ -111,16 +111,35 @@ def validate(message_type: int, action: str, payload: dict[str, Any], version: s
     Raises FrameError with the code the OCPP-J spec gives for the first violation found.
     """
     key = (version, message_type, action)
+    if not payload:
+        # An empty payload is valid or not for the action alone (Heartbeat is most traffic).
+        verdict = _empty_payload_verdicts.get(key)
+        if verdict is None:
+            verdict = _empty_payload_verdicts[key] = _first_error(
+                get_validator(message_type, action, version), payload)
+        if verdict is False:
+            return
+        raise FrameError(_code_for(verdict), _describe(verdict), unique_id,
+                         {"field": "/".join(map(str, verdict.absolute_path)) or None})
     if key in _DECIMAL_ACTIONS:
         validator = get_validator(message_type, action, version, parse_float=decimal.Decimal)
         payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
     else:
         validator = get_validator(message_type, action, version)
-    error = best_match(validator.iter_errors(payload))
-    if error is None:
+    error = _first_error(validator, payload)
+    if error is False:
         return
     raise FrameError(_code_for(error), _describe(error), unique_id,
                      {"field": "/".join(map(str, error.absolute_path)) or None})
+
+
+_empty_payload_verdicts: dict[tuple[str, int, str], SchemaValidationError | bool] = {}
+
+
+def _first_error(validator: Any, payload: Any) -> SchemaValidationError | bool:
+    """The most relevant schema violation, or False when the payload is valid."""
+    error = best_match(validator.iter_errors(payload))
+    return False if error is None else error
 
 
 def has_schema(message_type: int, action: str, version: str) -> bool:

@@ -7,6 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
 
 from hub.context import Hub
 from hub.db.base import utcnow
@@ -28,8 +31,10 @@ RemoteAuthorizer = Callable[[Hub, str, str], Awaitable[Authorization | None]]
 
 
 async def authorize(hub: Hub, station_id: str, id_tag: str) -> Authorization:
-    async with hub.sessions() as session:
-        tag = await session.get(IdTag, id_tag)
+    # Core, not the ORM: this read sits on the Authorize/StartTransaction hot path.
+    async with hub.engine.connect() as conn:
+        tag = (await conn.execute(sa.select(IdTag.__table__).where(
+            IdTag.id_tag == id_tag))).first()
     if tag is not None:
         return local_status(tag)
     for authorizer in hub.remote_authorizers:
@@ -43,7 +48,8 @@ async def authorize(hub: Hub, station_id: str, id_tag: str) -> Authorization:
     return Authorization("Invalid")
 
 
-def local_status(tag: IdTag, now: datetime | None = None) -> Authorization:
+def local_status(tag: Any, now: datetime | None = None) -> Authorization:
+    """The status of a stored tag (an IdTag or a row with its columns)."""
     now = now or utcnow()
     if tag.blocked:
         status = "Blocked"

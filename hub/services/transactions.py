@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
+from hub.db.group_commit import Write, write_rows
 from hub.db.models import Connector, LatestReading, MeterValue, Reservation, Transaction
-from hub.db.upsert import upsert
 from hub.events import MeterValuesReceived, TransactionEnded, TransactionStarted, TransactionUpdated
 from hub.services.timestamps import parse_timestamp
 
@@ -114,6 +114,11 @@ async def stop_transaction(
             sa.select(Transaction.__table__).where(
                 Transaction.id == transaction_id, Transaction.station_id == station_id)
         )).first()
+        if transaction_data:
+            # The charger's transactionData is kept even for a stop the hub cannot match.
+            await write_rows(conn, sample_writes(
+                station_id, row.connector_id if row else 0, transaction_id, transaction_data,
+                "StopTransaction", live=row is not None))
         if row is None:
             return StoppedTransaction(transaction_id, False, False), None
         if row.status == "completed":
@@ -124,9 +129,6 @@ async def stop_transaction(
         ))
         await _set_current_transaction(conn, station_id, row.connector_id, None,
                                        only_if=transaction_id)
-        if transaction_data:
-            await _store_samples(conn, station_id, row.connector_id, transaction_id,
-                                 transaction_data, source="StopTransaction")
         event = TransactionEnded(
             station_id=station_id, transaction_id=transaction_id, connector_id=row.connector_id,
             id_tag=row.id_tag, meter_start=row.meter_start, meter_stop=meter_stop,
@@ -149,19 +151,16 @@ async def record_meter_values(
     transaction_id: int | None = None,
 ) -> int:
     """Store every sampled value with all its attributes; return how many were stored."""
-
-    async def work(conn: AsyncConnection) -> tuple[int, tuple[dict[str, Any], ...]]:
-        return await _store_samples(conn, station_id, connector_id, transaction_id, meter_value,
-                                    source="MeterValues")
-
-    count, samples = await hub.committer.run(work)
+    samples = tuple(flatten_meter_values(meter_value))
+    await hub.committer.run(writes=sample_writes(station_id, connector_id, transaction_id,
+                                                 meter_value, "MeterValues", samples))
     hub.bus.publish(MeterValuesReceived(station_id=station_id, connector_id=connector_id,
                                         transaction_id=transaction_id, samples=samples))
     if transaction_id is not None:
         energy = _energy_register_wh(samples)
         hub.bus.publish(TransactionUpdated(station_id=station_id, transaction_id=transaction_id,
                                            connector_id=connector_id, energy_wh=energy))
-    return count
+    return len(samples)
 
 
 def flatten_meter_values(meter_value: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -187,31 +186,30 @@ def flatten_meter_values(meter_value: Iterable[dict[str, Any]]) -> list[dict[str
     return samples
 
 
-async def _store_samples(
-    conn: AsyncConnection, station_id: str, connector_id: int, transaction_id: int | None,
+def sample_writes(
+    station_id: str, connector_id: int, transaction_id: int | None,
     meter_value: list[dict[str, Any]], source: str,
-) -> tuple[int, tuple[dict[str, Any], ...]]:
-    samples = flatten_meter_values(meter_value)
+    samples: tuple[dict[str, Any], ...] | None = None, live: bool = True,
+) -> list[Write]:
+    """The meter_values rows and (with ``live``) the live-reading upserts for one message."""
+    samples = samples if samples is not None else tuple(flatten_meter_values(meter_value))
     if not samples:
-        return 0, ()
-    await conn.execute(sa.insert(MeterValue), [
-        {**s, "station_id": station_id, "connector_id": connector_id,
-         "transaction_id": transaction_id, "source": source}
-        for s in samples
-    ])
-    # The newest sample per (measurand, phase, location) becomes the live reading.
-    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for s in samples:
-        key = (s["measurand"], s["phase"] or "", s["location"] or "")
-        if key not in latest or s["timestamp"] >= latest[key]["timestamp"]:
-            latest[key] = s
-    await upsert(conn, LatestReading.__table__, [
-        {"station_id": station_id, "connector_id": connector_id, "measurand": m, "phase": p,
-         "location": loc, "value": s["value"], "numeric_value": s["numeric_value"],
-         "unit": s["unit"], "timestamp": s["timestamp"], "transaction_id": transaction_id}
-        for (m, p, loc), s in latest.items()
-    ], key=["station_id", "connector_id", "measurand", "phase", "location"])
-    return len(samples), tuple(samples)
+        return []
+    rows = [{**s, "station_id": station_id, "connector_id": connector_id,
+             "transaction_id": transaction_id, "source": source} for s in samples]
+    writes = [Write(MeterValue.__table__, rows)]
+    if live:
+        writes.append(Write(LatestReading.__table__, [
+            {"station_id": station_id, "connector_id": connector_id, "measurand": s["measurand"],
+             "phase": s["phase"] or "", "location": s["location"] or "", "value": s["value"],
+             "numeric_value": s["numeric_value"], "unit": s["unit"],
+             "timestamp": s["timestamp"], "transaction_id": transaction_id}
+            for s in samples
+        ], upsert_key=LATEST_KEY, newer_than="timestamp"))
+    return writes
+
+
+LATEST_KEY = ("station_id", "connector_id", "measurand", "phase", "location")
 
 
 async def _set_current_transaction(conn: AsyncConnection, station_id: str, connector_id: int,
