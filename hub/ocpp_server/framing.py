@@ -142,14 +142,6 @@ def _first_error(validator: Any, payload: Any) -> SchemaValidationError | bool:
     return False if error is None else error
 
 
-def has_schema(message_type: int, action: str, version: str) -> bool:
-    try:
-        get_validator(message_type, action, version)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 def _code_for(error: SchemaValidationError) -> str:
     kind = error.validator
     if kind == "type":

@@ -1,0 +1,93 @@
+"""Group commit: many units share a commit, a failing unit fails alone, results come after the
+commit, and transaction ids are never reused; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.db import create_engine
+from hub.db.base import utcnow
+from hub.db.group_commit import GroupCommitter, Write
+from hub.db.migrate import upgrade_database
+from hub.db.models import IdTag, LatestReading, Station, Transaction
+
+
+@pytest.fixture
+async def engine(database_url: str):
+    engine = create_engine(database_url)
+    await upgrade_database(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def test_units_share_commits_and_fail_alone(engine) -> None:
+    committer = GroupCommitter(engine, max_batch=100)
+    committer.start()
+
+    def add_tag(tag: str):
+        async def work(conn: AsyncConnection) -> str:
+            await conn.execute(sa.insert(IdTag).values(id_tag=tag, blocked=False,
+                                                       created_at=utcnow(), updated_at=utcnow()))
+            return tag
+        return work
+
+    tags = [f"T{i}" for i in range(50)]
+    # A duplicate key fails; everything else in its batch must still commit.
+    units = [committer.run(add_tag(t)) for t in tags] + [committer.run(add_tag("T7"))]
+    results = await asyncio.gather(*units, return_exceptions=True)
+    await committer.stop()
+
+    assert results[:50] == tags
+    assert isinstance(results[50], sa.exc.IntegrityError)
+    assert committer.batches < 51  # commits were shared
+    assert committer.failures == 1
+    async with engine.connect() as conn:
+        stored = (await conn.execute(sa.select(IdTag.id_tag))).scalars().all()
+    assert sorted(stored) == sorted(tags)
+
+
+async def test_writes_upsert_keeps_the_newest(engine) -> None:
+    committer = GroupCommitter(engine)
+    committer.start()
+    from datetime import timedelta
+
+    t0 = utcnow()
+
+    def reading(value: str, at) -> Write:
+        return Write(LatestReading.__table__, [{
+            "station_id": "S", "connector_id": 1, "measurand": "SoC", "phase": "",
+            "location": "", "value": value, "numeric_value": float(value), "unit": "Percent",
+            "timestamp": at, "transaction_id": None}],
+            upsert_key=("station_id", "connector_id", "measurand", "phase", "location"),
+            newer_than="timestamp")
+
+    await committer.run(writes=[reading("50", t0)])
+    await committer.run(writes=[reading("40", t0 - timedelta(minutes=1))])  # late, older
+    await committer.run(writes=[reading("60", t0 + timedelta(minutes=1))])
+    await committer.stop()
+    async with engine.connect() as conn:
+        values = (await conn.execute(sa.select(LatestReading.value))).scalars().all()
+    assert values == ["60"]
+
+
+async def test_transaction_ids_are_never_reused(engine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(Station).values(id="S1", registration_status="Accepted",
+                                                     connected=False, created_at=utcnow()))
+
+    async def insert() -> int:
+        async with engine.begin() as conn:
+            return (await conn.execute(sa.insert(Transaction).values(
+                station_id="S1", connector_id=1, start_timestamp=utcnow(), status="active",
+                created_at=utcnow(), updated_at=utcnow()).returning(Transaction.id))).scalar_one()
+
+    first = await insert()
+    second = await insert()
+    async with engine.begin() as conn:
+        await conn.execute(sa.delete(Transaction).where(Transaction.id == second))
+    third = await insert()
+    assert first < second < third
