@@ -40,7 +40,7 @@ from ocpp.messages import Call, CallError, CallResult, MessageType
 from ocpp.routing import create_route_map
 
 from hub import commands
-from hub.context import Hub
+from hub.context import ActionHandler, Hub
 from hub.db.base import utcnow
 from hub.ocpp_server.framing import FrameError, parse_frame, validate
 
@@ -192,11 +192,19 @@ class StationSession(ChargePoint):
                 self.spawn(after())
         self.hub.metrics.record("in", msg.action, time.perf_counter() - started, error_code)
 
+    def feature_handler(self, msg: Call) -> ActionHandler | None:
+        """The feature handler that answers ``msg`` instead of the core, if any.
+
+        A version may override this to keep some calls of a feature-handled action in the core
+        (OCPP 2.0.1 Authorize: only requests with certificate data go to Plug&Charge).
+        """
+        return self.hub.action_handlers.get((self.ocpp_version, msg.action))
+
     async def _dispatch(
         self, msg: Call
     ) -> tuple[dict[str, Any], Callable[[], Awaitable[Any]] | None]:
         action = msg.action
-        feature_handler = self.hub.action_handlers.get((self.ocpp_version, action))
+        feature_handler = self.feature_handler(msg)
         routes = self.routes().get(action, {})
         if feature_handler is None and "_on_action" not in routes:
             if action in self.known_actions:
