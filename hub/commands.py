@@ -60,11 +60,15 @@ class Commands:
     def __init__(self, registry: StationRegistry, default_timeout: float = 30.0) -> None:
         self._registry = registry
         self.default_timeout = default_timeout
-        self._effects: dict[str, list[CommandEffect]] = {}
+        self._effects: dict[str, list[tuple[str | None, CommandEffect]]] = {}
 
-    def add_effect(self, action: str, effect: CommandEffect) -> None:
-        """Persist something after a station answered ``action`` (called with req and resp)."""
-        self._effects.setdefault(action, []).append(effect)
+    def add_effect(self, action: str, effect: CommandEffect, version: str | None = None) -> None:
+        """Persist something after a station answered ``action`` (called with req and resp).
+
+        OCPP 1.6 and 2.0.1 share many action names with different payloads: ``version``
+        ("1.6", "2.0.1") limits the effect to stations speaking that version.
+        """
+        self._effects.setdefault(action, []).append((version, effect))
 
     def is_connected(self, station_id: str) -> bool:
         return station_id in self._registry
@@ -80,7 +84,9 @@ class Commands:
             raise StationOffline(station_id)
         response = await session.call(request, timeout=timeout or self.default_timeout)
         action = type(request).__name__
-        for effect in self._effects.get(action, ()):
+        for version, effect in self._effects.get(action, ()):
+            if version is not None and version != session.ocpp_version:
+                continue
             try:
                 await effect(station_id, request, response)
             except Exception:

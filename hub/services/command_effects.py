@@ -15,14 +15,18 @@ from hub.db.upsert import upsert
 
 
 def register_command_effects(hub: Hub) -> None:
+    """The OCPP 1.6 effects (2.0.1 has its own payloads: hub.services.command_effects201)."""
     effects = CommandEffects(hub)
-    hub.commands.add_effect("GetConfiguration", effects.configuration_read)
-    hub.commands.add_effect("ChangeConfiguration", effects.configuration_changed)
-    hub.commands.add_effect("GetLocalListVersion", effects.local_list_version_read)
-    hub.commands.add_effect("SendLocalList", effects.local_list_sent)
-    hub.commands.add_effect("ReserveNow", effects.reservation_answered)
-    hub.commands.add_effect("CancelReservation", effects.reservation_cancelled)
-    hub.commands.add_effect("ChangeAvailability", effects.availability_changed)
+    for action, effect in (
+        ("GetConfiguration", effects.configuration_read),
+        ("ChangeConfiguration", effects.configuration_changed),
+        ("GetLocalListVersion", effects.local_list_version_read),
+        ("SendLocalList", effects.local_list_sent),
+        ("ReserveNow", effects.reservation_answered),
+        ("CancelReservation", effects.reservation_cancelled),
+        ("ChangeAvailability", effects.availability_changed),
+    ):
+        hub.commands.add_effect(action, effect, version="1.6")
 
 
 class CommandEffects:
