@@ -24,6 +24,30 @@ async def record_status(
     vendor_id: str | None = None,
     vendor_error_code: str | None = None,
 ) -> StatusChanged:
+    async def work(conn: AsyncConnection) -> StatusChanged:
+        return await apply_status(
+            hub, conn, station_id, connector_id, status, error_code=error_code, info=info,
+            timestamp=timestamp, vendor_id=vendor_id, vendor_error_code=vendor_error_code)
+
+    event = await hub.committer.run(work)
+    hub.bus.publish(event)
+    return event
+
+
+async def apply_status(
+    hub: Hub,
+    conn: AsyncConnection,
+    station_id: str,
+    connector_id: int,
+    status: str,
+    error_code: str | None = None,
+    info: str | None = None,
+    timestamp: datetime | None = None,
+    vendor_id: str | None = None,
+    vendor_error_code: str | None = None,
+) -> StatusChanged:
+    """Write a connector's status inside ``conn``'s transaction (with the in-transaction event
+    hooks); the caller publishes the returned event after the commit."""
     values = {
         "status": status,
         "error_code": error_code,
@@ -33,28 +57,22 @@ async def record_status(
         "status_timestamp": timestamp or utcnow(),
         "updated_at": utcnow(),
     }
-
-    async def work(conn: AsyncConnection) -> StatusChanged:
-        previous = (await conn.execute(
-            sa.select(Connector.status).where(
-                Connector.station_id == station_id, Connector.connector_id == connector_id)
-        )).first()
-        if previous is None:
-            await conn.execute(sa.insert(Connector).values(
-                station_id=station_id, connector_id=connector_id, availability="Operative",
-                **values))
-        else:
-            await conn.execute(sa.update(Connector).where(
-                Connector.station_id == station_id, Connector.connector_id == connector_id
-            ).values(**values))
-        event = StatusChanged(
-            station_id=station_id, connector_id=connector_id, status=status,
-            previous_status=previous[0] if previous else None, error_code=error_code,
-            info=info, vendor_error_code=vendor_error_code, timestamp=values["status_timestamp"],
-        )
-        await hub.bus.run_in_transaction(conn, event)
-        return event
-
-    event = await hub.committer.run(work)
-    hub.bus.publish(event)
+    previous = (await conn.execute(
+        sa.select(Connector.status).where(
+            Connector.station_id == station_id, Connector.connector_id == connector_id)
+    )).first()
+    if previous is None:
+        await conn.execute(sa.insert(Connector).values(
+            station_id=station_id, connector_id=connector_id, availability="Operative",
+            **values))
+    else:
+        await conn.execute(sa.update(Connector).where(
+            Connector.station_id == station_id, Connector.connector_id == connector_id
+        ).values(**values))
+    event = StatusChanged(
+        station_id=station_id, connector_id=connector_id, status=status,
+        previous_status=previous[0] if previous else None, error_code=error_code,
+        info=info, vendor_error_code=vendor_error_code, timestamp=values["status_timestamp"],
+    )
+    await hub.bus.run_in_transaction(conn, event)
     return event
