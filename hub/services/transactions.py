@@ -69,7 +69,7 @@ async def start_transaction(
                 status="active", created_at=now, updated_at=now,
             ).returning(Transaction.id)
         )).scalar_one()
-        await _set_current_transaction(conn, station_id, connector_id, transaction_id)
+        await set_current_transaction(conn, station_id, connector_id, transaction_id)
         if reservation_id is not None:
             await conn.execute(sa.update(Reservation).where(
                 Reservation.id == reservation_id, Reservation.station_id == station_id
@@ -127,7 +127,7 @@ async def stop_transaction(
             meter_stop=meter_stop, stop_timestamp=timestamp, stop_reason=reason,
             stop_id_tag=id_tag, status="completed", updated_at=now,
         ))
-        await _set_current_transaction(conn, station_id, row.connector_id, None,
+        await set_current_transaction(conn, station_id, row.connector_id, None,
                                        only_if=transaction_id)
         event = TransactionEnded(
             station_id=station_id, transaction_id=transaction_id, connector_id=row.connector_id,
@@ -157,7 +157,7 @@ async def record_meter_values(
     hub.bus.publish(MeterValuesReceived(station_id=station_id, connector_id=connector_id,
                                         transaction_id=transaction_id, samples=samples))
     if transaction_id is not None:
-        energy = _energy_register_wh(samples)
+        energy = energy_register_wh(samples)
         hub.bus.publish(TransactionUpdated(station_id=station_id, transaction_id=transaction_id,
                                            connector_id=connector_id, energy_wh=energy))
     return len(samples)
@@ -212,8 +212,10 @@ def sample_writes(
 LATEST_KEY = ("station_id", "connector_id", "measurand", "phase", "location")
 
 
-async def _set_current_transaction(conn: AsyncConnection, station_id: str, connector_id: int,
-                                   transaction_id: int | None, only_if: int | None = None) -> None:
+async def set_current_transaction(conn: AsyncConnection, station_id: str, connector_id: int,
+                                  transaction_id: int | None, only_if: int | None = None) -> None:
+    """Point the connector at its running transaction (None when it ends; ``only_if`` = only
+    clear it when it still points at that transaction)."""
     stmt = sa.update(Connector).where(
         Connector.station_id == station_id, Connector.connector_id == connector_id)
     if only_if is not None:
@@ -237,7 +239,8 @@ def _to_float(value: str) -> float | None:
         return None
 
 
-def _energy_register_wh(samples: tuple[dict[str, Any], ...]) -> float | None:
+def energy_register_wh(samples: tuple[dict[str, Any], ...]) -> float | None:
+    """The last whole-meter energy register reading of ``samples``, in Wh."""
     for s in reversed(samples):
         if s["measurand"] == DEFAULT_MEASURAND and s["numeric_value"] is not None and (
             s["phase"] is None
