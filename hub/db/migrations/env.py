@@ -3,6 +3,7 @@
 from alembic import context
 
 import hub.db.models  # noqa: F401  (registers the core tables on Base.metadata)
+import hub.db.models201  # noqa: F401  (the OCPP 2.0.1 core tables)
 from hub.db.base import Base
 
 connection = context.config.attributes.get("connection")
