@@ -34,6 +34,7 @@ from hub.ocpp_server.registry import StationRegistry
 from hub.openapi import add_openapi_routes
 from hub.services import stations
 from hub.services.command_effects import register_command_effects
+from hub.services.command_effects201 import register_command_effects201
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
             metrics=ActionMetrics(),
         )
         register_command_effects(hub)
+        register_command_effects201(hub)
         app[HUB] = hub
         app[TOKENS] = TokenVerifier(hub.sessions)
         hub.message_log.start()

@@ -21,12 +21,14 @@ from hub.auth import public
 from hub.context import Hub
 from hub.ocpp_server.session import StationSession
 from hub.ocpp_server.session16 import StationSession16
+from hub.ocpp_server.session201 import StationSession201
 from hub.services import stations
 
 log = logging.getLogger(__name__)
 
 SESSION_CLASSES: dict[str, type[StationSession]] = {
     StationSession16.subprotocol: StationSession16,
+    StationSession201.subprotocol: StationSession201,
 }
 MAX_STATION_ID = 48
 # Frames above the soft limit (config ocpp.max_frame_bytes) get a CALLERROR; above this hard
