@@ -8,11 +8,16 @@ as cacheExpiryDateTime and its parent tag as groupIdToken.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hub.context import Hub
 from hub.services.authorization import Authorization, authorize
 from hub.services.timestamps import format_timestamp
+
+# ISO 15118 / DIN SPEC 91286 contract id: country, provider, instance, optional check digit.
+EMAID = re.compile(r"^[A-Z]{2}-?[A-Z0-9]{3}-?[A-Z0-9]{9}(-?[A-Z0-9])?$", re.IGNORECASE)
+HEX = re.compile(r"^[0-9A-F]+$", re.IGNORECASE)
 
 # Types whose idToken carries no identity to check (free charging, key switches).
 UNCHECKED_TYPES = frozenset({"NoAuthorization"})
@@ -33,3 +38,16 @@ def id_token_info(auth: Authorization) -> dict[str, Any]:
     if auth.parent_id_tag:
         info["group_id_token"] = {"id_token": auth.parent_id_tag, "type": "Central"}
     return info
+
+
+def guess_id_token_type(id_tag: str) -> str:
+    """The 2.0.1 idToken type of a 1.6-style idTag string (the core stores only the string):
+    eMAID by its syntax, RFID UIDs by their length (ISO 14443: 4, 7 or 10 bytes; ISO 15693:
+    8 bytes), else Central (a token the hub issued)."""
+    if HEX.match(id_tag) and len(id_tag) in (8, 14, 20):
+        return "ISO14443"
+    if HEX.match(id_tag) and len(id_tag) == 16:
+        return "ISO15693"
+    if EMAID.match(id_tag):
+        return "eMAID"
+    return "Central"
