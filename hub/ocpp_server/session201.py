@@ -25,6 +25,7 @@ from ocpp.v201.enums import Action
 
 from hub.context import ActionHandler
 from hub.db.base import utcnow
+from hub.ocpp_server.framing import FrameError
 from hub.ocpp_server.session import StationSession, to_camel
 from hub.ocpp_server.session16 import timestamp_field
 from hub.services import notifications, stations, transactions
@@ -63,6 +64,28 @@ def parsed_meter_values(meter_value: list[dict[str, Any]], field: str = "meterVa
     return core_meter_values(checked)
 
 
+INT32 = 2**31
+
+
+def check_int32(payload: Any, unique_id: str, path: str = "") -> None:
+    """2.0.1 ids and counters (seqNo, evseId, requestId, ...) are unbounded JSON integers in the
+    schemas; the database keeps 32-bit integers. Refuse larger ones with a protocol error."""
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            where = f"{path}/{key}" if path else key
+            if isinstance(value, int) and not isinstance(value, bool) and (
+                key == "id" or key.endswith(("Id", "No"))
+            ) and not -INT32 <= value < INT32:
+                raise FrameError("PropertyConstraintViolation",
+                                 f"{where}: {value} is out of range", unique_id,
+                                 {"field": where})
+            if isinstance(value, dict | list):
+                check_int32(value, unique_id, where)
+    elif isinstance(payload, list):
+        for index, item in enumerate(payload):
+            check_int32(item, unique_id, f"{path}/{index}")
+
+
 class StationSession201(StationSession, ChargePoint201):
     ocpp_version = "2.0.1"
     subprotocol = "ocpp2.0.1"
@@ -77,6 +100,10 @@ class StationSession201(StationSession, ChargePoint201):
         ):
             return None  # plain idTokens are authorised by the core, as in 1.6
         return handler
+
+    async def _dispatch(self, msg: Call) -> Any:
+        check_int32(msg.payload, msg.unique_id)
+        return await super()._dispatch(msg)
 
     async def _send_call_error(self, unique_id: str, code: str, description: str,
                                details: dict[str, Any] | None = None) -> None:

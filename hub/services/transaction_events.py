@@ -100,7 +100,8 @@ def core_meter_values(meter_value: list[dict[str, Any]]) -> list[dict[str, Any]]
                 "measurand": sv.get("measurand"),
                 "phase": sv.get("phase"),
                 "location": sv.get("location"),
-                "unit": unit.get("unit"),
+                # 2.0.1 allows 20 characters; the core column (and every standard unit) fits 16.
+                "unit": (unit.get("unit") or None) and unit["unit"][:16],
             })
         out.append({"timestamp": entry["timestamp"], "sampled_value": sampled})
     return out
@@ -113,7 +114,9 @@ def scaled_value(value: Any, multiplier: int) -> str:
         return str(value)
     if multiplier:
         number = number.scaleb(multiplier)
-    return format(number, "f")
+    text = format(number, "f")
+    # Absurd magnitudes in exponent form rather than hundreds of digits (the column holds 64).
+    return text if len(text) <= 64 else str(number)[:64]
 
 
 @dataclass(frozen=True)

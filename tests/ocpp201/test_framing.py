@@ -34,6 +34,8 @@ CASES = [
      "PropertyConstraintViolation"),
     (json.dumps([2, "time-1", "TransactionEvent", {**EVENT, "timestamp": "yesterday"}]),
      "time-1", "PropertyConstraintViolation"),
+    (json.dumps([2, "big-1", "TransactionEvent", {**EVENT, "seqNo": 2**40}]), "big-1",
+     "PropertyConstraintViolation"),
     (json.dumps([2, "act-1", "FlyToTheMoon", {}]), "act-1", "NotSupported"),
     # A CSMS -> station action sent by a station: a 2.0.1 action the hub does not take.
     (json.dumps([2, "act-2", "Reset", {"type": "Immediate"}]), "act-2", "NotImplemented"),
