@@ -65,6 +65,7 @@ def parsed_meter_values(meter_value: list[dict[str, Any]], field: str = "meterVa
 
 
 INT32 = 2**31
+CONNECTOR_STATUSES = frozenset({"Available", "Occupied", "Reserved", "Unavailable", "Faulted"})
 
 
 def check_int32(payload: Any, unique_id: str, path: str = "") -> None:
@@ -92,6 +93,7 @@ class StationSession201(StationSession, ChargePoint201):
     # OCPP-J 2.0.1 uses the generic codes as they are.
     error_codes: ClassVar[dict[str, str]] = {}
     known_actions = frozenset(a.value for a in Action)
+    _raw_payload: dict[str, Any] = {}
 
     def feature_handler(self, msg: Call) -> ActionHandler | None:
         handler = super().feature_handler(msg)
@@ -103,6 +105,9 @@ class StationSession201(StationSession, ChargePoint201):
 
     async def _dispatch(self, msg: Call) -> Any:
         check_int32(msg.payload, msg.unique_id)
+        # Handlers get snake_case keys; vendor data must reach DataTransfer handlers as sent.
+        # Calls are handled one at a time per session, so this is the current call's payload.
+        self._raw_payload = msg.payload
         return await super()._dispatch(msg)
 
     async def _send_call_error(self, unique_id: str, code: str, description: str,
@@ -158,7 +163,8 @@ class StationSession201(StationSession, ChargePoint201):
         for item, ts in parsed:
             evse = item["component"].get("evse") or {}
             if (item["component"]["name"] == "Connector"
-                    and item["variable"]["name"] == "AvailabilityState" and evse.get("id")):
+                    and item["variable"]["name"] == "AvailabilityState" and evse.get("id")
+                    and item["actual_value"] in CONNECTOR_STATUSES):
                 await record_connector_status(self.hub, self.id, evse["id"],
                                               evse.get("connector_id") or 1,
                                               item["actual_value"], ts)
@@ -307,7 +313,8 @@ class StationSession201(StationSession, ChargePoint201):
             return call_result.DataTransfer(
                 status="UnknownMessageId" if vendor_known else "UnknownVendorId")
         # 2.0.1 data may be any JSON value; handlers take and give text, as in 1.6.
-        text = data if isinstance(data, str) or data is None else json.dumps(to_camel(data))
+        raw = self._raw_payload.get("data")
+        text = raw if isinstance(raw, str) or raw is None else json.dumps(raw)
         status, answer = await handler(self, text)
         return call_result.DataTransfer(status=status, data=answer)
 

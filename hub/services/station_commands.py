@@ -170,6 +170,8 @@ async def cancel_reservation(hub: Hub, station_id: str, reservation_id: int,
 async def data_transfer(hub: Hub, station_id: str, vendor_id: str,
                         message_id: str | None = None, data: Any = None,
                         timeout: float | None = None) -> tuple[str, Any]:
+    """(status, data). Give ``data`` as JSON text for byte-exact vendor payloads: the `ocpp`
+    dataclass layer converts the keys of JSON objects between snake_case and camelCase."""
     module = call201 if station_version(hub, station_id) == V201 else call16
     response = await hub.commands.call(station_id, module.DataTransfer(
         vendor_id=vendor_id, message_id=message_id, data=data), timeout=timeout)

@@ -69,3 +69,19 @@ async def test_subprotocol_is_negotiated_per_connection(hub: RunningHub) -> None
             assert json.loads(await ws.recv())[:3] == [4, "x", code]
         assert hub.hub.stations.get("CP-V201").ocpp_version == "2.0.1"
         assert hub.hub.stations.get("CP-V16").ocpp_version == "1.6"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_data_transfer_data_reaches_its_handler_as_sent(hub: RunningHub) -> None:
+    async def echo(session: object, data: str | None) -> tuple[str, str | None]:
+        return "Accepted", data
+
+    hub.hub.handle_data_transfer("com.example", "echo", echo)
+    data = {"snake_key": {"camelKey": [1, {"MixedCase_key": True}]}}
+    async with websockets.connect(hub.ws_url("CP-DT"), subprotocols=["ocpp2.0.1"]) as ws:
+        await ws.send(json.dumps([2, "dt-1", "DataTransfer", {
+            "vendorId": "com.example", "messageId": "echo", "data": data}]))
+        answer = json.loads(await ws.recv())
+    assert answer[:2] == [3, "dt-1"]
+    assert answer[2]["status"] == "Accepted"
+    assert json.loads(answer[2]["data"]) == data
