@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from ocpp.messages import Call
@@ -103,7 +104,9 @@ class StationSession201(StationSession, ChargePoint201):
             return None  # plain idTokens are authorised by the core, as in 1.6
         return handler
 
-    async def _dispatch(self, msg: Call) -> Any:
+    async def _dispatch(
+        self, msg: Call
+    ) -> tuple[dict[str, Any], Callable[[], Awaitable[Any]] | None]:
         check_int32(msg.payload, msg.unique_id)
         # Handlers get snake_case keys; vendor data must reach DataTransfer handlers as sent.
         # Calls are handled one at a time per session, so this is the current call's payload.
