@@ -72,7 +72,7 @@ async def record_connector_status(
         await upsert(conn, EvseConnector.__table__, [{
             "station_id": station_id, "evse_id": evse_id, "connector_id": connector_id,
             "status": status, "status_timestamp": timestamp, "updated_at": utcnow(),
-        }], key=["station_id", "evse_id", "connector_id"], unless_newer="status_timestamp")
+        }], key=["station_id", "evse_id", "connector_id"], newer_than="status_timestamp")
         derived = await derive_status(conn, station_id, evse_id)
         return await apply_status(hub, conn, station_id, evse_id, derived or status,
                                   timestamp=timestamp)

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
+from hub.db.group_commit import write_rows
 from hub.db.models import Reservation, Transaction
 from hub.db.models201 import Transaction201, TransactionEventRecord
 from hub.events import (
@@ -45,8 +46,9 @@ from hub.services.evse_status import refresh_status
 from hub.services.transactions import (
     DEFAULT_MEASURAND,
     energy_register_wh,
+    flatten_meter_values,
+    sample_writes,
     set_current_transaction,
-    store_samples,
 )
 
 BEGIN = "Transaction.Begin"
@@ -249,9 +251,10 @@ async def _apply(hub: Hub, conn: AsyncConnection,
         meter_values=len(ev.meter_value), transaction_id=tx_id, received_at=now,
     ))
 
-    count, samples = await store_samples(conn, ev.station_id, connector_id, tx_id,
-                                         ev.meter_value, source="TransactionEvent")
-    if count:
+    samples = tuple(flatten_meter_values(ev.meter_value))
+    await write_rows(conn, sample_writes(ev.station_id, connector_id, tx_id, ev.meter_value,
+                                         "TransactionEvent", samples))
+    if samples:
         events.append(MeterValuesReceived(station_id=ev.station_id, connector_id=connector_id,
                                           transaction_id=tx_id, samples=samples))
         # Like 1.6: Started carries meter_start and Ended the final reading in their own events.
