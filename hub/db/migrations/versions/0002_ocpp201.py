@@ -1,5 +1,7 @@
-"""OCPP 2.0.1 core tables: TransactionEvent stream and transaction details, EVSE connectors,
-device model, charging reports (hub/db/models201.py)
+"""OCPP 2.0.1 core tables
+
+TransactionEvent stream and transaction details, EVSE connectors, device model, charging
+reports (hub/db/models201.py).
 
 Revision ID: 0002_ocpp201
 Revises: 0001_core
