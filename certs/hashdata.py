@@ -142,7 +142,7 @@ def parse_algorithm(value: Any) -> HashAlgorithm:
 
 def _clean(value: Any) -> str:
     text = str(value).strip().replace(":", "").replace(" ", "")
-    if text[:2].lower() == "0x":
+    if text[:2].lower() == "0x" and _HEX.match(text[2:]):  # base64 may start with "0x" too
         text = text[2:]
     return text
 

@@ -153,3 +153,14 @@ def test_any_encoding_round_trips(algorithm, seed, serial, upper, as_base64):
             "serialNumber": canonical.serial_number.upper() if upper else canonical.serial_number}
     assert parse_hash_data(sent)[0] == canonical
     assert parse_hash_data(canonical.to_ocpp())[0] == canonical
+
+
+def test_base64_that_starts_like_a_hex_prefix():
+    # Found by hypothesis: base64 text may begin with "0x"; that must not be stripped.
+    digest = b"\xd3\x10" + bytes(30)
+    text = base64.b64encode(digest).decode()
+    assert text.startswith("0x")
+    data = {"hashAlgorithm": "SHA256", "issuerNameHash": text, "issuerKeyHash": text,
+            "serialNumber": "0x1f"}
+    assert parse_hash_data(data)[0] == CertificateHashData(HashAlgorithm.SHA256, digest.hex(),
+                                                           digest.hex(), "1f")
