@@ -272,7 +272,7 @@ async def test_client_errors_and_redirects_are_not_followed(env: Env):
 
 async def test_timeout(env: Env):
     async def slow(_n: int, body: bytes) -> web.Response:
-        await asyncio.sleep(2)
+        await asyncio.sleep(0.6)
         return _ocsp(await env.responder.respond(body))
 
     outcome, client = await _with_proxy(env, slow, attempts=2, timeout_seconds=0.2)
