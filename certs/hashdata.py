@@ -82,8 +82,11 @@ def _issuer_hashes(issuer: x509.Certificate, algorithm: str) -> tuple[bytes, byt
     return name_hash, key_hash
 
 
+@lru_cache(maxsize=8192)
 def compute_cert_id(certificate: x509.Certificate, issuer: x509.Certificate,
                     algorithm: str = "sha256") -> CertId:
+    # Cached: certificates hash and compare by their DER, so a chain parsed again on the next
+    # validation hits the cache; CertId is immutable.
     if algorithm not in CERT_ID_ALGORITHMS:
         raise ValueError(f"unsupported CertID hash {algorithm}")
     # The issuer *name* hash is of the certificate's issuer field, which equals issuer.subject

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -89,9 +91,13 @@ class RevocationState(StrEnum):
 
 @dataclass(frozen=True)
 class RevocationCheck:
-    subject: str
+    certificate: x509.Certificate
     state: RevocationState
     detail: str = ""
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.rfc4514_string()
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,16 @@ def _fail(status: AuthorizeCertificateStatus, reason: str, message: str,
     return ValidationResult(status, reason, message, tuple(chain))
 
 
+_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?-----END CERTIFICATE-----", re.S)
+
+
+@lru_cache(maxsize=4096)
+def _load_intermediate(block: bytes) -> x509.Certificate:
+    # Sub-CA certificates arrive again with every leaf they issued; parsing is pure, so the
+    # parsed object is reused. Leaves are always parsed afresh.
+    return x509.load_pem_x509_certificate(block)
+
+
 def parse_chain(data: str | bytes | Sequence[bytes | x509.Certificate]) -> list[x509.Certificate]:
     """PEM text with one or more certificates (leaf first), one DER blob, or a list of either."""
     if isinstance(data, str):
@@ -126,7 +142,11 @@ def parse_chain(data: str | bytes | Sequence[bytes | x509.Certificate]) -> list[
         if not raw.strip():
             return []
         if b"-----BEGIN" in raw:
-            return x509.load_pem_x509_certificates(raw)
+            blocks = _PEM_BLOCK.findall(raw)
+            if not blocks or len(blocks) != raw.count(b"-----BEGIN"):
+                return x509.load_pem_x509_certificates(raw)  # other labels: the slow way
+            return [x509.load_pem_x509_certificate(blocks[0]),
+                    *(_load_intermediate(b) for b in blocks[1:])]
         return [x509.load_der_x509_certificate(raw)]
     out = []
     for item in data:
@@ -134,19 +154,16 @@ def parse_chain(data: str | bytes | Sequence[bytes | x509.Certificate]) -> list[
     return out
 
 
-def _ee_not_ca(_policy: object, _cert: x509.Certificate, value: x509.BasicConstraints) -> None:
-    if value.ca:
-        raise ValueError("end-entity certificate must not be a CA")
-
-
 def _ee_policy() -> ExtensionPolicy:
     # Explicit end-entity policy: the webpki default demands a SAN (ISO leaves have none) and a
-    # serverAuth/clientAuth EKU (ISO leaves have none). What we do require structurally is a
-    # keyUsage and no CA flag; the profile checks below then say precisely what is wrong.
+    # serverAuth/clientAuth EKU (ISO leaves have none). Structurally we require a keyUsage;
+    # its bits and basicConstraints (CA:false; present and critical for ISO 15118) are checked
+    # by check_leaf, which runs on every path and names the exact problem. No Python callbacks
+    # here: they would run on every verification.
     return (
         ExtensionPolicy.permit_all()
         .require_present(x509.KeyUsage, Criticality.AGNOSTIC, None)
-        .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, _ee_not_ca)
+        .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, None)
     )
 
 
@@ -157,19 +174,20 @@ def _basic_constraints(cert: x509.Certificate) -> x509.Extension[x509.BasicConst
         return None
 
 
-def check_profile(chain: Sequence[x509.Certificate],
-                  use: ValidationUse) -> tuple[str, str] | None:
-    """ISO 15118 / OCPP profile rules on a built chain (leaf first, anchor last).
-    Returns (reason, message) for the first violation, None if all hold."""
-    leaf = chain[0]
+def check_leaf(leaf: x509.Certificate, use: ValidationUse) -> tuple[str, str] | None:
+    """Profile rules for the end entity. Returns (reason, message) or None."""
     profile = LEAF_PROFILE[use]
-    if key_type(leaf.public_key()) not in profile.key_types:
+    ktype = key_type(leaf.public_key())
+    if ktype not in profile.key_types:
         return "leaf_key_type", f"the leaf key type is not allowed for {profile.name}"
+    extensions = leaf.extensions
     bc = _basic_constraints(leaf)
-    if bc is None or bc.value.ca or (profile.iso15118 and not bc.critical):
+    if profile.iso15118 and (bc is None or not bc.critical):
         return "leaf_basic_constraints", "the leaf needs a critical basicConstraints CA:false"
+    if bc is not None and bc.value.ca:
+        return "leaf_basic_constraints", "the leaf is a CA certificate"
     try:
-        usage_ext = leaf.extensions.get_extension_for_class(x509.KeyUsage)
+        usage_ext = extensions.get_extension_for_class(x509.KeyUsage)
     except x509.ExtensionNotFound:
         return "leaf_key_usage", "the leaf has no keyUsage"
     usage = P.key_usage_names(usage_ext.value)
@@ -177,42 +195,63 @@ def check_profile(chain: Sequence[x509.Certificate],
     if missing or "key_cert_sign" in usage:
         return ("leaf_key_usage",
                 f"the leaf keyUsage {sorted(usage)} does not fit a {profile.name} certificate")
+    subject = leaf.subject
     if profile.domain_component is not None:
-        dcs = P.name_values(leaf.subject, NameOID.DOMAIN_COMPONENT)
+        dcs = P.name_values(subject, NameOID.DOMAIN_COMPONENT)
         if dcs != [profile.domain_component]:
             return ("leaf_domain_component",
                     f"the leaf DC is {dcs}, a {profile.name} certificate has "
                     f"DC={profile.domain_component}")
-    cns = P.name_values(leaf.subject, NameOID.COMMON_NAME)
-    if use is ValidationUse.CONTRACT and (len(cns) != 1 or not is_emaid(cns[0])):
-        return "contract_cn_not_emaid", f"the contract certificate CN {cns} is not an eMAID"
-    if use is ValidationUse.OEM_PROVISIONING and (len(cns) != 1 or not is_pcid(cns[0])):
-        return "provisioning_cn_not_pcid", f"the provisioning certificate CN {cns} is not a PCID"
+    if use is ValidationUse.CONTRACT:
+        cns = P.name_values(subject, NameOID.COMMON_NAME)
+        if len(cns) != 1 or not is_emaid(cns[0]):
+            return "contract_cn_not_emaid", f"the contract certificate CN {cns} is not an eMAID"
+    if use is ValidationUse.OEM_PROVISIONING:
+        cns = P.name_values(subject, NameOID.COMMON_NAME)
+        if len(cns) != 1 or not is_pcid(cns[0]):
+            return ("provisioning_cn_not_pcid",
+                    f"the provisioning certificate CN {cns} is not a PCID")
     if use is ValidationUse.CHARGING_STATION:
         try:
-            eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            eku = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         except x509.ExtensionNotFound:
             eku = None
         if eku is not None and ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
             return "leaf_extended_key_usage", "the station certificate is not for TLS clients"
-    if profile.iso15118:
-        intermediates = chain[1:-1]
-        if len(intermediates) > P.MAX_ISO_INTERMEDIATES:
-            return ("iso_chain_too_long",
-                    f"{len(intermediates)} sub-CAs; ISO 15118 allows at most two")
-        for depth, ca in enumerate(intermediates):
-            ca_bc = _basic_constraints(ca)
-            if ca_bc is None or not ca_bc.critical or ca_bc.value.path_length != depth:
-                return ("iso_path_length",
-                        f"{ca.subject.rfc4514_string()} must have a critical pathLen {depth}")
-        for cert in chain:
-            if key_type(cert.public_key()) is not KeyType.P256:
-                return "iso_key_type", f"{cert.subject.rfc4514_string()} is not ECDSA P-256"
-            if cert is not chain[-1] and not isinstance(cert.signature_hash_algorithm,
-                                                        hashes.SHA256):
-                return ("iso_signature_algorithm",
-                        f"{cert.subject.rfc4514_string()} is not signed with SHA-256")
+    if profile.iso15118 and not isinstance(leaf.signature_hash_algorithm, hashes.SHA256):
+        return "iso_signature_algorithm", "the leaf is not signed with SHA-256"
     return None
+
+
+def check_ca_path(chain: Sequence[x509.Certificate], use: ValidationUse) -> tuple[str, str] | None:
+    """Profile rules for the CAs of a built chain (leaf first, anchor last): ISO 15118 allows
+    at most two sub-CAs, with pathLen 0 next to the leaf and 1 above, all ECDSA P-256/SHA-256."""
+    if not LEAF_PROFILE[use].iso15118:
+        return None
+    intermediates = chain[1:-1]
+    if len(intermediates) > P.MAX_ISO_INTERMEDIATES:
+        return ("iso_chain_too_long",
+                f"{len(intermediates)} sub-CAs; ISO 15118 allows at most two")
+    for depth, ca in enumerate(intermediates):
+        ca_bc = _basic_constraints(ca)
+        if ca_bc is None or not ca_bc.critical or ca_bc.value.path_length != depth:
+            return ("iso_path_length",
+                    f"{ca.subject.rfc4514_string()} must have a critical pathLen {depth}")
+    for cert in chain[1:]:
+        if key_type(cert.public_key()) is not KeyType.P256:
+            return "iso_key_type", f"{cert.subject.rfc4514_string()} is not ECDSA P-256"
+        if cert is not chain[-1] and not isinstance(cert.signature_hash_algorithm,
+                                                    hashes.SHA256):
+            return ("iso_signature_algorithm",
+                    f"{cert.subject.rfc4514_string()} is not signed with SHA-256")
+    return None
+
+
+def check_profile(chain: Sequence[x509.Certificate],
+                  use: ValidationUse) -> tuple[str, str] | None:
+    """ISO 15118 / OCPP profile rules on a built chain (leaf first, anchor last).
+    Returns (reason, message) for the first violation, None if all hold."""
+    return check_leaf(chain[0], use) or check_ca_path(chain, use)
 
 
 def diagnose(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate],
@@ -333,8 +372,8 @@ class ChainValidator:
             return _fail(S.CERT_CHAIN_ERROR, "no_trust_anchor",
                          f"no trust anchor installed for {use.value} certificates", certs)
         built = self._verify_with_known_path(leaf, intermediates, use, at)
-        if built is not None:
-            return self._finish(built, use)
+        if built is not None:  # the CA path passed check_ca_path when it was remembered
+            return self._finish(built, use, check_leaf(leaf, use))
         try:
             built = self._verifier(store, at).verify(leaf, intermediates).chain
         except VerificationError as exc:
@@ -345,8 +384,10 @@ class ChainValidator:
             if problem is not None:
                 return _fail(S.CERT_CHAIN_ERROR, *problem, chain=path)
             return _fail(S.CERT_CHAIN_ERROR, "chain_rejected", str(exc), path)
-        self._remember_path(built, use)
-        return self._finish(built, use)
+        ca_problem = check_ca_path(built, use)
+        if ca_problem is None:
+            self._remember_path(built, use)
+        return self._finish(built, use, check_leaf(leaf, use) or ca_problem)
 
     def _verifier(self, store: Store, at: dt.datetime) -> ClientVerifier:
         return (
@@ -375,8 +416,8 @@ class ChainValidator:
         periods), only the leaf needs verifying, against that issuer. Anything else takes the
         full path."""
         for candidate in intermediates:
-            if candidate.subject != leaf.issuer:
-                continue
+            # Dict lookup by certificate (hash of its DER) rather than comparing names, which
+            # cryptography rebuilds on every access; a wrong candidate fails the verify below.
             known = self._paths.get((use, candidate))
             if known is None or not (known.valid_from <= at < known.valid_until):
                 continue
@@ -391,9 +432,9 @@ class ChainValidator:
             return [leaf, *known.cas]
         return None
 
-    def _finish(self, built: Sequence[x509.Certificate], use: ValidationUse) -> ValidationResult:
+    def _finish(self, built: Sequence[x509.Certificate], use: ValidationUse,
+                problem: tuple[str, str] | None) -> ValidationResult:
         leaf = built[0]
-        problem = check_profile(built, use)
         if problem is not None:
             return _fail(S.CERT_CHAIN_ERROR, *problem, chain=built)
         emaid = None
@@ -442,8 +483,7 @@ class ChainValidator:
         for index, cert in enumerate(chain[:-1]):  # the anchor is trusted by configuration
             urls = P.ocsp_urls(cert)
             if not urls:
-                checks.append(RevocationCheck(cert.subject.rfc4514_string(),
-                                              RevocationState.NOT_CHECKED, "no OCSP URL"))
+                checks.append(RevocationCheck(cert, RevocationState.NOT_CHECKED, "no OCSP URL"))
                 continue
             issuer = chain[index + 1]
             hit = self.ocsp.cached(compute_cert_id(cert, issuer))
@@ -461,8 +501,7 @@ class ChainValidator:
                 if isinstance(answer, OcspStatus):
                     checks[index] = _to_check(cert, answer)
                 elif isinstance(answer, OcspError):
-                    checks[index] = RevocationCheck(cert.subject.rfc4514_string(),
-                                                    RevocationState.UNAVAILABLE,
+                    checks[index] = RevocationCheck(cert, RevocationState.UNAVAILABLE,
                                                     f"{answer.reason}: {answer.message}")
                 else:
                     raise answer
@@ -470,10 +509,9 @@ class ChainValidator:
 
 
 def _to_check(cert: x509.Certificate, status: OcspStatus) -> RevocationCheck:
-    subject = cert.subject.rfc4514_string()
     if status.status is OcspCertStatus.REVOKED:
-        return RevocationCheck(subject, RevocationState.REVOKED,
+        return RevocationCheck(cert, RevocationState.REVOKED,
                                f"since {status.revoked_at}, reason {status.revocation_reason}")
     if status.status is OcspCertStatus.UNKNOWN:
-        return RevocationCheck(subject, RevocationState.UNKNOWN, status.responder)
-    return RevocationCheck(subject, RevocationState.GOOD, status.responder)
+        return RevocationCheck(cert, RevocationState.UNKNOWN, status.responder)
+    return RevocationCheck(cert, RevocationState.GOOD, status.responder)

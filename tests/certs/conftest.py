@@ -3,6 +3,7 @@ made with plain ``openssl`` commands (the referee). Everything lives in tmp dirs
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -66,9 +67,26 @@ def make_csr(cn: str | None, o: str | None = CPO, dc: str | None = "CPO", *,
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that is free on every address, picked below the kernel's ephemeral range: a server
+    that binds the wildcard address without SO_REUSEADDR (``openssl ocsp -port``) collides with
+    outgoing connections, which take their local ports from that range."""
+    low = 32768
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        try:
+            for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+                if family == socket.AF_INET6 and not socket.has_ipv6:
+                    continue
+                with socket.socket(family) as s:
+                    s.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port found")
 
 
 @dataclass

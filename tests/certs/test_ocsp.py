@@ -380,31 +380,45 @@ async def test_openssl_accepts_our_responses(env: Env, tmp_path: Path, delegated
 
 
 @contextlib.asynccontextmanager
-async def _openssl_responder(p: OpensslPki, port: int) -> AsyncIterator[str]:
+async def _openssl_responder(p: OpensslPki) -> AsyncIterator[str]:
+    """Run ``openssl ocsp`` as a responder over the test PKI's index.txt, on a free port."""
     assert OPENSSL is not None
-    proc = await asyncio.create_subprocess_exec(
-        OPENSSL, "ocsp", "-index", "index.txt", "-port", str(port), "-rsigner",
-        "cpo_sub2.pem", "-rkey", "cpo_sub2.key", "-CA", "cpo_sub2.pem", "-nmin", "10",
-        cwd=p.dir, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    try:
+    log: list[bytes] = []
+    for _attempt in range(5):  # another process may grab the free port first: try again
+        port = free_port()
+        proc = await asyncio.create_subprocess_exec(
+            OPENSSL, "ocsp", "-index", "index.txt", "-port", str(port), "-rsigner",
+            "cpo_sub2.pem", "-rkey", "cpo_sub2.key", "-CA", "cpo_sub2.pem", "-nmin", "10",
+            cwd=p.dir, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        assert proc.stderr is not None
+        ready = False
         # Wait for its "waiting for OCSP client connections" line: probing the port instead
         # would wedge this single-threaded server on the probe's empty connection.
-        assert proc.stderr is not None
         while True:
             line = await asyncio.wait_for(proc.stderr.readline(), timeout=10)
-            if not line or b"waiting for OCSP client connections" in line:
+            log.append(line)
+            if not line:
                 break
-        yield f"http://127.0.0.1:{port}/"
-    finally:
+            if b"waiting for OCSP client connections" in line:
+                ready = True
+                break
+        if ready:
+            try:
+                yield f"http://127.0.0.1:{port}/"
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                await proc.wait()
+            return
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
+    raise AssertionError(b"openssl ocsp did not start: " + b"".join(log))
 
 
 @needs_openssl
 async def test_our_client_against_openssl_responder(openssl_pki: OpensslPki):
-    port = free_port()
-    async with _openssl_responder(openssl_pki, port) as url:
+    async with _openssl_responder(openssl_pki) as url:
         async with OcspClient(allowed_urls=[url]) as client:
             sub2 = openssl_pki.cert("cpo_sub2")
             good = await client.check(openssl_pki.cert("secc"), sub2, url=url)

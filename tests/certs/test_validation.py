@@ -222,3 +222,10 @@ async def test_revoked_anchor_is_not_trusted(pki):
     result = validator.validate_path([pki[R.CONTRACT], pki[R.MO_SUB_CA2], pki[R.MO_SUB_CA1]],
                                      ValidationUse.CONTRACT)
     assert (result.status, result.reason) == (S.CERT_CHAIN_ERROR, "issuer_not_found")
+
+
+def test_ca_certificate_as_leaf_is_chain_error(validator: ChainValidator,
+                                               openssl_pki: OpensslPki):
+    result = validator.validate_path(_chain(openssl_pki, "cpo_sub2", "cpo_sub1"),
+                                     ValidationUse.SECC)
+    assert (result.status, result.reason) == (S.CERT_CHAIN_ERROR, "leaf_basic_constraints")
