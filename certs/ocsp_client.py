@@ -10,9 +10,10 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import aiohttp
 import yarl
@@ -24,8 +25,8 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .errors import OcspError
-from .hashdata import CertId, compute_cert_id, public_key_bits
+from .errors import HashDataError, OcspError
+from .hashdata import CertId, compute_cert_id, parse_hash_data, public_key_bits
 from .keys import public_key_der
 from .profiles import ocsp_urls
 from .settings import PkiSettings
@@ -53,6 +54,8 @@ class OcspStatus:
     revoked_at: dt.datetime | None = None
     revocation_reason: str | None = None
     responder: str = ""
+    #: The verified OCSPResponse as received (OCPP GetCertificateStatus returns it, base64).
+    der: bytes = b""
 
 
 class UrlAllowList:
@@ -202,7 +205,7 @@ def verify_response(der: bytes, cert_id: CertId, issuer: x509.Certificate | None
         status=status, this_update=this_update, next_update=next_update,
         revoked_at=single.revocation_time_utc,
         revocation_reason=reason.value if reason is not None else None,
-        responder=signer.subject.rfc4514_string(),
+        responder=signer.subject.rfc4514_string(), der=der,
     )
 
 
@@ -274,11 +277,11 @@ class OcspClient:
     async def check_cert_id(self, cert_id: CertId, url: str, *,
                             issuer: x509.Certificate | None = None) -> OcspStatus:
         """Status for a CertID (e.g. from a charger's OCSPRequestData) at ``url``."""
+        if not self.allow_list.allows(url):  # refused even when an answer is cached
+            raise OcspError("url_not_allowed", f"OCSP responder URL {url!r} is not allowed")
         hit = self.cached(cert_id)
         if hit is not None:
             return hit
-        if not self.allow_list.allows(url):
-            raise OcspError("url_not_allowed", f"OCSP responder URL {url!r} is not allowed")
         key = cert_id.cache_key()
         pending = self._inflight.get(key)
         if pending is not None:
@@ -300,6 +303,19 @@ class OcspClient:
             return status
         finally:
             self._inflight.pop(key, None)
+
+    async def check_request_data(self, data: Mapping[str, Any], *,
+                                 issuer: x509.Certificate | None = None) -> OcspStatus:
+        """Status for an OCPP OCSPRequestData (hash data + responderURL) sent by a charger.
+        The responderURL must be on the allow-list like any other."""
+        url = data.get("responderURL")
+        if not url:
+            raise OcspError("no_ocsp_url", "OCSPRequestData has no responderURL")
+        try:
+            hash_data = parse_hash_data(data)[0]  # OCPP mandates hex: the first reading
+        except HashDataError as exc:
+            raise OcspError(exc.reason, exc.message) from exc
+        return await self.check_cert_id(hash_data.cert_id(), str(url), issuer=issuer)
 
     def _store(self, cert_id: CertId, status: OcspStatus) -> None:
         now = self._clock()

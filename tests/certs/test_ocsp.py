@@ -433,3 +433,27 @@ async def test_our_client_against_openssl_responder(openssl_pki: OpensslPki):
                 await client.check(openssl_pki.cert("contract"), openssl_pki.cert("mo_sub2"),
                                    url=url)
             assert caught.value.reason == "responder_not_authorized"
+
+
+async def test_charger_ocsp_request_data(env: Env):
+    """OCPP OCSPRequestData, as a charger sends it in GetCertificateStatus / Authorize."""
+    from cryptography.x509 import ocsp
+
+    from certs.hashdata import compute_hash_data
+
+    data = compute_hash_data(env.leaf.certificate, env.sub2).to_ocpp()
+    data["issuerNameHash"] = data["issuerNameHash"].upper()
+    async with env.client() as client:
+        status = await client.check_request_data({**data, "responderURL": env.url},
+                                                 issuer=env.sub2)
+        assert status.status is OcspCertStatus.GOOD
+        assert ocsp.load_der_ocsp_response(status.der).certificate_status is \
+            ocsp.OCSPCertStatus.GOOD
+        for bad, reason in [({**data, "responderURL": "http://10.0.0.1/ocsp"}, "url_not_allowed"),
+                            (data, "no_ocsp_url"),
+                            ({**data, "responderURL": env.url, "serialNumber": "%"},
+                             "serial_malformed")]:
+            with pytest.raises(OcspError) as caught:
+                await client.check_request_data(bad)
+            assert caught.value.reason == reason
+        assert client.requests_sent == 1
