@@ -7,6 +7,7 @@ key without any extra index. Nothing here logs or returns key material in text f
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from enum import StrEnum
@@ -21,6 +22,8 @@ PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 MIN_RSA_BITS = 2048
+
+log = logging.getLogger(__name__)
 
 
 class KeyType(StrEnum):
@@ -126,8 +129,13 @@ class KeyStore:
 
     def save(self, fingerprint: str, key: PrivateKey) -> Path:
         """Write atomically with mode 0600; encrypted when a passphrase is configured."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.directory, 0o700)
+        if not self.directory.exists():
+            self.directory.mkdir(parents=True, mode=0o700)
+            os.chmod(self.directory, 0o700)  # mkdir's mode is filtered by the umask
+        elif self.directory.stat().st_mode & 0o077:
+            # Not ours to chmod (a misconfigured key_dir could be a shared directory); the key
+            # files themselves are 0600 regardless.
+            log.warning("key directory %s is accessible to other users", self.directory)
         encryption: serialization.KeySerializationEncryption
         if self._passphrase:
             encryption = serialization.BestAvailableEncryption(self._passphrase.encode())

@@ -181,3 +181,12 @@ async def test_import_refusals(openssl_pki: OpensslPki, tmp_path: Path, case: st
         await import_cpo_chain(store, keystore, chain, key, passphrase)
     assert caught.value.reason == reason, caught.value.message
     assert await store.find_certificates() == [] and keystore.fingerprints() == []
+
+
+def test_existing_key_directory_is_not_chmodded(tmp_path: Path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    path = KeyStore(shared).save("ab" * 32, generate_key())
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
