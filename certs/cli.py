@@ -11,6 +11,7 @@ refusals print ``error: <reason>: <message>`` on stderr and exit 1. Keys are nev
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -90,8 +91,6 @@ def _load_certificate(path: Path) -> x509.Certificate:
 
 
 def _status(record: CertificateRecord) -> str:
-    import datetime as dt
-
     if record.revoked_at is not None:
         return "revoked"
     return "expired" if record.not_after <= dt.datetime.now(dt.UTC) else "valid"
