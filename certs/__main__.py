@@ -1,6 +1,6 @@
 """``python3 -m certs --store-dir DIR [--config FILE] pki VERB ...``: the pki verbs on a file
 store, without the hub. The config file is the hub's TOML; only its ``[pki]`` table is read.
-The key passphrase may come from ``PNC_HUB_PKI_KEY_PASSPHRASE`` (env wins, as in the hub)."""
+The key passphrase may come from ``PNC_HUB_PKI__KEY_PASSPHRASE`` (env wins, as in the hub)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def load_settings(store_dir: Path, config: Path | None) -> PkiSettings:
         with config.open("rb") as handle:
             table = dict(tomllib.load(handle).get("pki", {}))
     table.setdefault("key_dir", str(store_dir / "keys"))
-    passphrase = os.environ.get("PNC_HUB_PKI_KEY_PASSPHRASE")
+    passphrase = os.environ.get("PNC_HUB_PKI__KEY_PASSPHRASE")
     if passphrase:
         table["key_passphrase"] = passphrase
     return PkiSettings.from_mapping(table)

@@ -144,13 +144,13 @@ def test_import_verb(openssl_pki: OpensslPki, store_dir: Path, tmp_path: Path, c
             "-passout", "pass:from-env", "-out", str(tmp_path / "sub2.p8"))
     (tmp_path / "chain.pem").write_bytes(openssl_pki.path("cpo_sub2.pem").read_bytes()
                                          + openssl_pki.path("cpo_sub1.pem").read_bytes())
-    monkeypatch.setenv("PNC_HUB_PKI_KEY_PASSPHRASE", "from-env")
+    monkeypatch.setenv("PNC_HUB_PKI__KEY_PASSPHRASE", "from-env")
     code, out, err = run(store_dir, "import", "--chain", str(tmp_path / "chain.pem"), "--key",
                          str(tmp_path / "sub2.p8"), capsys=capsys)
     assert code == 0, err
     assert "OpenSSL CPO Sub-CA 2" in out and "V2G root" in err
     assert "from-env" not in out + err
-    monkeypatch.setenv("PNC_HUB_PKI_KEY_PASSPHRASE", "wrong")
+    monkeypatch.setenv("PNC_HUB_PKI__KEY_PASSPHRASE", "wrong")
     code, _, err = run(store_dir, "import", "--chain", str(tmp_path / "chain.pem"), "--key",
                        str(tmp_path / "sub2.p8"), capsys=capsys)
     assert code == 1 and "key_bad_passphrase" in err
