@@ -260,3 +260,42 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class PkiCertificate(Base):
+    """A certificate of the Plug&Charge / OCPP PKI: trust anchors by use, the hub's own CAs and
+    every certificate the hub issued, with its revocation state. Public material only: the CA
+    private keys stay in files (mode 0600) outside the database.
+
+    The column set is the storage protocol of the ``certs`` package; ``hub.certificate_store``
+    implements that protocol on this table.
+    """
+
+    __tablename__ = "pki_certificates"
+    __table_args__ = (
+        sa.Index("ix_pki_certificates_serial", "serial"),
+        sa.Index("ix_pki_certificates_issuer_serial", "issuer_name_sha256", "serial"),
+        sa.Index("ix_pki_certificates_subject", "subject_name_sha256"),
+        sa.Index("ix_pki_certificates_role_not_after", "role", "not_after"),
+        sa.Index("ix_pki_certificates_station", "station_id"),
+    )
+
+    # Lowercase hex SHA-256 of the DER.
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    der: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # V2GRootCertificate, CPOSubCA2, V2GCertificate, ChargingStationCertificate, ...
+    role: Mapped[str] = mapped_column(sa.String(40))
+    # Lowercase hex without leading zeros, as in OCPP CertificateHashData.
+    serial: Mapped[str] = mapped_column(sa.String(64))
+    # RFC 4514, for people; lookups use the name hashes.
+    subject: Mapped[str] = mapped_column(sa.Text)
+    subject_name_sha256: Mapped[str] = mapped_column(sa.String(64))
+    issuer_name_sha256: Mapped[str] = mapped_column(sa.String(64))
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The station a certificate was issued to; no foreign key: the record outlives the station.
+    station_id: Mapped[str | None] = mapped_column(sa.String(48))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # RFC 5280 reason name, e.g. keyCompromise.
+    revocation_reason: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
