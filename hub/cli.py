@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="scope (repeatable); default admin")
     create.add_argument("--org", help="organisation the token is limited to")
     create.set_defaults(func=cmd_token_create)
+
+    # The PKI verbs live in the certs package; the CLI, beside the app factory, may mount them.
+    from certs.cli import add_pki_parser
+
+    common = argparse.ArgumentParser(add_help=False)
+    _common(common)
+    pki = add_pki_parser(commands, parents=[common])
+    pki.set_defaults(func=cmd_pki)
     return parser
 
 
@@ -195,6 +203,28 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(_with_database(_config(args), work))
+
+
+def pki_settings(config: Config) -> dict[str, Any]:
+    """The ``[pki]`` section, with the OCSP URL derived from ``server.public_url`` when unset."""
+    section = dict(config.section("pki"))
+    if "ocsp_url" not in section and config.server.public_url:
+        section["ocsp_url"] = config.server.public_url.rstrip("/") + "/ocsp"
+    return section
+
+
+def cmd_pki(args: argparse.Namespace) -> int:
+    from certs.cli import run_pki
+    from hub.certificate_store import DatabaseCertificateStore
+
+    config = _config(args)
+
+    async def work(engine: AsyncEngine) -> int:
+        await upgrade_database(engine, _migrations())
+        return await run_pki(args, DatabaseCertificateStore(session_factory(engine)),
+                             pki_settings(config))
+
+    return asyncio.run(_with_database(config, work))
 
 
 def main(argv: list[str] | None = None) -> int:
