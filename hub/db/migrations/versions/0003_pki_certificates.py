@@ -1,7 +1,7 @@
 """pki certificates
 
-Revision ID: 0002_pki_certificates
-Revises: 0001_core
+Revision ID: 0003_pki_certificates
+Revises: 0002_ocpp201
 Create Date: 2026-11-21
 """
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from hub.db.base import UTCDateTime
 
-revision = '0002_pki_certificates'
-down_revision = '0001_core'
+revision = '0003_pki_certificates'
+down_revision = '0002_ocpp201'
 branch_labels = None
 depends_on = None
 
