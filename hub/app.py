@@ -27,6 +27,7 @@ from hub.db.migrate import pending_revisions, upgrade_database
 from hub.errors import error_middleware
 from hub.events import EventBus
 from hub.health import add_health_routes
+from hub.management import add_management_routes
 from hub.metrics import ActionMetrics
 from hub.ocpp_server.endpoint import make_handler
 from hub.ocpp_server.message_log import MessageLog
@@ -80,6 +81,7 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
 
     add_health_routes(app)
     add_openapi_routes(app)
+    add_management_routes(app)
     handler = make_handler(HUB)
     app.router.add_get("/ocpp/{station_id}", handler)
     for feature in selected:

@@ -1,0 +1,41 @@
+"""The management and monitoring API: every operator endpoint of the seed, behind the admin
+token (the auth middleware requires it for every route not marked public).
+
+Core routes, wired by ``hub.app.create_app`` (not a Feature): the OCPP server's command and
+monitoring routes, the broker's operational routes, the REST API's data and wallbox routes,
+Prometheus text at /metrics, and /op_api_docs pointing at the OpenAPI page.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.management import (
+    broker_routes,
+    data_routes,
+    firmware_routes,
+    monitoring,
+    ocpp_routes,
+    prometheus,
+    wallbox_routes,
+)
+from hub.management.tracker import TRACKER, WATCHER, ConnectionTracker, TransactionWatcher, tracking
+from hub.openapi import operation
+
+
+@operation("The seed dashboard's API viewer: redirects to /api/docs", tags=["docs"])
+async def op_api_docs(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/api/docs")
+
+
+def add_management_routes(app: web.Application) -> None:
+    app[TRACKER] = ConnectionTracker()
+    app[WATCHER] = TransactionWatcher()
+    app.cleanup_ctx.append(tracking)
+    for module in (monitoring, ocpp_routes, firmware_routes, broker_routes, data_routes,
+                   wallbox_routes, prometheus):
+        module.add_routes(app)
+    app.router.add_get("/op_api_docs", op_api_docs)
+
+
+__all__ = ["add_management_routes"]
