@@ -156,14 +156,20 @@ async def require_station(hub: Hub, station_id: str) -> Station:
 
 
 async def station_from(hub: Hub, data: dict[str, Any]) -> str:
+    """The ``station_id`` field (400 if missing or malformed). Existence is checked by send()."""
     station_id = text_field(data, "station_id", "stationId", "chargePointId", max_length=48)
     assert station_id is not None
-    await require_station(hub, station_id)
     return station_id
 
 
 async def send(hub: Hub, station_id: str, request: Any, timeout: float | None = None) -> Any:
-    """Send an OCPP 1.6 call and return the charger's answer (errors map to 409/502/504)."""
+    """Send an OCPP 1.6 call and return the charger's answer.
+
+    Unknown station 404 (a connected station always has its row, so the table is only asked
+    about stations that are not connected); offline 409, CALLERROR 502, timeout 504.
+    """
+    if not hub.commands.is_connected(station_id):
+        await require_station(hub, station_id)
     version = hub.commands.ocpp_version(station_id)
     if version is not None and version not in COMMAND_VERSIONS:
         raise ApiError(409, "unsupported_ocpp_version",

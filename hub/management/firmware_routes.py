@@ -16,7 +16,6 @@ from hub.management.common import (
     hub_of,
     int_field,
     json_body,
-    require_station,
     send,
     text_field,
     text_or_json,
@@ -34,7 +33,6 @@ async def get_diagnostics(hub: Hub, station_id: str, data: dict[str, Any]) -> di
     retry_interval = int_field(data, "retry_interval", "retryInterval")
     start_time = timestamp_field(data, "start_time", "startTime")
     stop_time = timestamp_field(data, "stop_time", "stopTime")
-    await require_station(hub, station_id)
     answer = await send(hub, station_id, call.GetDiagnostics(
         location=location, retries=retries, retry_interval=retry_interval,
         start_time=start_time and format_timestamp(start_time),
@@ -60,7 +58,6 @@ async def update_firmware(hub: Hub, station_id: str, data: dict[str, Any]) -> di
     retrieve = timestamp_field(data, "retrieve_date", "retrieveDate") or utcnow()
     retries = int_field(data, "retries")
     retry_interval = int_field(data, "retry_interval", "retryInterval")
-    await require_station(hub, station_id)
     # UpdateFirmware.conf has no status: a CALLRESULT is the station's acceptance.
     await send(hub, station_id, call.UpdateFirmware(
         location=location, retrieve_date=format_timestamp(retrieve), retries=retries,

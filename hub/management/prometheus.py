@@ -114,11 +114,12 @@ def render(hub: Hub) -> str:
 
     pool = db_pool(hub)
     backend = {"backend": pool["backend"]}
-    for key, help_text in (("pool_size", "Configured pool size."),
-                           ("checked_out", "Connections in use."),
-                           ("checked_in", "Idle connections in the pool."),
-                           ("overflow", "Connections beyond the pool size (negative: unused).")):
-        out.family(f"pnc_hub_db_pool_{key}", "gauge", help_text, [(backend, pool[key])])
+    for name, key, help_text in (
+            ("size", "pool_size", "Configured pool size."),
+            ("checked_out", "checked_out", "Connections in use."),
+            ("checked_in", "checked_in", "Idle connections in the pool."),
+            ("overflow", "overflow", "Connections beyond the pool size (negative: unused).")):
+        out.family(f"pnc_hub_db_pool_{name}", "gauge", help_text, [(backend, pool[key])])
 
     fds = open_file_descriptors()
     if fds is not None:
