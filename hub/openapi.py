@@ -33,8 +33,10 @@ def operation(
     response: dict[str, Any] | None = None,
     responses: dict[str, dict[str, Any]] | None = None,
     description: str | None = None,
+    status: int = 200,
 ) -> Callable[[F], F]:
-    """Attach an OpenAPI operation to a handler. ``body``/``response`` are JSON schemas."""
+    """Attach an OpenAPI operation to a handler. ``body``/``response`` are JSON schemas;
+    ``status`` is the success status (e.g. 201 for a route that creates)."""
 
     def decorate(handler: F) -> F:
         op: dict[str, Any] = {"summary": summary, "tags": list(tags)}
@@ -46,10 +48,10 @@ def operation(
         if body is not None:
             op["requestBody"] = {"required": True,
                                  "content": {"application/json": {"schema": body}}}
-        ok = {"description": "OK"}
+        ok: dict[str, Any] = {"description": "Created" if status == 201 else "OK"}
         if response is not None:
             ok["content"] = {"application/json": {"schema": response}}
-        op["responses"] = {"200": ok, **(responses or {})}
+        op["responses"] = {str(status): ok, **(responses or {})}
         handler.openapi_operation = op  # type: ignore[attr-defined]
         return handler
 
