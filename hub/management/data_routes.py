@@ -272,7 +272,7 @@ async def put_tokens(request: web.Request) -> web.Response:
         for values in {v["id_tag"]: v for v in parsed}.values():
             tag = await session.get(IdTag, values["id_tag"])
             if tag is None:
-                tag = IdTag(blocked=False, created_at=now, **values)
+                tag = IdTag(**{"blocked": False, **values}, created_at=now)
                 session.add(tag)
                 created += 1
             else:

@@ -39,7 +39,9 @@ def enum(*values: str) -> Schema:
     return {"type": "string", "enum": list(values)}
 
 
-STATION_ID: Schema = {"type": "string", "minLength": 1, "maxLength": 48}
+EXAMPLE_STATION = "CP-1"
+STATION_ID: Schema = {"type": "string", "minLength": 1, "maxLength": 48,
+                      "examples": [EXAMPLE_STATION]}
 CONNECTOR_ID: Schema = {"type": "integer", "minimum": 0}
 TIMEOUT: Schema = {"type": "number", "minimum": 0.1, "maximum": 300,
                    "description": "seconds to wait for the charger (default: ocpp.call_timeout)"}

@@ -83,7 +83,7 @@ async def charge_point_configuration(request: web.Request) -> web.Response:
 
 
 @operation("Register a wallbox (station), optionally with a password", tags=TAGS,
-           body=WALLBOX_BODY, response=WALLBOX_ANSWER, responses=s.CONFLICT)
+           body=WALLBOX_BODY, response=WALLBOX_ANSWER, responses=s.CONFLICT, status=201)
 async def add_wallbox(request: web.Request) -> web.Response:
     hub = hub_of(request)
     body = await json_body(request)

@@ -81,8 +81,9 @@ async def test_tokens_put_and_paginate(api: Api) -> None:
     assert [t["uid"] for t in page["tokens"]] == ["TAG-4"] and page["next_cursor"] is None
 
     body = await api.ok("PUT", "/tokens", json={"tokens": [{"uid": "TAG-0", "blocked": False},
-                                                           {"uid": "NEW"}]})
+                                                           {"uid": "NEW", "blocked": True}]})
     assert (body["created"], body["updated"]) == (1, 1)
+    assert [t["blocked"] for t in body["tokens"]] == [False, True]  # found by the fuzz run
     err = await api.error("PUT", "/tokens", 400, json=[{"uid": "A"}, {"uid": "B",
                                                                       "expiry_date": "soon"}])
     assert err["field"] == "tokens[1].expiry_date"
