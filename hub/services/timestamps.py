@@ -26,4 +26,6 @@ def parse_timestamp(value: str) -> datetime:
 def format_timestamp(value: datetime) -> str:
     """UTC with millisecond precision and a Z, the form every charger accepts."""
     value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # Not strftime("%Y"): glibc does not zero-pad years before 1000 ("88-03-20T...").
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
+            f"{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z")
