@@ -20,7 +20,10 @@ def parse_timestamp(value: str) -> datetime:
         raise InvalidTimestamp(f"not an RFC 3339 timestamp: {value!r}") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # year 1 or 9999 pushed out of range by the offset
+        raise InvalidTimestamp(f"timestamp out of range: {value!r}") from exc
 
 
 def format_timestamp(value: datetime) -> str:
