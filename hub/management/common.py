@@ -16,6 +16,7 @@ from aiohttp import web
 from hub.context import HUB, Hub
 from hub.db.models import Station
 from hub.errors import ApiError, bad_request, unknown_station
+from hub.ocpp_server.endpoint import valid_station_id
 from hub.services.timestamps import InvalidTimestamp, format_timestamp, parse_timestamp
 
 MISSING: Any = object()
@@ -66,6 +67,9 @@ def text_field(data: dict[str, Any], *names: str, required: bool = True, max_len
         raise bad_request(names[0], "must be a non-empty string")
     if len(value) > max_length:
         raise bad_request(names[0], f"must be at most {max_length} characters")
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL; nothing legitimate contains it.
+        raise bad_request(names[0], "must not contain NUL characters")
     return value
 
 
@@ -148,6 +152,8 @@ def query(request: web.Request) -> dict[str, Any]:
 
 async def require_station(hub: Hub, station_id: str) -> Station:
     """The stations row, or 404: a command to a station the hub never knew is a typo."""
+    if not valid_station_id(station_id):
+        raise unknown_station(station_id)  # no such id can have been registered
     async with hub.sessions() as session:
         row = await session.get(Station, station_id)
     if row is None:

@@ -300,7 +300,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     status = params.get("status")
     if status not in (None, "active", "completed"):
         raise bad_request("status", "must be active or completed")
-    station_id = pick(params, "stationId", "station_id", default=None)
+    station_id = text_field(params, "stationId", "station_id", required=False, max_length=48)
     where = []
     if station_id is not None:
         where.append(Transaction.station_id == station_id)
@@ -412,7 +412,7 @@ async def get_session(request: web.Request) -> web.Response:
     hub = hub_of(request)
     params = dict(request.query)
     tx_id = int_field(params, "transaction_id", "transactionId", "session_id", minimum=1)
-    station_id = pick(params, "station_id", "stationId", default=None)
+    station_id = text_field(params, "station_id", "stationId", required=False, max_length=48)
     connector_id = int_field(params, "connector_id", "connectorId")
     if tx_id is None and station_id is None:
         raise bad_request("transaction_id", "give transaction_id or station_id")

@@ -52,9 +52,10 @@ def config_value(value: Any, field: str) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    if isinstance(value, str) and len(value) <= 500:
+    if isinstance(value, str) and len(value) <= 500 and "\x00" not in value:
         return value
-    raise bad_request(field, "must be a string (at most 500 characters), number or boolean")
+    raise bad_request(field, "must be a string (at most 500 characters, no NUL), number or "
+                             "boolean")
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -68,8 +69,8 @@ async def get_configuration(request: web.Request) -> web.Response:
     hub = hub_of(request)
     station_id = await station_from(hub, dict(request.query))
     keys = [k.strip() for k in request.query.get("key", "").split(",") if k.strip()]
-    if any(len(k) > 50 for k in keys):
-        raise bad_request("key", "each key must be at most 50 characters")
+    if any(len(k) > 50 or "\x00" in k for k in keys):
+        raise bad_request("key", "each key must be at most 50 characters, without NUL")
     answer = await send(hub, station_id, call.GetConfiguration(key=keys or None))
     return web.json_response({
         "status": "Accepted",
