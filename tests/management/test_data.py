@@ -66,18 +66,22 @@ async def test_tokens_put_and_paginate(api: Api) -> None:
     (tag,) = body["tokens"]
     assert tag["blocked"] is True and tag["valid"] is False and tag["parent_id_tag"] == "GROUP"
     assert tag["expiry_date"] == "2099-01-01T00:00:00.000Z"
+    body = await api.ok("PUT", "/tokens", json={"uid": "OLD",
+                                                "expiry_date": "0088-03-20T18:25:05Z"})
+    assert body["tokens"][0]["expiry_date"] == "0088-03-20T18:25:05.000Z"  # zero-padded year
+    assert body["tokens"][0]["status"] == "Expired"
 
     seen, cursor = [], None
     while True:
         params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
         page = await api.ok("GET", "/tokens", params=params)
-        assert page["total"] == 5 and len(page["tokens"]) <= 2
+        assert page["total"] == 6 and len(page["tokens"]) <= 2
         seen += [t["uid"] for t in page["tokens"]]
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert seen == [f"TAG-{i}" for i in range(5)]
-    page = await api.ok("GET", "/tokens", params={"offset": "4", "limit": "10"})
+    assert seen == ["OLD", *(f"TAG-{i}" for i in range(5))]
+    page = await api.ok("GET", "/tokens", params={"offset": "5", "limit": "10"})
     assert [t["uid"] for t in page["tokens"]] == ["TAG-4"] and page["next_cursor"] is None
 
     body = await api.ok("PUT", "/tokens", json={"tokens": [{"uid": "TAG-0", "blocked": False},
@@ -89,7 +93,7 @@ async def test_tokens_put_and_paginate(api: Api) -> None:
     assert err["field"] == "tokens[1].expiry_date"
     err = await api.error("PUT", "/tokens", 400, json={"uid": "X" * 37})
     assert err["field"] == "tokens.uid"
-    assert (await api.ok("GET", "/tokens"))["total"] == 6  # nothing of the bad batch written
+    assert (await api.ok("GET", "/tokens"))["total"] == 7  # nothing of the bad batch written
 
 
 async def test_sessions_list_filter_and_paginate(hub: RunningHub, api: Api,

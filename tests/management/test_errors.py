@@ -54,6 +54,9 @@ async def _command(api: Api, entry: tuple[Any, ...], sid: str, status: int, erro
 async def test_unknown_station_is_404_on_every_command_route(api: Api) -> None:
     for entry in COMMANDS:
         await _command(api, entry, "NOPE", 404, "unknown_station")
+    # An id no station can have (NUL) is unknown too, without reaching the database.
+    reboot = next(c for c in COMMANDS if c[1] == "/rebootChargePoint/{sid}")
+    await _command(api, reboot, "CP\x00", 404, "unknown_station")
 
 
 async def test_known_but_offline_station_is_409_on_every_command_route(api: Api) -> None:
@@ -104,6 +107,12 @@ async def test_call_error_is_502_with_the_chargers_code(api: Api, station: TestS
     ("GET", "/tokens", {"params": {"limit": "0"}}, "limit"),
     ("GET", "/tokens", {"params": {"cursor": "!!"}}, "cursor"),
     ("GET", "/api/connected", {"params": {"owner": "ocpp99"}}, "owner"),
+    # Found by the fuzz run on PostgreSQL, which cannot store NUL.
+    ("GET", "/sessions", {"params": {"stationId": "CP\x00"}}, "stationId"),
+    ("PUT", "/tokens", {"json": {"uid": "A\x00"}}, "tokens.uid"),
+    ("POST", "/sessions", {"json": {"station_id": STATION, "connector_id": 1,
+                                    "start_timestamp": "0001-01-01T00:00:00+01:00"}},
+     "sessions.start_timestamp"),
 ])
 async def test_bad_input_is_400_naming_the_field(api: Api, station: TestStation, method: str,
                                                  path: str, kwargs: dict[str, Any],
