@@ -168,14 +168,20 @@ async def station_from(hub: Hub, data: dict[str, Any]) -> str:
     return station_id
 
 
-async def send(hub: Hub, station_id: str, request: Any, timeout: float | None = None) -> Any:
-    """Send an OCPP 1.6 call and return the charger's answer.
-
-    Unknown station 404 (a connected station always has its row, so the table is only asked
-    about stations that are not connected); offline 409, CALLERROR 502, timeout 504.
-    """
+async def ensure_known(hub: Hub, station_id: str) -> None:
+    """404 for a station the hub never knew. A connected station always has its row, so the
+    table is only asked about stations that are not connected (those then end in 409)."""
     if not hub.commands.is_connected(station_id):
         await require_station(hub, station_id)
+
+
+async def send(hub: Hub, station_id: str, request: Any, timeout: float | None = None) -> Any:
+    """Send an OCPP 1.6 call (for commands without a 2.0.1 mapping in
+    ``hub.services.station_commands``) and return the charger's answer.
+
+    Unknown station 404, offline 409, other OCPP version 409, CALLERROR 502, timeout 504.
+    """
+    await ensure_known(hub, station_id)
     version = hub.commands.ocpp_version(station_id)
     if version is not None and version not in COMMAND_VERSIONS:
         raise ApiError(409, "unsupported_ocpp_version",

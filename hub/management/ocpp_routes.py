@@ -9,7 +9,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
-from ocpp.v16 import call
 
 from hub import commands
 from hub.context import Hub
@@ -20,18 +19,20 @@ from hub.management.common import (
     MISSING,
     choice_field,
     command_timeout,
+    ensure_known,
     hub_of,
     int_field,
     json_body,
     number_field,
     pick,
     require_station,
-    send,
     station_from,
     text_field,
 )
 from hub.management.tracker import WATCHER
+from hub.ocpp_server.session import to_snake
 from hub.openapi import operation
+from hub.services import station_commands
 from hub.services.authorization import local_status
 from hub.services.timestamps import format_timestamp
 
@@ -71,19 +72,20 @@ async def get_configuration(request: web.Request) -> web.Response:
     keys = [k.strip() for k in request.query.get("key", "").split(",") if k.strip()]
     if any(len(k) > 50 or "\x00" in k for k in keys):
         raise bad_request("key", "each key must be at most 50 characters, without NUL")
-    answer = await send(hub, station_id, call.GetConfiguration(key=keys or None))
+    await ensure_known(hub, station_id)
+    answer = await station_commands.get_configuration(hub, station_id, keys or None)
     return web.json_response({
         "status": "Accepted",
         "configurationKey": [{"key": k["key"], "readonly": k.get("readonly", False),
-                              "value": k.get("value")} for k in answer.configuration_key or []],
-        "unknownKey": list(answer.unknown_key or []),
+                              "value": k.get("value")} for k in answer["configuration_key"]],
+        "unknownKey": list(answer["unknown_key"]),
     })
 
 
 async def change_configuration(hub: Hub, station_id: str, key: str, value: str,
                                timeout: float | None) -> str:
-    answer = await send(hub, station_id, call.ChangeConfiguration(key=key, value=value), timeout)
-    return answer.status
+    await ensure_known(hub, station_id)
+    return await station_commands.change_configuration(hub, station_id, key, value, timeout)
 
 
 @operation("Change one configuration key (ChangeConfiguration)", tags=TAGS,
@@ -132,8 +134,9 @@ async def change_configuration_custom(request: web.Request) -> web.Response:
 async def local_auth_configuration(request: web.Request) -> web.Response:
     hub = hub_of(request)
     station_id = await station_from(hub, dict(request.query))
-    answer = await send(hub, station_id, call.GetConfiguration(key=list(LOCAL_AUTH_KEYS)))
-    known = {k["key"]: k.get("value") for k in answer.configuration_key or []}
+    await ensure_known(hub, station_id)
+    answer = await station_commands.get_configuration(hub, station_id, list(LOCAL_AUTH_KEYS))
+    known = {k["key"]: k.get("value") for k in answer["configuration_key"]}
     return web.json_response({key: known.get(key) for key in LOCAL_AUTH_KEYS})
 
 
@@ -168,8 +171,9 @@ async def set_local_auth_configuration(request: web.Request) -> web.Response:
 async def local_list_version(request: web.Request) -> web.Response:
     hub = hub_of(request)
     station_id = await station_from(hub, dict(request.query))
-    answer = await send(hub, station_id, call.GetLocalListVersion())
-    return web.json_response({"listVersion": answer.list_version})
+    await ensure_known(hub, station_id)
+    return web.json_response({"listVersion": await station_commands.get_local_list_version(
+        hub, station_id)})
 
 
 async def _local_list_from_database(hub: Hub) -> list[dict[str, Any]]:
@@ -182,10 +186,10 @@ async def _local_list_from_database(hub: Hub) -> list[dict[str, Any]]:
         auth = local_status(tag)
         info: dict[str, Any] = {"status": auth.status}
         if tag.parent_id_tag and len(tag.parent_id_tag) <= OCPP16_ID_TAG_MAX:
-            info["parentIdTag"] = tag.parent_id_tag
+            info["parent_id_tag"] = tag.parent_id_tag
         if tag.expiry_date:
-            info["expiryDate"] = format_timestamp(tag.expiry_date)
-        entries.append({"idTag": tag.id_tag, "idTagInfo": info})
+            info["expiry_date"] = format_timestamp(tag.expiry_date)
+        entries.append({"id_tag": tag.id_tag, "id_tag_info": info})
     return entries
 
 
@@ -213,10 +217,14 @@ async def send_local_list(request: web.Request) -> web.Response:
         version = (station.local_list_version or 0) + 1
     if entries is MISSING:
         entries = await _local_list_from_database(hub)
-    answer = await send(hub, station_id, call.SendLocalList(
-        list_version=version, update_type=update_type, local_authorization_list=entries),
-        command_timeout(body))
-    return web.json_response({"status": answer.status, "listVersion": version,
+    else:
+        if not all(isinstance(e, dict) for e in entries):
+            raise bad_request("localAuthorizationList", "must be a list of objects")
+        # The OCPP (camelCase) form; station_commands takes the 1.6 field names in snake case.
+        entries = to_snake(entries)
+    status = await station_commands.send_local_list(hub, station_id, version, update_type,
+                                                    entries, command_timeout(body))
+    return web.json_response({"status": status, "listVersion": version,
                               "entries": len(entries)})
 
 
@@ -231,20 +239,20 @@ async def change_availability(request: web.Request) -> web.Response:
     kind = choice_field(body, "type", "availability", choices=("Operative", "Inoperative"))
     connector_id = int_field(body, "connector_id", "connectorId", default=0)
     station_id = await station_from(hub, body)
-    answer = await send(hub, station_id, call.ChangeAvailability(connector_id=connector_id,
-                                                                 type=kind),
-                        command_timeout(body))
-    return web.json_response({"status": answer.status, "connector_id": connector_id,
+    await ensure_known(hub, station_id)
+    status = await station_commands.change_availability(
+        hub, station_id, connector_id, kind, command_timeout(body))
+    return web.json_response({"status": status, "connector_id": connector_id,
                               "type": kind})
 
 
 async def trigger(hub: Hub, body: dict[str, Any], message: str) -> web.Response:
     connector_id = int_field(body, "connector_id", "connectorId")
     station_id = await station_from(hub, body)
-    answer = await send(hub, station_id, call.TriggerMessage(requested_message=message,
-                                                             connector_id=connector_id),
-                        command_timeout(body))
-    return web.json_response({"status": answer.status, "requested_message": message})
+    await ensure_known(hub, station_id)
+    status = await station_commands.trigger_message(
+        hub, station_id, message, connector_id, command_timeout(body))
+    return web.json_response({"status": status, "requested_message": message})
 
 
 def _trigger_route(message: str, with_connector: bool) -> Any:
@@ -266,7 +274,7 @@ async def trigger_message(request: web.Request) -> web.Response:
     return await trigger(hub_of(request), body, message)
 
 
-@operation("TriggerMessage StatusNotification to every connected OCPP 1.6 station", tags=TAGS,
+@operation("TriggerMessage StatusNotification to every connected station", tags=TAGS,
            body=s.obj(timeout=s.TIMEOUT),
            response=s.obj(["triggered", "not_triggered"], triggered=s.array(s.STRING),
                           not_triggered=s.ANY_OBJECT))
@@ -274,20 +282,18 @@ async def status_round_call(request: web.Request) -> web.Response:
     hub = hub_of(request)
     body = await json_body(request) if request.can_read_body else {}
     timeout = number_field(body, "timeout", minimum=0.1, maximum=300)
-    station_ids = sorted(st.id for st in hub.stations if st.ocpp_version == "1.6")
+    station_ids = sorted(st.id for st in hub.stations)
 
     async def one(station_id: str) -> str:
         try:
-            answer = await hub.commands.call(
-                station_id, call.TriggerMessage(requested_message="StatusNotification"),
-                timeout=timeout)
+            return await station_commands.trigger_message(
+                hub, station_id, "StatusNotification", timeout=timeout)
         except commands.CallError as exc:
             return f"CallError:{exc.code}"
         except commands.CallTimeout:
             return "Timeout"
         except commands.StationOffline:
             return "Offline"
-        return answer.status
 
     results = await asyncio.gather(*(one(sid) for sid in station_ids))
     outcome = dict(zip(station_ids, results, strict=True))
@@ -298,8 +304,8 @@ async def status_round_call(request: web.Request) -> web.Response:
 
 
 async def reset(hub: Hub, station_id: str, kind: str, timeout: float | None = None) -> str:
-    answer = await send(hub, station_id, call.Reset(type=kind), timeout)
-    return answer.status
+    await ensure_known(hub, station_id)
+    return await station_commands.reset(hub, station_id, kind, timeout)
 
 
 @operation("Reset a station (Soft by default)", tags=TAGS, body=s.RESET_BODY, response=s.STATUS,
@@ -355,9 +361,9 @@ async def start_transaction(request: web.Request) -> web.Response:
     watcher = request.app[WATCHER]
     waiter = watcher.expect(station_id, connector_id, id_tag)
     try:
-        answer = await send(hub, station_id, call.RemoteStartTransaction(
-            id_tag=id_tag, connector_id=connector_id, charging_profile=profile),
-            command_timeout(body))
+        await ensure_known(hub, station_id)
+        answer = await station_commands.remote_start(
+            hub, station_id, id_tag, connector_id, profile, timeout=command_timeout(body))
     except BaseException:
         watcher.discard(waiter)
         raise
@@ -379,6 +385,7 @@ async def stop_transaction(request: web.Request) -> web.Response:
     transaction_id = int_field(body, "transaction_id", "transactionId")
     connector_id = int_field(body, "connector_id", "connectorId")
     station_id = await station_from(hub, body)
+    await ensure_known(hub, station_id)
     if transaction_id is None:
         stmt = sa.select(Transaction.id).where(Transaction.station_id == station_id,
                                                Transaction.status == "active")
@@ -391,10 +398,13 @@ async def stop_transaction(request: web.Request) -> web.Response:
             raise ApiError(404, "no_active_transaction",
                            f"station {station_id} has no active transaction",
                            station_id=station_id)
-    answer = await send(hub, station_id,
-                        call.RemoteStopTransaction(transaction_id=transaction_id),
-                        command_timeout(body))
-    return web.json_response({"status": answer.status, "transaction_id": transaction_id})
+    try:
+        status = await station_commands.remote_stop(hub, station_id, transaction_id,
+                                                    command_timeout(body))
+    except station_commands.UnknownTransaction as exc:
+        raise ApiError(404, "unknown_transaction", str(exc), station_id=station_id,
+                       transaction_id=transaction_id) from None
+    return web.json_response({"status": status, "transaction_id": transaction_id})
 
 
 @operation("Unlock a connector (UnlockConnector)", tags=TAGS,
@@ -406,9 +416,10 @@ async def unlock_connector(request: web.Request) -> web.Response:
     body = await json_body(request)
     connector_id = int_field(body, "connector_id", "connectorId", required=True, minimum=1)
     station_id = await station_from(hub, body)
-    answer = await send(hub, station_id, call.UnlockConnector(connector_id=connector_id),
-                        command_timeout(body))
-    return web.json_response({"status": answer.status, "connector_id": connector_id})
+    await ensure_known(hub, station_id)
+    status = await station_commands.unlock_connector(
+        hub, station_id, connector_id, command_timeout(body))
+    return web.json_response({"status": status, "connector_id": connector_id})
 
 
 @operation("Send a DataTransfer to a station", tags=TAGS, body=s.DATA_TRANSFER_BODY,
@@ -423,9 +434,10 @@ async def data_transfer(request: web.Request) -> web.Response:
     if data is not None and not isinstance(data, str):
         data = json.dumps(data, separators=(",", ":"))
     station_id = await station_from(hub, body)
-    answer = await send(hub, station_id, call.DataTransfer(
-        vendor_id=vendor_id, message_id=message_id, data=data), command_timeout(body))
-    return web.json_response({"status": answer.status, "data": answer.data})
+    await ensure_known(hub, station_id)
+    status, answer = await station_commands.data_transfer(
+        hub, station_id, vendor_id, message_id, data, command_timeout(body))
+    return web.json_response({"status": status, "data": answer})
 
 
 def add_routes(app: web.Application) -> None:
