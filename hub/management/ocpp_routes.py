@@ -1,5 +1,6 @@
-"""The seed's "OCPP Server" command routes: each sends one OCPP 1.6 call through
-``hub.commands`` and answers with what the charger answered."""
+"""The seed's "OCPP Server" command routes. Each sends its command through
+``hub.services.station_commands`` (OCPP 1.6, or the 2.0.1 equivalent for 2.0.1 stations, via
+``hub.commands.call``) and answers with what the charger answered, in the 1.6 vocabulary."""
 
 from __future__ import annotations
 
@@ -351,13 +352,15 @@ async def disconnect_station(request: web.Request) -> web.Response:
 async def start_transaction(request: web.Request) -> web.Response:
     hub = hub_of(request)
     body = await json_body(request)
-    id_tag = text_field(body, "id_tag", "idTag", max_length=OCPP16_ID_TAG_MAX)
+    id_tag = text_field(body, "id_tag", "idTag", max_length=36)
     connector_id = int_field(body, "connector_id", "connectorId", minimum=1)
     profile = pick(body, "charging_profile", "chargingProfile", default=None)
     if profile is not None and not isinstance(profile, dict):
         raise bad_request("charging_profile", "must be an object")
     wait_seconds = number_field(body, "wait_seconds", default=5.0, maximum=60)
     station_id = await station_from(hub, body)
+    if len(id_tag) > OCPP16_ID_TAG_MAX and hub.commands.ocpp_version(station_id) != "2.0.1":
+        raise bad_request("id_tag", f"OCPP 1.6 idTag is at most {OCPP16_ID_TAG_MAX} characters")
     watcher = request.app[WATCHER]
     waiter = watcher.expect(station_id, connector_id, id_tag)
     try:

@@ -85,7 +85,8 @@ SEND_LOCAL_LIST_BODY = station_body(
 CHANGE_AVAILABILITY_BODY = station_body(("type",), connector_id=CONNECTOR_ID,
                                         type=enum("Operative", "Inoperative"))
 RESET_BODY = station_body(type=enum("Soft", "Hard"))
-START_BODY = station_body(("id_tag",), id_tag={"type": "string", "maxLength": 20},
+START_BODY = station_body(("id_tag",), id_tag={"type": "string", "maxLength": 36,
+                                               "description": "at most 20 for OCPP 1.6"},
                           connector_id={"type": "integer", "minimum": 1},
                           charging_profile=ANY_OBJECT,
                           wait_seconds={"type": "number", "minimum": 0, "maximum": 60})
