@@ -60,52 +60,59 @@ class CommandEffects:
 
         await self._write(work)
 
-    async def _set_list_version(self, station_id: str, version: int) -> None:
-        async def work(conn: AsyncConnection) -> None:
-            await conn.execute(sa.update(Station).where(Station.id == station_id).values(
-                local_list_version=version))
-
-        await self._write(work)
-
     async def local_list_version_read(self, station_id: str, request: Any, response: Any) -> None:
-        await self._set_list_version(station_id, response.list_version)
+        await set_local_list_version(self.hub, station_id, response.list_version)
 
     async def local_list_sent(self, station_id: str, request: Any, response: Any) -> None:
         if response.status == "Accepted":
-            await self._set_list_version(station_id, request.list_version)
+            await set_local_list_version(self.hub, station_id, request.list_version)
 
     async def reservation_answered(self, station_id: str, request: Any, response: Any) -> None:
-        async def work(conn: AsyncConnection) -> None:
-            await conn.execute(sa.update(Reservation).where(
-                Reservation.id == request.reservation_id, Reservation.station_id == station_id
-            ).values(status=response.status, updated_at=utcnow()))
-
-        await self._write(work)
+        await set_reservation_status(self.hub, station_id, request.reservation_id,
+                                     response.status)
 
     async def reservation_cancelled(self, station_id: str, request: Any, response: Any) -> None:
-        if response.status != "Accepted":
-            return
-
-        async def work(conn: AsyncConnection) -> None:
-            await conn.execute(sa.update(Reservation).where(
-                Reservation.id == request.reservation_id, Reservation.station_id == station_id
-            ).values(status="Cancelled", updated_at=utcnow()))
-
-        await self._write(work)
+        if response.status == "Accepted":
+            await set_reservation_status(self.hub, station_id, request.reservation_id,
+                                         "Cancelled")
 
     async def availability_changed(self, station_id: str, request: Any, response: Any) -> None:
-        if response.status not in ("Accepted", "Scheduled"):
-            return
-        rows = [{"station_id": station_id, "connector_id": request.connector_id,
-                 "availability": request.type, "updated_at": utcnow()}]
+        if response.status in ("Accepted", "Scheduled"):
+            await set_availability(self.hub, station_id, request.connector_id, request.type)
 
-        async def work(conn: AsyncConnection) -> None:
-            # Connector 0 = the whole station: every connector follows.
-            if request.connector_id == 0:
-                await conn.execute(sa.update(Connector).where(
-                    Connector.station_id == station_id).values(
-                    availability=request.type, updated_at=utcnow()))
-            await upsert(conn, Connector.__table__, rows, key=["station_id", "connector_id"],
-                         update=["availability", "updated_at"])
 
-        await self._write(work)
+# Writes shared by the 1.6 and 2.0.1 effects (the versions differ in field names only).
+
+async def set_local_list_version(hub: Hub, station_id: str, version: int) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        await conn.execute(sa.update(Station).where(Station.id == station_id).values(
+            local_list_version=version))
+
+    await hub.committer.run(work)
+
+
+async def set_reservation_status(hub: Hub, station_id: str, reservation_id: int,
+                                 status: str) -> None:
+    async def work(conn: AsyncConnection) -> None:
+        await conn.execute(sa.update(Reservation).where(
+            Reservation.id == reservation_id, Reservation.station_id == station_id
+        ).values(status=status, updated_at=utcnow()))
+
+    await hub.committer.run(work)
+
+
+async def set_availability(hub: Hub, station_id: str, connector_id: int,
+                           availability: str) -> None:
+    """Connector 0 = the whole station: every connector follows."""
+    rows = [{"station_id": station_id, "connector_id": connector_id,
+             "availability": availability, "updated_at": utcnow()}]
+
+    async def work(conn: AsyncConnection) -> None:
+        if connector_id == 0:
+            await conn.execute(sa.update(Connector).where(
+                Connector.station_id == station_id).values(
+                availability=availability, updated_at=utcnow()))
+        await upsert(conn, Connector.__table__, rows, key=["station_id", "connector_id"],
+                     update=["availability", "updated_at"])
+
+    await hub.committer.run(work)
