@@ -117,6 +117,8 @@ class StationSession(ChargePoint):
         self._call_lock = asyncio.Lock()
         self._pending: dict[str, tuple[str, asyncio.Future[CallResult | CallError]]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        # Work a feature handler asked to run once the answer of the current call is sent.
+        self._after_answer: list[Callable[[], Awaitable[Any]]] = []
         self.connected_at: datetime = utcnow()
         # Wall-clock seconds of the last frame; heartbeats only move this (no database write).
         self.last_seen: float = time.time()
@@ -169,6 +171,7 @@ class StationSession(ChargePoint):
 
     async def _handle_call(self, msg: Call, started: float) -> None:
         error_code: str | None = None
+        self._after_answer.clear()
         try:
             payload, after = await self._dispatch(msg)
         except FrameError as error:
@@ -190,7 +193,17 @@ class StationSession(ChargePoint):
                              MessageType.CallResult, msg.unique_id, msg.action)
             if after is not None:
                 self.spawn(after())
+            for work in self._after_answer:
+                self.spawn(work())
+        self._after_answer.clear()
         self.hub.metrics.record("in", msg.action, time.perf_counter() - started, error_code)
+
+    def after_answer(self, work: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``work()`` as a background task once the answer to the call being handled has
+        been sent (dropped if the call ends in a CALLERROR). Feature handlers use it for work
+        that talks back to the station, e.g. CertificateSigned after SignCertificate: calls are
+        handled one at a time per session, so the CALLRESULT always goes out first."""
+        self._after_answer.append(work)
 
     def feature_handler(self, msg: Call) -> ActionHandler | None:
         """The feature handler that answers ``msg`` instead of the core, if any.
