@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.db.models import PkiCertificate, Station
+from hub.db.base import Base
+from hub.db.models import PkiCertificate, Station, StationSeccId
 
 
 class DatabaseCertificateStore:
@@ -105,12 +106,30 @@ class DatabaseCertificateStore:
         return bool(result.rowcount)
 
     async def station_identities(self, station_id: str) -> list[str] | None:
-        """What a station's certificate CN may be: its OCPP identity and serial numbers. None
-        for a station the hub does not know. (EVSE IDs join this list once the core keeps
-        them, e.g. with the OICP EvseID mapping.)"""
+        """What a station's certificate CN may be: its OCPP identity and serial numbers, the
+        SECC IDs set for it (``pnc-hub station update ID --secc-id ...``) and, when the Sites
+        feature is loaded, the EvseIDs of its ports. None for a station the hub does not know."""
         async with self._sessions() as session:
             station = await session.get(Station, station_id)
-        if station is None:
-            return None
+            if station is None:
+                return None
+            secc_ids = (await session.scalars(sa.select(StationSeccId.secc_id).where(
+                StationSeccId.station_id == station_id).order_by(StationSeccId.secc_id))).all()
+            evse_ids = await _port_evse_ids(session, station_id)
         return [value for value in (station.id, station.serial_number,
-                                    station.charge_box_serial_number) if value]
+                                    station.charge_box_serial_number, *secc_ids, *evse_ids)
+                if value]
+
+
+async def _port_evse_ids(session: AsyncSession, station_id: str) -> list[str]:
+    """EvseIDs of the station's ports, read through the shared metadata so the core needs no
+    import of the Sites feature: the tables exist only when that feature is loaded."""
+    ports = Base.metadata.tables.get("ports")
+    chargers = Base.metadata.tables.get("chargers")
+    if ports is None or chargers is None or "evse_id" not in ports.c:
+        return []
+    query = (sa.select(ports.c.evse_id)
+             .join(chargers, chargers.c.id == ports.c.charger_id)
+             .where(chargers.c.station_id == station_id, ports.c.evse_id.is_not(None))
+             .order_by(ports.c.evse_id))
+    return list((await session.scalars(query)).all())

@@ -51,14 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     station = commands.add_parser("station", help="chargers")
     station_commands = station.add_subparsers(dest="station_command", required=True)
-    add = station_commands.add_parser("add", help="register a station (or update it)")
-    _common(add)
-    add.add_argument("id")
-    add.add_argument("--password", help="HTTP Basic password (security profiles 1 and 2), "
-                                        "16 to 40 characters")
-    add.add_argument("--status", choices=["Accepted", "Pending", "Rejected"], default="Accepted",
-                     help="what its BootNotification is answered")
-    add.set_defaults(func=cmd_station_add)
+    for verb, text in (("add", "register a station (or update it)"),
+                       ("update", "change a registered station (only the options given)")):
+        add = station_commands.add_parser(verb, help=text)
+        _common(add)
+        add.add_argument("id")
+        add.add_argument("--password", help="HTTP Basic password (security profiles 1 and 2), "
+                                            "16 to 40 characters")
+        add.add_argument("--status", choices=["Accepted", "Pending", "Rejected"],
+                         default="Accepted" if verb == "add" else None,
+                         help="what its BootNotification is answered")
+        add.add_argument("--secc-id", action="append", dest="secc_ids", metavar="ID",
+                         help="ISO 15118 SECC ID or EVSE ID its SECC certificates may carry as "
+                              "CN (repeatable; replaces the station's list)")
+        add.add_argument("--no-secc-ids", action="store_true",
+                         help="remove every SECC ID set for the station")
+        add.set_defaults(func=cmd_station_add, must_exist=verb == "update")
 
     idtag = commands.add_parser("idtag", help="local authorisation identifiers")
     idtag_commands = idtag.add_subparsers(dest="idtag_command", required=True)
@@ -141,23 +149,46 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_station_add(args: argparse.Namespace) -> int:
-    from hub.db.models import Station
+    import sqlalchemy as sa
+
+    from certs.identifiers import is_secc_common_name
+    from hub.db.models import Station, StationSeccId
     from hub.services.stations import hash_password
 
     password_hash = hash_password(args.password) if args.password else None
+    secc_ids = list(dict.fromkeys(args.secc_ids or []))
+    for secc_id in secc_ids:
+        if not is_secc_common_name(secc_id) or len(secc_id) > 48:
+            raise ValueError(f"--secc-id {secc_id!r} is neither an EVSE ID nor a SECC ID")
+    if secc_ids and args.no_secc_ids:
+        raise ValueError("--secc-id and --no-secc-ids exclude each other")
 
     async def work(engine: AsyncEngine) -> int:
         await upgrade_database(engine, _migrations())
         async with session_factory(engine)() as session, session.begin():
             station = await session.get(Station, args.id)
             if station is None:
+                if args.must_exist:
+                    print(f"pnc-hub: station {args.id} is not registered", file=sys.stderr)
+                    return 1
                 station = Station(id=args.id, created_at=datetime.now(UTC))
                 session.add(station)
-            station.registration_status = args.status
+                await session.flush()
+            if args.status:
+                station.registration_status = args.status
             if args.password:
                 station.password_hash = password_hash
-        print(f"station {args.id} registered ({args.status}"
-              f"{', password set' if args.password else ''})")
+            if secc_ids or args.no_secc_ids:
+                await session.execute(sa.delete(StationSeccId).where(
+                    StationSeccId.station_id == args.id))
+                session.add_all(StationSeccId(station_id=args.id, secc_id=secc_id,
+                                              created_at=datetime.now(UTC))
+                                for secc_id in secc_ids)
+        done = "updated" if args.must_exist else "registered"
+        print(f"station {args.id} {done} ({station.registration_status}"
+              f"{', password set' if args.password else ''}"
+              f"{', SECC IDs ' + ' '.join(secc_ids) if secc_ids else ''}"
+              f"{', SECC IDs removed' if args.no_secc_ids else ''})")
         return 0
 
     from hub.ocpp_server.endpoint import valid_station_id

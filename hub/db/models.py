@@ -299,3 +299,17 @@ class PkiCertificate(Base):
     # RFC 5280 reason name, e.g. keyCompromise.
     revocation_reason: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StationSeccId(Base):
+    """An ISO 15118 SECC ID (or EVSE ID) a station's SECC certificates may carry as CN, set by
+    the operator (``pnc-hub station add|update ID --secc-id ...``). V2G CSRs are bound to these
+    and to the EvseIDs of the station's ports."""
+
+    __tablename__ = "station_secc_ids"
+
+    station_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    secc_id: Mapped[str] = mapped_column(sa.String(48), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

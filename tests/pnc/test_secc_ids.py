@@ -1,0 +1,40 @@
+"""SECC IDs a station's V2G certificates may carry: set with the CLI, kept by the core, and
+part of the station identities the certificate store hands the CSR checks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hub.certificate_store import DatabaseCertificateStore
+from hub.db import create_engine, session_factory
+from tests.hub.process import cli
+
+
+async def test_station_add_and_update_set_secc_ids(database_url: str) -> None:
+    url = ["--database-url", database_url]
+    added = await asyncio.to_thread(cli, "station", "add", "CP-SECC", "--secc-id",
+                                    "DE*PNC*E0001*1", "--secc-id", "DE-PNC-S-0002", *url)
+    assert added.returncode == 0, added.stderr
+    engine = create_engine(database_url)
+    store = DatabaseCertificateStore(session_factory(engine))
+    try:
+        assert await store.station_identities("CP-SECC") == [
+            "CP-SECC", "DE*PNC*E0001*1", "DE-PNC-S-0002"]
+        missing = await asyncio.to_thread(cli, "station", "update", "CP-NONE", "--secc-id",
+                                          "DE*PNC*E9", *url)
+        assert missing.returncode == 1 and "not registered" in missing.stderr
+        bad = await asyncio.to_thread(cli, "station", "update", "CP-SECC", "--secc-id",
+                                      "not an id", *url)
+        assert bad.returncode == 2 and "neither an EVSE ID nor a SECC ID" in bad.stderr
+        # update keeps what it is not told to change, and replaces the list it is given
+        updated = await asyncio.to_thread(cli, "station", "update", "CP-SECC", "--secc-id",
+                                          "DE*PNC*E0003", *url)
+        assert updated.returncode == 0, updated.stderr
+        assert await store.station_identities("CP-SECC") == ["CP-SECC", "DE*PNC*E0003"]
+        cleared = await asyncio.to_thread(cli, "station", "update", "CP-SECC", "--no-secc-ids",
+                                          *url)
+        assert cleared.returncode == 0, cleared.stderr
+        assert await store.station_identities("CP-SECC") == ["CP-SECC"]
+        assert await store.station_identities("CP-NONE") is None
+    finally:
+        await engine.dispose()
