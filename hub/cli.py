@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -241,6 +242,14 @@ def pki_settings(config: Config) -> dict[str, Any]:
     section = dict(config.section("pki"))
     if "ocsp_url" not in section and config.server.public_url:
         section["ocsp_url"] = config.server.public_url.rstrip("/") + "/ocsp"
+    if "key_dir" not in section:
+        # The CA keys belong with the database that holds their certificates: beside a SQLite
+        # file (./pki-keys for the default ./pnc-hub.db), else in the working directory.
+        from sqlalchemy import make_url
+
+        url = make_url(config.database.url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            section["key_dir"] = str(Path(url.database).parent / "pki-keys")
     return section
 
 
