@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+import pnc
 from hub.auth import TokenVerifier, auth_middleware, create_token
 from hub.commands import Commands
 from hub.config import Config
@@ -64,7 +65,9 @@ STARTUP = web.AppKey("startup", StartupOptions)
 
 def features() -> list[Feature]:
     """The features this build ships. Packages whose issue has not landed are not listed."""
-    return []
+    return [
+        Feature("pnc", pnc.setup, migrations=pnc.MIGRATIONS),
+    ]
 
 
 def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,

@@ -1,0 +1,90 @@
+"""pnc: Plug&Charge over OCPP — the ISO 15118 certificate lifecycle on the chargers.
+
+Flows are written once on OCPP 2.0.1 payloads (``signing``, ``contracts``, ``ocsp_status``) and
+reached through thin adapters (``adapters``): native 2.0.1, the 1.6 DataTransfer tunnel
+(``tunnel``) and the 1.6 Security Whitepaper. Commands to stations go through ``charger``;
+durable work through ``jobs``; automation through ``lifecycle``; HTTP through ``api``. The hub's
+own OCSP responder is served at ``/ocsp`` (public: chargers and OCSP clients send no tokens).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from cryptography.x509 import ocsp
+
+from certs.ocsp_responder import _unsuccessful
+from certs.settings import PkiSettings
+from hub.auth import public
+from hub.context import HUB
+from hub.openapi import operation
+from pnc.runtime import PNC, Pnc, PncHolder
+from pnc.settings import PncSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _pki_settings(app: web.Application) -> PkiSettings:
+    from hub.app import CONFIG
+    from hub.cli import pki_settings
+
+    return PkiSettings.from_mapping(pki_settings(app[CONFIG]))
+
+
+def _try_later() -> web.Response:
+    return web.Response(body=_unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER),
+                        content_type="application/ocsp-response")
+
+
+@public
+@operation("OCSP responder of the hub's CAs (RFC 6960, POST)", tags=["pnc"])
+async def ocsp_post(request: web.Request) -> web.StreamResponse:
+    pnc = request.app[PNC].pnc
+    if pnc is None or pnc.responder is None:
+        return _try_later()
+    return await pnc.responder.handle_post(request)
+
+
+@public
+@operation("OCSP responder of the hub's CAs (RFC 6960 A.1, GET)", tags=["pnc"])
+async def ocsp_get(request: web.Request) -> web.StreamResponse:
+    pnc = request.app[PNC].pnc
+    if pnc is None or pnc.responder is None:
+        return _try_later()
+    return await pnc.responder.handle_get(request)
+
+
+def setup(app: web.Application) -> None:
+    from hub.app import CONFIG
+    from pnc.api import add_routes
+
+    # Fail at start-up, naming the key, rather than at the first charger message.
+    settings = PncSettings.from_mapping(app[CONFIG].section("pnc"))
+    _pki_settings(app)
+    holder = PncHolder()
+    app[PNC] = holder
+    add_routes(app)
+    app.router.add_post("/ocsp", ocsp_post)
+    app.router.add_get("/ocsp/{request:.+}", ocsp_get)
+
+    @contextlib.asynccontextmanager
+    async def runtime(app: web.Application) -> AsyncIterator[None]:
+        from pnc.adapters import register
+
+        pnc = Pnc(app[HUB], settings, _pki_settings(app))
+        await pnc.start()
+        register(pnc)
+        holder.pnc = pnc
+        try:
+            yield
+        finally:
+            holder.pnc = None
+            await pnc.stop()
+
+    app.cleanup_ctx.append(runtime)
+
+
+__all__ = ["MIGRATIONS", "PNC", "Pnc", "setup"]

@@ -1,0 +1,382 @@
+"""Jobs: the Plug&Charge work the hub must finish with a station, kept in ``pnc_jobs`` so that
+it survives restarts, runs once across nodes (a lease), and can be listed (pending, failed, why).
+
+Kinds and their steps:
+
+- ``sign``: ``sign`` (the hub's CA or EST) -> ``deliver`` (CertificateSigned) -> done;
+- ``renew``: ``trigger`` (TriggerMessage SignV2GCertificate / SignChargingStationCertificate)
+  -> ``await_csr`` -> ``signing`` (the station's CSR opened a ``sign`` job) -> done;
+- ``install_root``: ``install`` (InstallCertificate of a trust anchor) -> done.
+
+A station that is offline does not use up attempts: its jobs wait and are woken when it
+connects. Other failures are retried with exponential backoff up to ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy.exc import IntegrityError
+
+from certs.store import load_record_certificate
+from hub.commands import CommandFailed, StationOffline
+from hub.db.base import utcnow
+from hub.events import StationBooted, StationConnected
+from hub.ocpp_server.session import InvalidRequest
+from pnc import inventory
+from pnc.charger import TunnelRefused, UnsupportedCommand
+from pnc.models import DONE, FAILED, OPEN_STATES, PENDING, WAITING, PncJob
+from pnc.signers import SignerError
+from pnc.signing import kind_of
+from pnc.tunnel import TunnelError
+
+if TYPE_CHECKING:
+    from pnc.runtime import Pnc
+
+log = logging.getLogger(__name__)
+JOBS = PncJob.__table__
+#: Before the after-answer hook runs it, a new sign job is not due: CertificateSigned must not
+#: overtake the SignCertificate answer (the hook runs it at once; the poll loop is the backup).
+SIGN_GRACE = dt.timedelta(seconds=2)
+#: How long an offline station's job sleeps before it is looked at again (connecting wakes it).
+OFFLINE_RECHECK = 300.0
+TRIGGERS = {"V2GCertificate": "SignV2GCertificate",
+            "ChargingStationCertificate": "SignChargingStationCertificate"}
+
+
+@dataclass
+class Outcome:
+    state: str
+    step: str | None = None
+    delay: float = 0.0
+    error: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    attempt: bool = False
+
+
+def _done(**payload: Any) -> Outcome:
+    return Outcome(DONE, payload=payload)
+
+
+def _offline() -> Outcome:
+    return Outcome(WAITING, delay=OFFLINE_RECHECK, error="station offline")
+
+
+class Jobs:
+    def __init__(self, pnc: Pnc) -> None:
+        self.pnc = pnc
+        self.settings = pnc.settings
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._limit = asyncio.Semaphore(8)
+        self.lease = dt.timedelta(seconds=self.settings.command_timeout_seconds * 3 + 60)
+        self._handlers: dict[str, Callable[[Any], Awaitable[Outcome]]] = {
+            "sign": self._sign, "renew": self._renew, "install_root": self._install_root}
+
+    # -- creating jobs -------------------------------------------------------------------
+
+    async def ensure(self, kind: str, key: str, station_id: str | None, step: str,
+                     payload: dict[str, Any], *, delay: dt.timedelta | None = None,
+                     reopen: bool = False) -> int:
+        """The job with ``key``, created if absent (idempotent). ``reopen`` puts a finished
+        job with this key back to work at ``step``."""
+        now = utcnow()
+        async with self.pnc.hub.engine.begin() as conn:
+            row = (await conn.execute(sa.select(JOBS.c.id, JOBS.c.state).where(
+                JOBS.c.key == key))).first()
+            if row is not None:
+                if reopen and row.state not in OPEN_STATES:
+                    await conn.execute(sa.update(JOBS).where(JOBS.c.id == row.id).values(
+                        state=PENDING, step=step, attempts=0, payload=payload,
+                        next_run_at=now + (delay or dt.timedelta()), last_error=None,
+                        updated_at=now, finished_at=None))
+                return int(row.id)
+            try:
+                return int((await conn.execute(sa.insert(JOBS).values(
+                    kind=kind, key=key, station_id=station_id, state=PENDING, step=step,
+                    attempts=0, payload=payload, next_run_at=now + (delay or dt.timedelta()),
+                    created_at=now, updated_at=now).returning(JOBS.c.id))).scalar_one())
+            except IntegrityError:
+                pass
+        async with self.pnc.hub.engine.connect() as conn:  # created concurrently elsewhere
+            return int((await conn.execute(sa.select(JOBS.c.id).where(JOBS.c.key == key))
+                        ).scalar_one())
+
+    async def open_sign_job(self, station_id: str, csr_pem: str, certificate_type: str) -> int:
+        digest = hashlib.sha256(csr_pem.encode()).hexdigest()[:32]
+        payload: dict[str, Any] = {"csr": csr_pem, "certificateType": certificate_type}
+        job_id = await self.ensure("sign", f"sign:{station_id}:{digest}", station_id, "sign",
+                                   payload, delay=SIGN_GRACE, reopen=True)
+        await self._link_renewal(station_id, certificate_type, job_id)
+        return job_id
+
+    async def _link_renewal(self, station_id: str, certificate_type: str, sign_job: int) -> None:
+        """A CSR that answers a renewal's trigger: the renewal now waits for this sign job."""
+        async with self.pnc.hub.engine.begin() as conn:
+            rows = (await conn.execute(sa.select(JOBS.c.id, JOBS.c.payload).where(
+                JOBS.c.kind == "renew", JOBS.c.station_id == station_id,
+                JOBS.c.state.in_(OPEN_STATES), JOBS.c.step.in_(("trigger", "await_csr"))))
+            ).all()
+            for row in rows:
+                if row.payload.get("certificateType") != certificate_type:
+                    continue
+                await conn.execute(sa.update(JOBS).where(
+                    JOBS.c.id == row.id, JOBS.c.step.in_(("trigger", "await_csr"))).values(
+                    step="signing", state=WAITING, payload={**row.payload, "signJob": sign_job},
+                    next_run_at=utcnow() + dt.timedelta(seconds=self.settings.csr_wait_seconds),
+                    updated_at=utcnow()))
+                await self._merge_payload(conn, sign_job, {"renewJob": row.id})
+
+    @staticmethod
+    async def _merge_payload(conn: Any, job_id: int, extra: dict[str, Any]) -> None:
+        payload = (await conn.execute(sa.select(JOBS.c.payload).where(JOBS.c.id == job_id))
+                   ).scalar_one()
+        await conn.execute(sa.update(JOBS).where(JOBS.c.id == job_id).values(
+            payload={**payload, **extra}))
+
+    # -- running -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.pnc.hub.bus.subscribe(StationConnected, self._station_back)
+        self.pnc.hub.bus.subscribe(StationBooted, self._station_back)
+        self._loop_task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+        tasks = [t for t in [self._loop_task, *self._tasks] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _station_back(self, event: StationConnected | StationBooted) -> None:
+        async with self.pnc.hub.engine.begin() as conn:
+            await conn.execute(sa.update(JOBS).where(
+                JOBS.c.station_id == event.station_id, JOBS.c.state.in_(OPEN_STATES),
+                sa.or_(JOBS.c.step != "signing", JOBS.c.kind != "renew"),
+            ).values(next_run_at=utcnow()))
+        self.wake()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("the Plug&Charge job runner failed; trying again")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.job_poll_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def run_due(self) -> None:
+        now = utcnow()
+        async with self.pnc.hub.engine.connect() as conn:
+            ids = (await conn.execute(sa.select(JOBS.c.id).where(
+                JOBS.c.state.in_(OPEN_STATES), JOBS.c.next_run_at <= now,
+                sa.or_(JOBS.c.lease_until.is_(None), JOBS.c.lease_until < now),
+            ).order_by(JOBS.c.next_run_at).limit(100))).scalars().all()
+        for job_id in ids:
+            self._spawn(self.run_now(job_id))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run_now(self, job_id: int) -> None:
+        """Run one job if it is open and nobody holds it; never raises."""
+        async with self._limit:
+            try:
+                await self._run(job_id)
+            except Exception:
+                log.exception("Plug&Charge job %s failed unexpectedly", job_id)
+                await self._finish_row(job_id, None, Outcome(
+                    PENDING, delay=self.settings.retry_max_seconds, attempt=True,
+                    error="internal error (see the hub's log)"))
+
+    async def _run(self, job_id: int) -> None:
+        now = utcnow()
+        async with self.pnc.hub.engine.begin() as conn:
+            claimed = await conn.execute(sa.update(JOBS).where(
+                JOBS.c.id == job_id, JOBS.c.state.in_(OPEN_STATES),
+                sa.or_(JOBS.c.lease_until.is_(None), JOBS.c.lease_until < now),
+            ).values(lease_until=now + self.lease))
+            if claimed.rowcount != 1:
+                return
+            job = (await conn.execute(sa.select(JOBS).where(JOBS.c.id == job_id))).one()
+        outcome = await self._handlers[job.kind](job)
+        await self._finish_row(job_id, job, outcome)
+
+    async def _finish_row(self, job_id: int, job: Any, outcome: Outcome) -> None:
+        now = utcnow()
+        async with self.pnc.hub.engine.begin() as conn:
+            current = (await conn.execute(sa.select(JOBS).where(JOBS.c.id == job_id))).first()
+            if current is None:
+                return
+            if job is not None and current.step != job.step:
+                # Moved on while we ran (a CSR linked a renewal): keep what the other side
+                # wrote, only hand the lease back.
+                await conn.execute(sa.update(JOBS).where(JOBS.c.id == job_id).values(
+                    lease_until=None))
+                return
+            attempts = current.attempts + (1 if outcome.attempt else 0)
+            state, delay = outcome.state, outcome.delay
+            if outcome.attempt and state in OPEN_STATES:
+                if attempts >= self.settings.max_attempts:
+                    state = FAILED
+                else:
+                    delay = max(delay, min(self.settings.retry_base_seconds * 2 ** (attempts - 1),
+                                           self.settings.retry_max_seconds))
+            values: dict[str, Any] = {
+                "state": state, "attempts": attempts, "lease_until": None, "updated_at": now,
+                "last_error": outcome.error, "payload": {**current.payload, **outcome.payload},
+                "next_run_at": now + dt.timedelta(seconds=delay) if state in OPEN_STATES
+                else None}
+            if outcome.step:
+                values["step"] = outcome.step
+            if state in (DONE, FAILED):
+                values["finished_at"] = now
+            await conn.execute(sa.update(JOBS).where(JOBS.c.id == job_id).values(**values))
+            if state in (DONE, FAILED) and current.kind == "sign" and \
+                    current.payload.get("renewJob"):
+                await self._sign_finished(conn, current.payload["renewJob"], state,
+                                          outcome.error)
+        if state == FAILED:
+            log.warning("Plug&Charge job %s (%s, station %s) failed: %s", job_id,
+                        current.kind, current.station_id, outcome.error)
+
+    async def _sign_finished(self, conn: Any, renew_id: int, state: str,
+                             error: str | None) -> None:
+        """A renewal's certificate was delivered (done) or could not be (back to trigger)."""
+        now = utcnow()
+        if state == DONE:
+            await conn.execute(sa.update(JOBS).where(
+                JOBS.c.id == renew_id, JOBS.c.state.in_(OPEN_STATES)).values(
+                state=DONE, step="signing", finished_at=now, updated_at=now, next_run_at=None,
+                last_error=None))
+        else:
+            await conn.execute(sa.update(JOBS).where(
+                JOBS.c.id == renew_id, JOBS.c.state.in_(OPEN_STATES)).values(
+                state=PENDING, step="trigger", attempts=JOBS.c.attempts + 1, updated_at=now,
+                next_run_at=now + dt.timedelta(seconds=self.settings.retry_base_seconds),
+                last_error=f"the new certificate could not be delivered: {error}"))
+
+    # -- the kinds -------------------------------------------------------------------------
+
+    def _connected(self, station_id: str) -> bool:
+        return self.pnc.hub.commands.is_connected(station_id)
+
+    async def _command(self, station_id: str, action: str, payload: dict[str, Any]
+                       ) -> tuple[dict[str, Any] | None, Outcome | None]:
+        """(answer, None) or (None, the outcome of a failed exchange)."""
+        try:
+            answer = await self.pnc.commands.send(station_id, action, payload)
+        except StationOffline:
+            return None, _offline()
+        except (CommandFailed, TunnelRefused, TunnelError) as exc:
+            return None, Outcome(PENDING, attempt=True, error=f"{action}: {exc}")
+        except (UnsupportedCommand, InvalidRequest) as exc:
+            return None, Outcome(FAILED, error=f"{action}: {exc}")
+        return answer.payload, None
+
+    async def _sign(self, job: Any) -> Outcome:
+        payload = dict(job.payload)
+        station_id = job.station_id
+        extra: dict[str, Any] = {}
+        if job.step == "sign":
+            try:
+                signed = await self.pnc.signing.sign(station_id, payload["csr"],
+                                                     kind_of(payload["certificateType"]))
+            except SignerError as exc:
+                error = f"signing failed: {exc.reason}: {exc.message}"
+                if exc.transient:
+                    return Outcome(PENDING, attempt=True, error=error)
+                return Outcome(FAILED, error=error)
+            extra = {"chain": signed.pem(), "fingerprint": signed.fingerprint}
+            payload.update(extra)
+        if not self._connected(station_id):
+            return Outcome(WAITING, step="deliver", delay=OFFLINE_RECHECK,
+                           error="signed; waiting for the station to connect", payload=extra)
+        answer, failed = await self._command(station_id, "CertificateSigned", {
+            "certificateChain": payload["chain"], "certificateType": payload["certificateType"]})
+        if failed is not None:
+            failed.step, failed.payload = "deliver", extra
+            return failed
+        assert answer is not None
+        if answer.get("status") != "Accepted":
+            return Outcome(FAILED, step="deliver", payload=extra,
+                           error=f"the station answered CertificateSigned {answer.get('status')}")
+        return Outcome(DONE, step="deliver", payload=extra)
+
+    async def _renew(self, job: Any) -> Outcome:
+        payload = job.payload
+        record = await self.pnc.store.get_certificate(payload["fingerprint"])
+        if record is None or record.revoked_at is not None:
+            return _done(result="certificate gone or revoked")
+        if await self.pnc.lifecycle.superseded(record):
+            return _done(result="superseded")
+        if job.step == "signing":
+            # Still here after csr_wait: the sign job neither finished nor failed; ask again.
+            return Outcome(PENDING, step="trigger", attempt=True,
+                           error="the CSR's certificate was not delivered in time")
+        if not self._connected(job.station_id):
+            return _offline()
+        requested = TRIGGERS[payload["certificateType"]]
+        answer, failed = await self._command(job.station_id, "TriggerMessage",
+                                             {"requestedMessage": requested})
+        if failed is not None:
+            return failed
+        assert answer is not None
+        if answer.get("status") != "Accepted":
+            return Outcome(PENDING, step="trigger", attempt=True,
+                           error=f"the station answered TriggerMessage {requested} "
+                                 f"{answer.get('status')}")
+        return Outcome(WAITING, step="await_csr", delay=self.settings.csr_wait_seconds,
+                       error=None)
+
+    async def _install_root(self, job: Any) -> Outcome:
+        payload = job.payload
+        record = await self.pnc.store.get_certificate(payload["fingerprint"])
+        now = utcnow()
+        if record is None or record.revoked_at is not None or record.not_after <= now:
+            return _done(result="root no longer valid")
+        if await inventory.is_installed(self.pnc, job.station_id, record.fingerprint):
+            return _done(result="already installed")
+        if not self._connected(job.station_id):
+            return _offline()
+        pem = load_record_certificate(record).public_bytes(Encoding.PEM).decode()
+        answer, failed = await self._command(job.station_id, "InstallCertificate", {
+            "certificateType": record.role, "certificate": pem})
+        if failed is not None:
+            return failed
+        assert answer is not None
+        if answer.get("status") != "Accepted":
+            return Outcome(PENDING, attempt=True, error=f"the station answered "
+                           f"InstallCertificate {answer.get('status')}")
+        return _done(result="installed")
+
+
+def job_json(row: Any) -> dict[str, Any]:
+    """A job as the API shows it (the CSR and the chain are left out: they are long)."""
+    payload = {k: v for k, v in (row.payload or {}).items() if k not in ("csr", "chain")}
+    return {"id": row.id, "kind": row.kind, "stationId": row.station_id, "state": row.state,
+            "step": row.step, "attempts": row.attempts, "nextRunAt": _iso(row.next_run_at),
+            "lastError": row.last_error, "payload": payload, "createdAt": _iso(row.created_at),
+            "updatedAt": _iso(row.updated_at), "finishedAt": _iso(row.finished_at)}
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
