@@ -116,9 +116,9 @@ def hashes_hex(data: bytes) -> str:
     return digest.finalize().hex()
 
 
-def ocsp_request_data(cert: x509.Certificate, issuer: x509.Certificate) -> dict[str, str]:
-    url = P.ocsp_urls(cert)[0]
-    return {**hash_data(cert, issuer), "responderURL": url}
+def ocsp_request_data(cert: x509.Certificate, issuer: x509.Certificate,
+                      url: str | None = None) -> dict[str, str]:
+    return {**hash_data(cert, issuer), "responderURL": url or P.ocsp_urls(cert)[0]}
 
 
 async def notifications(running: RunningHub, station_id: str, kind: str) -> list[Any]:
