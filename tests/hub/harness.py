@@ -52,15 +52,17 @@ class RunningHub:
 
 
 async def start_hub(database_url: str, *, ssl_context: ssl.SSLContext | None = None,
-                    **overrides: Any) -> RunningHub:
+                    feature_list: list[Any] | None = None, **overrides: Any) -> RunningHub:
     """Start the hub app on 127.0.0.1 with an ephemeral port; overrides are config sections
-    (``ocpp={"call_timeout": 2}``) or ``dev=True``."""
+    (``ocpp={"call_timeout": 2}``) or ``dev=True``; ``feature_list`` replaces the shipped
+    features (``[]``: the core alone)."""
     sections: dict[str, Any] = {"database": {"url": database_url}}
     for key, value in overrides.items():
         sections[key] = value
     sections.setdefault("ocpp", {}).setdefault("validate_responses", True)
     config = load_config(env={}, overrides=sections)
-    app = create_app(config, startup=StartupOptions(upgrade_database=True))
+    app = create_app(config, feature_list=feature_list,
+                     startup=StartupOptions(upgrade_database=True))
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)

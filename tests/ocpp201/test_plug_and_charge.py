@@ -39,7 +39,8 @@ async def pnc_requests(cp: Any) -> dict[str, Any]:
 
 
 async def test_without_a_pnc_feature_the_answers_are_well_formed_refusals(
-        hub: RunningHub) -> None:
+        hub_factory: Any) -> None:
+    hub: RunningHub = await hub_factory(dev=True, feature_list=[])
     async with hub.hub.sessions() as session, session.begin():
         session.add(IdTag(id_tag=EMAID["id_token"]))
     async with connect_station201(hub, "CP-PNC0") as cp:
