@@ -32,7 +32,7 @@ from hub.ocpp_server.session import StationSession, to_camel
 from hub.services.authorization import authorize as authorize_token
 from hub.services.id_tokens import id_token_info
 from hub.services.notifications import record_notification
-from pnc.ocsp_status import find_ca
+from pnc.ocsp_status import UNREACHABLE, find_ca
 from pnc.opcp import OpcpError, namespace_for
 from pnc.signing import status_info
 
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTRACT_ANCHORS = (str(CertificateRole.MO_ROOT), str(CertificateRole.V2G_ROOT))
-#: OCSP failures that mean "could not ask", as opposed to an answer we refuse to trust.
-UNREACHABLE = ("responder_unreachable", "responder_trylater", "responder_internal_error")
 #: certificateStatus -> idTokenInfo.status when the contract is not valid.
 TOKEN_STATUS = {S.CERTIFICATE_REVOKED: "Blocked", S.CERTIFICATE_EXPIRED: "Expired"}
 

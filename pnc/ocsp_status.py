@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 ROWS = PncOcspResponse.__table__
 KEY = ("hash_algorithm", "issuer_name_hash", "issuer_key_hash", "serial_number")
+#: OCSP failures that mean "could not ask", as opposed to an answer we refuse to trust.
+UNREACHABLE = ("responder_unreachable", "responder_try_later", "responder_internal_error")
 #: A stored answer is served while it has at least this much life left.
 MIN_REMAINING = dt.timedelta(seconds=60)
 
@@ -120,7 +122,7 @@ async def certificate_status(pnc: Pnc, request_data: Mapping[str, Any],
         status = await fetch(pnc, data, url, station_id)
     except OcspError as exc:
         # An answer still inside its validity beats none while the responder is down.
-        if exc.reason == "responder_unreachable" and row is not None and row.der and \
+        if exc.reason in UNREACHABLE and row is not None and row.der and \
                 row.next_update and row.next_update > now:
             return bytes(row.der), "stored"
         raise

@@ -126,6 +126,8 @@ class Charger16(ChargePoint16):
         self.tunnel_received: list[tuple[str, dict[str, Any]]] = []
         self.answer_triggers = True
         self.sign_answers: list[tuple[str, dict[str, Any] | None]] = []
+        #: messageId -> (DataTransfer status, raw data) to answer instead of the wallet.
+        self.tunnel_override: dict[str, tuple[str, str | None]] = {}
 
     async def route_message(self, raw_msg: str) -> None:
         msg = json.loads(raw_msg)
@@ -160,6 +162,9 @@ class Charger16(ChargePoint16):
             return result16.DataTransfer(status="UnknownVendorId")
         payload = json.loads(data or "{}")
         self.tunnel_received.append((message_id or "", payload))
+        if message_id in self.tunnel_override:
+            status, raw = self.tunnel_override[message_id]
+            return result16.DataTransfer(status=status, data=raw)
         wallet = self.wallet
         if message_id == "CertificateSigned":
             answer = await wallet.certificate_signed(payload)

@@ -80,7 +80,8 @@ async def certificate(pnc: Pnc, role: R) -> x509.Certificate:
     return x509.load_der_x509_certificate(bytes(records[-1].der))
 
 
-async def issue_contract(pnc: Pnc, emaid: str, *, days: int = 365) -> list[x509.Certificate]:
+async def issue_contract(pnc: Pnc, emaid: str, *, days: int = 365, record: bool = True,
+                         ocsp_url: str | None = None) -> list[x509.Certificate]:
     """A contract certificate from the hub's (dev) MO Sub-CA 2: [leaf, MO Sub-CA 2, Sub-CA 1]."""
     authority = await load_authority(pnc.store, pnc.keystore, R.MO_SUB_CA2)
     assert authority is not None
@@ -90,8 +91,9 @@ async def issue_contract(pnc: Pnc, emaid: str, *, days: int = 365) -> list[x509.
                                key.public_key(), issuer_certificate=authority.certificate,
                                issuer_key=authority.key, not_before=now,
                                not_after=now + dt.timedelta(days=days),
-                               ocsp_url=pnc.pki.ocsp_url)
-    await record_certificate(pnc.store, leaf, R.CONTRACT)
+                               ocsp_url=ocsp_url or pnc.pki.ocsp_url)
+    if record:
+        await record_certificate(pnc.store, leaf, R.CONTRACT)
     return [leaf, *[c for c in authority.path() if c.issuer != c.subject]]
 
 
