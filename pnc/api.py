@@ -14,7 +14,7 @@ from ocpp.messages import MessageType
 from certs.errors import HashDataError
 from certs.store import fingerprint_of, load_record_certificate
 from certs.validation import parse_chain
-from hub.commands import StationOffline
+from hub.commands import CommandFailed, StationOffline
 from hub.db.base import utcnow
 from hub.db.models import Station
 from hub.errors import ApiError, bad_request, unknown_station
@@ -261,7 +261,7 @@ async def _check(pnc: Pnc, station_id: str) -> dict[str, Any]:
             try:
                 reports.append(await _send(pnc, station_id, "GetInstalledCertificateIds",
                                            {"certificateType": [kind]}))
-            except ApiError:
+            except (ApiError, CommandFailed):
                 pass  # a 1.6 station without the Security Whitepaper still gets checked
     return {"reports": [{"transport": r.transport, "response": r.payload} for r in reports],
             **await inventory.comparison(pnc, station_id)}

@@ -68,6 +68,13 @@ async def test_errors_credentials_and_documentation(pnc_hub_factory: Any) -> Non
             **command, "transport": "tunnel", "action": "TriggerMessage",
             "payload": {"requestedMessage": "BootNotification"}})
         assert status == 200 and body["transport"] == "tunnel"
+        # check on 1.6: the tunnel inventory; this charger lacks the Security Whitepaper's
+        # GetInstalledCertificateIds (NotImplemented), which does not spoil the check.
+        status, body = await api(running, "POST", "/api/pnc/ocpp-certificates",
+                                 {"operation": "check", "station_id": "CP-API"})
+        assert status == 200 and len(body["reports"]) == 1, body
+        assert {m["certificateType"] for m in body["missing"]} == {"V2GRootCertificate",
+                                                                   "MORootCertificate"}
 
 
 async def test_new_roots_are_rolled_out_to_every_pnc_station(pnc_hub_factory: Any) -> None:
