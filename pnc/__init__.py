@@ -20,7 +20,7 @@ from certs.ocsp_responder import _unsuccessful
 from certs.settings import PkiSettings
 from hub.auth import public
 from hub.context import HUB
-from hub.openapi import operation
+from hub.openapi import operation, path
 from pnc.runtime import PNC, Pnc, PncHolder
 from pnc.settings import PncSettings
 
@@ -49,7 +49,9 @@ async def ocsp_post(request: web.Request) -> web.StreamResponse:
 
 
 @public
-@operation("OCSP responder of the hub's CAs (RFC 6960 A.1, GET)", tags=["pnc"])
+@operation("OCSP responder of the hub's CAs (RFC 6960 A.1, GET)", tags=["pnc"], parameters=[
+    path("request", {"type": "string", "minLength": 1, "maxLength": 16384},
+         "URL-encoded base64 of the DER OCSPRequest")])
 async def ocsp_get(request: web.Request) -> web.StreamResponse:
     pnc = request.app[PNC].pnc
     if pnc is None or pnc.responder is None:

@@ -4,6 +4,8 @@ inventory and the lifecycle jobs. Admin token required (the core's default)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +20,7 @@ from hub.commands import CommandFailed, StationOffline
 from hub.db.base import utcnow
 from hub.db.models import Station
 from hub.errors import ApiError, bad_request, unknown_station
+from hub.ocpp_server.endpoint import valid_station_id
 from hub.ocpp_server.framing import FrameError, validate
 from hub.openapi import operation, path, query
 from pnc import inventory
@@ -37,8 +40,26 @@ def _pnc(request: web.Request) -> Pnc:
     return request.app[PNC].get()
 
 
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+COMMAND_ERRORS = {
+    "404": _error("unknown station"),
+    "409": _error("station offline"),
+    "502": _error("the charger answered with a CALLERROR, refused the tunnel's DataTransfer, "
+                  "or gave an answer that does not fit the OCPP 2.0.1 schema"),
+    "504": _error("the charger did not answer in time"),
+}
+FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
-    body = await request.json()
+    try:
+        body = json.loads(await request.text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request("body", "is not valid JSON") from None
     if not isinstance(body, dict):
         raise bad_request("body", "must be a JSON object")
     return body
@@ -50,10 +71,14 @@ def _str(body: dict[str, Any], key: str, required: bool = True) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         raise bad_request(key, "must be a non-empty string")
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL; nothing legitimate contains it
+        raise bad_request(key, "must not contain NUL characters")
     return value
 
 
 async def _station(pnc: Pnc, station_id: str) -> Station:
+    if not valid_station_id(station_id):  # cannot be a station: no query needed
+        raise unknown_station(station_id)
     async with pnc.hub.sessions() as session:
         station = await session.get(Station, station_id)
     if station is None:
@@ -104,7 +129,7 @@ ANSWER = {"type": "object", "properties": {
 
 
 @operation("Send a Plug&Charge command to a station and return its answer", tags=["pnc"],
-           body=COMMAND_BODY, response=ANSWER, description=(
+           body=COMMAND_BODY, response=ANSWER, responses=COMMAND_ERRORS, description=(
                "Actions: CertificateSigned, InstallCertificate, GetInstalledCertificateIds, "
                "DeleteCertificate, TriggerMessage, with OCPP 2.0.1 payloads. An OCPP 1.6 "
                "station gets them through the ISO 15118 DataTransfer tunnel or the Security "
@@ -146,7 +171,8 @@ CERTIFICATES_BODY = {
 
 
 @operation("Manage a station's certificates: install, get, delete, check, rollout",
-           tags=["pnc"], body=CERTIFICATES_BODY, response=OBJ, description=(
+           tags=["pnc"], body=CERTIFICATES_BODY, response=OBJ, responses=COMMAND_ERRORS,
+           description=(
                "install: InstallCertificate of trust-store roots (one by PEM or fingerprint, "
                "or every valid root of certificate_type); get: GetInstalledCertificateIds, "
                "stored as the station's inventory; delete: DeleteCertificate by hash data or "
@@ -188,7 +214,8 @@ async def _roots_to_install(pnc: Pnc, body: dict[str, Any]) -> list[Any]:
                 raise bad_request("certificate", "not a PEM certificate") from None
         else:
             fingerprint = (_str(body, "fingerprint") or "").lower()
-        record = await pnc.store.get_certificate(fingerprint)
+        record = await pnc.store.get_certificate(fingerprint) \
+            if FINGERPRINT.match(fingerprint) else None
         if record is None or record.role != certificate_type:
             raise ApiError(400, "unknown_root", f"this certificate is not a {certificate_type} "
                            "of the hub's trust store (import it with pnc-hub pki first)",
@@ -228,6 +255,8 @@ async def _delete(pnc: Pnc, station_id: str, body: dict[str, Any]) -> dict[str, 
     hash_data = body.get("certificate_hash_data")
     if hash_data is None:
         fingerprint = (_str(body, "fingerprint") or "").lower()
+        if not FINGERPRINT.match(fingerprint):
+            raise bad_request("fingerprint", "64 hex digits (SHA-256 of the certificate)")
         certificate = await inventory.certificate_by_fingerprint(pnc, fingerprint)
         if certificate is None:
             raise bad_request("fingerprint", "no stored certificate has this fingerprint")
@@ -273,8 +302,8 @@ async def _rollout(pnc: Pnc, body: dict[str, Any]) -> dict[str, Any]:
             or body.get("certificate_type") is not None:
         fingerprints = [r.fingerprint for r in await _roots_to_install(pnc, body)]
     stations = body.get("station_ids")
-    if stations is not None and (not isinstance(stations, list)
-                                 or not all(isinstance(s, str) for s in stations)):
+    if stations is not None and (not isinstance(stations, list) or not all(
+            isinstance(s, str) and valid_station_id(s) for s in stations)):
         raise bad_request("station_ids", "a list of station ids")
     jobs = await pnc.lifecycle.rollout(fingerprints, stations)
     pnc.jobs.wake()
@@ -305,7 +334,9 @@ async def _ocsp_states(pnc: Pnc, serials: list[str]) -> dict[str, dict[str, Any]
 
 
 @operation("A station's certificates: issued, installed, expected, OCSP state, jobs",
-           tags=["pnc"], parameters=[path("station_id")], response=OBJ)
+           tags=["pnc"], response=OBJ,
+           parameters=[path("station_id", {"type": "string", "minLength": 1, "maxLength": 48})],
+           responses={"404": _error("unknown station")})
 async def station_certificates(request: web.Request) -> web.Response:
     pnc = _pnc(request)
     station_id = request.match_info["station_id"]
@@ -344,6 +375,13 @@ async def list_jobs(request: web.Request) -> web.Response:
     table = PncJob.__table__
     query_ = sa.select(table).order_by(table.c.id.desc())
     state = request.query.get("state")
+    if state not in (None, "open", *OPEN_STATES, "done", "failed"):
+        raise bad_request("state", "pending, waiting, done, failed or open")
+    if request.query.get("kind") not in (None, "sign", "renew", "install_root"):
+        raise bad_request("kind", "sign, renew or install_root")
+    if request.query.get("station_id") is not None and \
+            not valid_station_id(request.query["station_id"]):
+        raise bad_request("station_id", "not a station id")
     if state == "open":
         query_ = query_.where(table.c.state.in_(OPEN_STATES))
     elif state:
@@ -369,8 +407,6 @@ async def sweep(request: web.Request) -> web.Response:
 
 
 def _dumps(value: Any) -> str:
-    import json
-
     def default(obj: Any) -> Any:
         if isinstance(obj, dt.datetime):
             return obj.isoformat().replace("+00:00", "Z")
