@@ -2,7 +2,7 @@
 """pnc: lifecycle jobs, installed certificates per station, inventory reports, OCSP answers
 
 Revision ID: pnc_0001_plug_and_charge
-Revises: 0003_pki_certificates
+Revises: 0004_station_secc_ids
 Create Date: 2026-11-22
 """
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 from hub.db.base import UTCDateTime
 
 revision = 'pnc_0001_plug_and_charge'
-down_revision = '0003_pki_certificates'
+down_revision = '0004_station_secc_ids'
 branch_labels = None
 depends_on = None
 
