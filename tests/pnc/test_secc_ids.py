@@ -4,10 +4,21 @@ part of the station identities the certificate store hands the CSR checks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import subprocess
 
 from hub.certificate_store import DatabaseCertificateStore
+from hub.cli import main
 from hub.db import create_engine, session_factory
-from tests.hub.process import cli
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``pnc-hub`` in-process (a thread of its own: the command runs its own event loop)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 async def test_station_add_and_update_set_secc_ids(database_url: str) -> None:
