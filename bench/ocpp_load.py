@@ -1,0 +1,946 @@
+#!/usr/bin/env python3
+"""OCPP 1.6J load benchmark: the hub against two baselines, with one generator, in one run.
+
+Servers (each started as its own subprocess, one after the other):
+
+  hub   ``python3 -m hub serve --dev`` on a fresh SQLite database (or ``--hub-url``: a running hub)
+  ocpp  bench/baseline_ocpp_server.py: the ``ocpp`` package's canonical central system, defaults
+  raw   bench/baseline_raw_server.py: aiohttp WebSocket answering canned JSON, no validation
+
+The generator opens N real OCPP 1.6 WebSocket stations (subprotocol ``ocpp1.6``, ids
+``BENCH-00001``...), boots them, then runs two timed phases:
+
+  heartbeat  every station loops Heartbeat -> response as fast as it can
+  tx-mix     every station loops Authorize, StartTransaction, 5 x MeterValues, StopTransaction
+
+and reports round trips (messages) per second across all stations with p50/p99 latency. Every
+response is checked: a CALLERROR, a mismatched unique id, a malformed or missing answer counts as
+an error. The generator is hand-built JSON frames on raw aiohttp client WebSockets, in its own
+process(es); by default the server is pinned to CPU 0 and the generator to the other CPUs so that
+neither steals the other's core. CPU use of both sides is reported so that a generator-bound
+figure is visible as such.
+
+    python3 bench/ocpp_load.py                       # all three, 50 stations, 10 s per phase
+    python3 bench/ocpp_load.py --only hub --hub-url ws://127.0.0.1:9751/ocpp
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+try:
+    import psutil
+except ImportError:  # pragma: no cover - psutil is in the test extra
+    psutil = None
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+SERVERS = ("hub", "ocpp", "raw")
+SERVER_TITLES = {
+    "hub": "hub (pnc-hub)",
+    "ocpp": "baseline A (ocpp pkg)",
+    "raw": "baseline B (raw aiohttp)",
+}
+PHASES = ("heartbeat", "txmix")
+METER_VALUES_PER_TX = 5
+ID_TAG = "BENCH-TAG"
+# How long after the end of a phase a station may take to finish its last call (a tx-mix station
+# also finishes its transaction) before it is counted as "no response" and dropped.
+GRACE_SECONDS = 10.0
+MAX_ERROR_EXAMPLES = 5
+
+
+# --------------------------------------------------------------------------------------------
+# The generator (runs in worker processes)
+# --------------------------------------------------------------------------------------------
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Errors:
+    """Error counts by kind, plus a few raw examples for the report."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.examples: list[str] = []
+
+    def add(self, kind: str, example: str = "") -> None:
+        self.counts[kind] += 1
+        if example and len(self.examples) < MAX_ERROR_EXAMPLES:
+            self.examples.append(f"{kind}: {example[:300]}")
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"counts": dict(self.counts), "examples": list(self.examples)}
+
+
+@dataclass
+class Recorder:
+    """What one worker measured in one phase."""
+
+    t_start: float
+    t_end: float
+    count: int = 0
+    latencies: array = field(default_factory=lambda: array("d"))
+    by_action: Counter = field(default_factory=Counter)
+    errors: Errors = field(default_factory=Errors)
+    id_tag_status: Counter = field(default_factory=Counter)
+    server_calls: Counter = field(default_factory=Counter)
+    transactions: int = 0
+
+
+class StationLost(Exception):
+    pass
+
+
+_TEXT = aiohttp.WSMsgType.TEXT
+_loads = json.loads
+
+
+class Station:
+    """One simulated charge point on one aiohttp client WebSocket, one call in flight."""
+
+    __slots__ = ("sid", "ws", "seq", "alive", "meter")
+
+    def __init__(self, sid: str, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.sid = sid
+        self.ws = ws
+        self.seq = 0
+        self.alive = True
+        self.meter = 0
+
+    async def call(self, action: str, payload: str, rec: Recorder) -> tuple[Any, float, float]:
+        """Send one CALL and wait for its answer.
+
+        Returns (payload or None on a CALLERROR/mismatch, send time, receive time).
+        Raises StationLost when the socket is gone (the station is then dead).
+        """
+        self.seq += 1
+        uid = str(self.seq)
+        ws = self.ws
+        t0 = time.perf_counter()
+        try:
+            await ws.send_str(f'[2,"{uid}","{action}",{payload}]')
+        except (ConnectionError, RuntimeError) as exc:
+            raise StationLost(f"send failed: {exc!r}") from exc
+        while True:
+            msg = await ws.receive()
+            t1 = time.perf_counter()
+            if msg.type is not _TEXT:
+                raise StationLost(f"{msg.type.name} {msg.data!r} {msg.extra!r}")
+            try:
+                frame = _loads(msg.data)
+                mtype = frame[0]
+                if mtype == 2:
+                    # A server-initiated CALL: a station that does not support it says so.
+                    rec.server_calls[str(frame[2])] += 1
+                    await ws.send_str(
+                        f'[4,{json.dumps(frame[1])},"NotImplemented","bench station",{{}}]'
+                    )
+                    continue
+                if frame[1] != uid:
+                    rec.errors.add(f"{action}: mismatched unique id", msg.data)
+                    continue
+                if mtype == 3 and isinstance(frame[2], dict):
+                    return frame[2], t0, t1
+                if mtype == 4:
+                    rec.errors.add(f"{action}: CALLERROR {frame[2]}", msg.data)
+                    return None, t0, t1
+            except (ValueError, LookupError, TypeError):
+                pass
+            rec.errors.add(f"{action}: malformed answer", msg.data)
+            return None, t0, t1
+
+
+HEARTBEAT = "{}"
+
+
+async def heartbeat_loop(st: Station, rec: Recorder) -> None:
+    t_start, t_end = rec.t_start, rec.t_end
+    lat = rec.latencies
+    perf = time.perf_counter
+    while perf() < t_end:
+        payload, t0, t1 = await st.call("Heartbeat", HEARTBEAT, rec)
+        if payload is None:
+            continue
+        if not isinstance(payload.get("currentTime"), str):
+            rec.errors.add("Heartbeat: no currentTime", json.dumps(payload))
+            continue
+        if t_start <= t1 <= t_end:
+            rec.count += 1
+            lat.append(t1 - t0)
+
+
+def _sampled_values(meter_wh: int, power_w: int, soc: int) -> str:
+    return json.dumps(
+        [
+            {
+                "value": str(meter_wh),
+                "context": "Sample.Periodic",
+                "measurand": "Energy.Active.Import.Register",
+                "location": "Outlet",
+                "unit": "Wh",
+            },
+            {
+                "value": str(power_w),
+                "context": "Sample.Periodic",
+                "measurand": "Power.Active.Import",
+                "location": "Outlet",
+                "unit": "W",
+            },
+            {
+                "value": f"{power_w / 230:.1f}",
+                "context": "Sample.Periodic",
+                "measurand": "Current.Import",
+                "location": "Outlet",
+                "unit": "A",
+            },
+            {
+                "value": str(soc),
+                "context": "Sample.Periodic",
+                "measurand": "SoC",
+                "location": "EV",
+                "unit": "Percent",
+            },
+        ],
+        separators=(",", ":"),
+    )
+
+
+async def txmix_loop(st: Station, rec: Recorder) -> None:
+    t_start, t_end = rec.t_start, rec.t_end
+    lat = rec.latencies
+    perf = time.perf_counter
+    by_action = rec.by_action
+
+    async def one(action: str, payload: str) -> dict | None:
+        answer, t0, t1 = await st.call(action, payload, rec)
+        if answer is not None and t_start <= t1 <= t_end:
+            rec.count += 1
+            by_action[action] += 1
+            lat.append(t1 - t0)
+        return answer
+
+    while perf() < t_end:
+        answer = await one("Authorize", f'{{"idTag":"{ID_TAG}"}}')
+        if answer is None:
+            continue
+        status = (answer.get("idTagInfo") or {}).get("status")
+        if not isinstance(status, str):
+            rec.errors.add("Authorize: no idTagInfo.status", json.dumps(answer))
+            continue
+        rec.id_tag_status[status] += 1
+
+        meter_start = st.meter
+        answer = await one(
+            "StartTransaction",
+            f'{{"connectorId":1,"idTag":"{ID_TAG}","meterStart":{meter_start},'
+            f'"timestamp":"{_utc_now()}"}}',
+        )
+        if answer is None:
+            continue
+        tx_id = answer.get("transactionId")
+        if not isinstance(tx_id, int) or isinstance(tx_id, bool):
+            rec.errors.add("StartTransaction: no integer transactionId", json.dumps(answer))
+            continue
+
+        for i in range(METER_VALUES_PER_TX):
+            st.meter += 250
+            values = _sampled_values(st.meter, 11000 - 100 * i, 20 + i)
+            await one(
+                "MeterValues",
+                f'{{"connectorId":1,"transactionId":{tx_id},"meterValue":'
+                f'[{{"timestamp":"{_utc_now()}","sampledValue":{values}}}]}}',
+            )
+        answer = await one(
+            "StopTransaction",
+            f'{{"idTag":"{ID_TAG}","meterStop":{st.meter},"timestamp":"{_utc_now()}",'
+            f'"transactionId":{tx_id},"reason":"Local"}}',
+        )
+        if answer is not None:
+            rec.transactions += 1
+
+
+LOOPS = {"heartbeat": heartbeat_loop, "txmix": txmix_loop}
+
+
+async def _connect(
+    session: aiohttp.ClientSession, base_url: str, sid: str, rec: Recorder
+) -> Station | None:
+    try:
+        ws = await session.ws_connect(
+            f"{base_url}/{sid}",
+            protocols=("ocpp1.6",),
+            autoping=True,
+            heartbeat=None,
+            compress=0,
+            timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+        )
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        rec.errors.add("connect: failed", f"{sid}: {exc!r}")
+        return None
+    if ws.protocol != "ocpp1.6":
+        rec.errors.add("connect: subprotocol ocpp1.6 not negotiated", f"{sid}: {ws.protocol!r}")
+        await ws.close()
+        return None
+    st = Station(sid, ws)
+    try:
+        answer, _, _ = await asyncio.wait_for(
+            st.call(
+                "BootNotification",
+                json.dumps(
+                    {
+                        "chargePointVendor": "pnc-hub-bench",
+                        "chargePointModel": "ocpp_load",
+                        "chargePointSerialNumber": sid,
+                        "firmwareVersion": "1.0.0",
+                    }
+                ),
+                rec,
+            ),
+            timeout=GRACE_SECONDS,
+        )
+        if answer is None:
+            raise StationLost("BootNotification not answered")
+        if answer.get("status") != "Accepted":
+            rec.errors.add("BootNotification: not Accepted", json.dumps(answer))
+            raise StationLost("BootNotification not Accepted")
+        answer, _, _ = await asyncio.wait_for(
+            st.call(
+                "StatusNotification",
+                f'{{"connectorId":1,"errorCode":"NoError","status":"Available",'
+                f'"timestamp":"{_utc_now()}"}}',
+                rec,
+            ),
+            timeout=GRACE_SECONDS,
+        )
+        if answer is None:
+            raise StationLost("StatusNotification not answered")
+    except (TimeoutError, StationLost) as exc:
+        rec.errors.add("boot: station dropped", f"{sid}: {exc!r}")
+        await ws.close()
+        return None
+    return st
+
+
+async def _run_phase(stations: list[Station], phase: str, rec: Recorder) -> None:
+    loop_fn = LOOPS[phase]
+
+    async def guarded(st: Station) -> None:
+        try:
+            await loop_fn(st, rec)
+        except StationLost as exc:
+            st.alive = False
+            rec.errors.add(f"{phase}: connection lost", f"{st.sid}: {exc}")
+
+    live = [st for st in stations if st.alive]
+    tasks = [asyncio.ensure_future(guarded(st)) for st in live]
+    if not tasks:
+        return
+    budget = rec.t_end - time.perf_counter() + GRACE_SECONDS
+    done, pending = await asyncio.wait(tasks, timeout=max(budget, 0.1))
+    for task in pending:
+        task.cancel()
+    for st, task in zip(live, tasks, strict=True):
+        if task in pending:
+            st.alive = False
+            rec.errors.add(f"{phase}: no answer {GRACE_SECONDS:.0f} s after phase end", st.sid)
+            await st.ws.close()
+    for task in done:
+        if task.exception() is not None:  # a bug in the generator: make it loud
+            raise task.exception()
+
+
+async def _worker_main(conn, base_url: str, station_ids: list[str]) -> None:
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        boot_rec = Recorder(0.0, 0.0)
+        t0 = time.perf_counter()
+        sem = asyncio.Semaphore(100)
+
+        async def connect(sid: str) -> Station | None:
+            async with sem:
+                return await _connect(session, base_url, sid, boot_rec)
+
+        results = await asyncio.gather(*(connect(sid) for sid in station_ids))
+        stations = [st for st in results if st is not None]
+        conn.send(
+            (
+                "ready",
+                {
+                    "connected": len(stations),
+                    "seconds": time.perf_counter() - t0,
+                    "errors": boot_rec.errors.as_dict(),
+                    "server_calls": dict(boot_rec.server_calls),
+                },
+            )
+        )
+        loop = asyncio.get_running_loop()
+        while True:
+            cmd = await loop.run_in_executor(None, conn.recv)
+            if cmd[0] == "close":
+                break
+            _, phase, t_begin, t_start, t_end = cmd
+            rec = Recorder(t_start, t_end)
+            await asyncio.sleep(max(0.0, t_begin - time.perf_counter()))
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            await _run_phase(stations, phase, rec)
+            cpu = time.process_time() - cpu0
+            wall = time.perf_counter() - wall0
+            conn.send(
+                (
+                    "result",
+                    {
+                        "count": rec.count,
+                        "latencies": rec.latencies.tobytes(),
+                        "by_action": dict(rec.by_action),
+                        "errors": rec.errors.as_dict(),
+                        "id_tag_status": dict(rec.id_tag_status),
+                        "server_calls": dict(rec.server_calls),
+                        "transactions": rec.transactions,
+                        "cpu_seconds": cpu,
+                        "wall_seconds": wall,
+                        "alive": sum(st.alive for st in stations),
+                    },
+                )
+            )
+        await asyncio.gather(*(st.ws.close() for st in stations), return_exceptions=True)
+
+
+def worker_entry(conn, base_url: str, station_ids: list[str], cpus: list[int] | None) -> None:
+    if cpus:
+        try:
+            os.sched_setaffinity(0, cpus)
+        except OSError:
+            pass
+    try:
+        asyncio.run(_worker_main(conn, base_url, station_ids))
+    except Exception as exc:  # report, do not hang the parent
+        try:
+            conn.send(("crash", repr(exc)))
+        except OSError:
+            pass
+        raise
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Servers under test (subprocesses)
+# --------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerError(Exception):
+    pass
+
+
+class Server:
+    """A server under test: a subprocess we start, or a running hub given by URL."""
+
+    def __init__(self, kind: str, workdir: Path, cpu: int | None, hub_url: str | None) -> None:
+        self.kind = kind
+        self.workdir = workdir
+        self.cpu = cpu
+        self.proc: subprocess.Popen | None = None
+        self.log_path = workdir / f"{kind}.log"
+        self.external = kind == "hub" and hub_url is not None
+        self.port = 0 if self.external else free_port()
+        if self.external:
+            self.ws_base = hub_url.rstrip("/")
+        elif kind == "hub":
+            self.ws_base = f"ws://127.0.0.1:{self.port}/ocpp"
+        else:
+            self.ws_base = f"ws://127.0.0.1:{self.port}/ocpp"
+
+    def command(self) -> list[str]:
+        if self.kind == "hub":
+            db = self.workdir / "bench.db"
+            return [
+                sys.executable, "-m", "hub", "serve", "--dev",
+                "--host", "127.0.0.1", "--port", str(self.port),
+                "--database-url", f"sqlite+aiosqlite:///{db}",
+            ]  # fmt: skip
+        script = {"ocpp": "baseline_ocpp_server.py", "raw": "baseline_raw_server.py"}[self.kind]
+        return [sys.executable, str(BENCH_DIR / script), "--port", str(self.port)]
+
+    def start(self, timeout: float = 60.0) -> None:
+        if self.external:
+            return
+        if self.kind == "hub" and not (REPO_ROOT / "hub" / "cli.py").exists():
+            raise ServerError("hub/cli.py not found: the hub has not landed in this tree")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        cpu = self.cpu
+
+        def pin() -> None:  # in the child before exec, so that every thread inherits it
+            if cpu is not None:
+                try:
+                    os.sched_setaffinity(0, {cpu})
+                except OSError:
+                    pass
+
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            self.command(),
+            cwd=str(self.workdir),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=pin,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if self._ready():
+                return
+            time.sleep(0.1)
+        raise ServerError(f"not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def _ready(self) -> bool:
+        if self.kind == "hub":
+            try:
+                url = f"http://127.0.0.1:{self.port}/healthCheck-01"
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    return resp.status == 200
+            except (urllib.error.URLError, OSError):
+                return False
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def cpu_seconds(self) -> float | None:
+        if self.proc is None or psutil is None:
+            return None
+        try:
+            t = psutil.Process(self.proc.pid).cpu_times()
+            return t.user + t.system
+        except psutil.Error:
+            return None
+
+    def rss_mib(self) -> float | None:
+        if self.proc is None or psutil is None:
+            return None
+        try:
+            return psutil.Process(self.proc.pid).memory_info().rss / 2**20
+        except psutil.Error:
+            return None
+
+    def alive(self) -> bool:
+        return self.external or (self.proc is not None and self.proc.poll() is None)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join("    | " + line for line in text.splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------------------------
+# Orchestration
+# --------------------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(round(q * (len(sorted_values) - 1))))]
+
+
+def merge_errors(target: dict[str, Any], errors: dict[str, Any]) -> None:
+    counts = target.setdefault("counts", {})
+    for kind, n in errors["counts"].items():
+        counts[kind] = counts.get(kind, 0) + n
+    examples = target.setdefault("examples", [])
+    examples.extend(errors["examples"][: max(0, MAX_ERROR_EXAMPLES - len(examples))])
+
+
+def add_counts(target: dict[str, int], more: dict[str, int]) -> None:
+    for k, n in more.items():
+        target[k] = target.get(k, 0) + n
+
+
+class Workers:
+    def __init__(self, n: int, base_url: str, station_ids: list[str], cpus: list[int] | None):
+        ctx = multiprocessing.get_context("spawn")
+        self.conns = []
+        self.procs = []
+        for i in range(n):
+            parent, child = ctx.Pipe()
+            share = station_ids[i::n]
+            proc = ctx.Process(
+                target=worker_entry, args=(child, base_url, share, cpus), daemon=True
+            )
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+
+    def recv_all(self, expect: str, timeout: float) -> list[dict[str, Any]]:
+        out = []
+        deadline = time.monotonic() + timeout
+        for conn in self.conns:
+            if not conn.poll(max(0.0, deadline - time.monotonic())):
+                raise ServerError(f"generator worker did not report {expect!r} in time")
+            msg = conn.recv()
+            if msg[0] != expect:
+                raise ServerError(f"generator worker: {msg!r}")
+            out.append(msg[1])
+        return out
+
+    def send_all(self, msg: tuple) -> None:
+        for conn in self.conns:
+            conn.send(msg)
+
+    def close(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.send(("close",))
+            except OSError:
+                pass
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+
+
+def run_server(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    pin = args.pin
+    server = Server(kind, workdir, 0 if pin else None, args.hub_url)
+    result: dict[str, Any] = {"server": kind, "url": server.ws_base, "phases": {}}
+    errors: dict[str, Any] = {}
+    result["errors"] = errors
+    print(f"[{kind}] starting {SERVER_TITLES[kind]} ...", file=sys.stderr, flush=True)
+    try:
+        t0 = time.monotonic()
+        server.start()
+        result["startup_seconds"] = round(time.monotonic() - t0, 2)
+    except ServerError as exc:
+        result["failed"] = f"did not start: {exc}"
+        server.stop()
+        return result
+
+    station_ids = [f"BENCH-{i:05d}" for i in range(1, args.stations + 1)]
+    gen_cpus = sorted(set(range(os.cpu_count() or 1)) - {0}) if pin else None
+    workers = Workers(args.workers, server.ws_base, station_ids, gen_cpus)
+    try:
+        ready = workers.recv_all("ready", timeout=60 + args.stations * 0.1)
+        connected = sum(r["connected"] for r in ready)
+        for r in ready:
+            merge_errors(errors, r["errors"])
+        result["connected"] = connected
+        result["connect_seconds"] = round(max(r["seconds"] for r in ready), 2)
+        server_calls: dict[str, int] = {}
+        for r in ready:
+            add_counts(server_calls, r["server_calls"])
+        print(
+            f"[{kind}] {connected}/{args.stations} stations booted in "
+            f"{result['connect_seconds']} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        if connected == 0:
+            result["failed"] = "no station could connect and boot"
+            return result
+
+        for phase in args.phases:
+            t_begin = time.perf_counter() + 0.3
+            t_start = t_begin + args.warmup
+            t_end = t_start + args.seconds
+            workers.send_all(("phase", phase, t_begin, t_start, t_end))
+            time.sleep(max(0.0, t_start - time.perf_counter()))
+            srv_cpu0 = server.cpu_seconds()
+            time.sleep(max(0.0, t_end - time.perf_counter()))
+            srv_cpu1 = server.cpu_seconds()
+            reports = workers.recv_all("result", timeout=GRACE_SECONDS + 30)
+            lat: list[float] = []
+            for r in reports:
+                a = array("d")
+                a.frombytes(r["latencies"])
+                lat.extend(a)
+            lat.sort()
+            perr: dict[str, Any] = {}
+            by_action: dict[str, int] = {}
+            id_tags: dict[str, int] = {}
+            for r in reports:
+                merge_errors(perr, r["errors"])
+                merge_errors(errors, r["errors"])
+                add_counts(by_action, r["by_action"])
+                add_counts(id_tags, r["id_tag_status"])
+                add_counts(server_calls, r["server_calls"])
+            count = sum(r["count"] for r in reports)
+            gen_cpu = sum(r["cpu_seconds"] for r in reports) / max(
+                1e-9, max(r["wall_seconds"] for r in reports)
+            )
+            result["phases"][phase] = {
+                "messages": count,
+                "per_second": count / args.seconds,
+                "p50_ms": None if not lat else percentile(lat, 0.50) * 1000,
+                "p99_ms": None if not lat else percentile(lat, 0.99) * 1000,
+                "max_ms": None if not lat else lat[-1] * 1000,
+                "by_action": by_action,
+                "id_tag_status": id_tags,
+                "transactions": sum(r["transactions"] for r in reports),
+                "errors": perr,
+                "stations_alive": sum(r["alive"] for r in reports),
+                "server_cpu": None
+                if srv_cpu0 is None or srv_cpu1 is None
+                else (srv_cpu1 - srv_cpu0) / args.seconds,
+                "generator_cpu": gen_cpu,
+            }
+            ph = result["phases"][phase]
+            print(
+                f"[{kind}] {phase}: {ph['per_second']:,.0f}/s, "
+                f"{sum(perr.get('counts', {}).values())} errors",
+                file=sys.stderr,
+                flush=True,
+            )
+            if not server.alive():
+                result["failed"] = f"server died during {phase}:\n{server.log_tail()}"
+                break
+        result["server_calls"] = server_calls
+        result["server_rss_mib"] = server.rss_mib()
+    except ServerError as exc:
+        result["failed"] = str(exc)
+    finally:
+        workers.close()
+        still_up = server.alive()
+        rc = server.stop()
+        if not server.external:
+            result["exit_code"] = rc
+            if not still_up and "failed" not in result:
+                result["failed"] = f"server exited with {rc}:\n{server.log_tail()}"
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    pin = "server pinned to CPU 0, generator to the others" if args.pin else "no CPU pinning"
+    print()
+    print(
+        f"OCPP 1.6J load: {args.stations} stations, {args.seconds:g} s per phase "
+        f"(+{args.warmup:g} s warm-up), {args.workers} generator process(es), {pin}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    header = (
+        f"{'server':<26}{'heartbeat rt/s':>15}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'tx-mix msg/s':>14}{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}"
+        f"{'srv cpu hb/tx':>15}{'gen cpu hb/tx':>15}"
+    )
+    print(header)
+    print("-" * len(header))
+    notes: list[str] = []
+    for res in results:
+        kind = res["server"]
+        hb = res["phases"].get("heartbeat", {})
+        tx = res["phases"].get("txmix", {})
+        n_err = sum(res["errors"].get("counts", {}).values())
+        print(
+            f"{SERVER_TITLES[kind]:<26}"
+            f"{_fmt(hb.get('per_second'), ',.0f'):>15}"
+            f"{_fmt(hb.get('p50_ms'), '.2f'):>8}{_fmt(hb.get('p99_ms'), '.2f'):>8}"
+            f"{_fmt(tx.get('per_second'), ',.0f'):>14}"
+            f"{_fmt(tx.get('p50_ms'), '.2f'):>8}{_fmt(tx.get('p99_ms'), '.2f'):>8}"
+            f"{n_err:>8}"
+            f"{_pct(hb.get('server_cpu')) + '/' + _pct(tx.get('server_cpu')):>15}"
+            f"{_pct(hb.get('generator_cpu')) + '/' + _pct(tx.get('generator_cpu')):>15}"
+        )
+        if res.get("failed"):
+            notes.append(f"{kind}: FAILED: {res['failed']}")
+        if res.get("connected") is not None and res["connected"] < args.stations:
+            notes.append(f"{kind}: only {res['connected']}/{args.stations} stations booted")
+        for phase, ph in res["phases"].items():
+            gen = ph.get("generator_cpu") or 0.0
+            cores = max(1, len(os.sched_getaffinity(0)) - (1 if args.pin else 0))
+            if gen >= 0.9 * min(args.workers, cores):
+                notes.append(
+                    f"{kind} {phase}: generator CPU {gen * 100:.0f}%: figure may be "
+                    f"generator-bound (a lower bound for the server)"
+                )
+            if ph["stations_alive"] < res.get("connected", 0):
+                notes.append(
+                    f"{kind} {phase}: {res['connected'] - ph['stations_alive']} station(s) lost"
+                )
+        if tx.get("id_tag_status") and set(tx["id_tag_status"]) != {"Accepted"}:
+            notes.append(f"{kind}: Authorize answered {tx['id_tag_status']}")
+        if res.get("server_calls"):
+            notes.append(
+                f"{kind}: server-initiated calls answered NotImplemented: {res['server_calls']}"
+            )
+        for kind_, n in sorted(res["errors"].get("counts", {}).items()):
+            notes.append(f"{kind}: error {kind_} x {n}")
+        for example in res["errors"].get("examples", []):
+            notes.append(f"{kind}:   e.g. {example}")
+
+    by_kind = {r["server"]: r for r in results}
+    hub = by_kind.get("hub")
+    for base in ("ocpp", "raw"):
+        other = by_kind.get(base)
+        if hub is None or other is None:
+            continue
+        parts = []
+        for phase, label in (("heartbeat", "heartbeat rt/s"), ("txmix", "tx-mix msg/s")):
+            a = hub["phases"].get(phase, {}).get("per_second")
+            b = other["phases"].get(phase, {}).get("per_second")
+            if a is not None and b:
+                parts.append(f"{label} {a / b:.2f}x")
+        if parts:
+            print(f"{'hub / ' + SERVER_TITLES[base]:<34}" + "   ".join(parts))
+    if notes:
+        print()
+        for note in notes:
+            print(note)
+    print()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="OCPP 1.6J load benchmark: the hub against two baselines.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--stations", type=int, default=50, help="simulated stations per server")
+    p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase")
+    p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each phase")
+    p.add_argument(
+        "--only",
+        default=",".join(SERVERS),
+        help="comma-separated servers to run, from: hub, ocpp, raw",
+    )
+    p.add_argument(
+        "--phases", default=",".join(PHASES), help="comma-separated phases: heartbeat, txmix"
+    )
+    p.add_argument(
+        "--hub-url",
+        default=None,
+        help="OCPP base URL of a running hub (e.g. ws://127.0.0.1:9751/ocpp); "
+        "the station id is appended. Default: start one on a fresh SQLite database",
+    )
+    p.add_argument("--workers", type=int, default=1, help="generator processes")
+    p.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not pin the server to CPU 0 and the generator to the other CPUs",
+    )
+    p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
+    p.add_argument("--keep", action="store_true", help="keep the work directory (logs, database)")
+    args = p.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = set(args.only) - set(SERVERS)
+    if bad or not args.only:
+        p.error(f"--only: unknown server(s) {sorted(bad)}; choose from {', '.join(SERVERS)}")
+    args.only = [s for s in SERVERS if s in args.only]
+    args.phases = [s.strip() for s in args.phases.split(",") if s.strip()]
+    if set(args.phases) - set(PHASES) or not args.phases:
+        p.error(f"--phases: choose from {', '.join(PHASES)}")
+    if args.stations < 1 or args.workers < 1 or args.seconds <= 0 or args.warmup < 0:
+        p.error("--stations and --workers must be >= 1, --seconds > 0, --warmup >= 0")
+    if args.pin and (os.cpu_count() or 1) < 2:
+        args.pin = False
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.pin:
+        gen_cpus = set(range(os.cpu_count() or 1)) - {0}
+        try:
+            os.sched_setaffinity(0, gen_cpus)
+        except OSError:
+            args.pin = False
+    workdir = Path(tempfile.mkdtemp(prefix="pnc-bench-"))
+    results = []
+    t0 = time.monotonic()
+    try:
+        for kind in args.only:
+            results.append(run_server(kind, args, workdir))
+    finally:
+        if args.keep:
+            print(f"work directory kept: {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print_report(results, args)
+    print(f"total wall time {time.monotonic() - t0:.0f} s")
+    if args.json_path:
+        out = {
+            "stations": args.stations,
+            "seconds": args.seconds,
+            "warmup": args.warmup,
+            "workers": args.workers,
+            "pinned": args.pin,
+            "cpus": os.cpu_count(),
+            "results": results,
+        }
+        Path(args.json_path).write_text(json.dumps(out, indent=2))
+    failed = any(r.get("failed") for r in results)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
