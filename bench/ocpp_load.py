@@ -686,6 +686,33 @@ class Workers:
                 proc.join(5)
 
 
+def _proc_cpu(pid: int | None) -> float | None:
+    if psutil is None or pid is None:
+        return None
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return t.user + t.system
+
+
+def cpu_snapshot(server: Server, workers: Workers) -> dict[str, float | None]:
+    """CPU seconds used so far by the server, the generator, this process and the machine."""
+    gen = [_proc_cpu(p.pid) for p in workers.procs]
+    machine = None
+    if psutil is not None:
+        t = psutil.cpu_times()
+        # Process time only: interrupt time (loopback traffic is softirq work) is left out, as
+        # it is not in any process's times either.
+        machine = t.user + t.nice + t.system
+    return {
+        "server": server.cpu_seconds(),
+        "generator": None if None in gen else sum(gen),
+        "parent": _proc_cpu(os.getpid()),
+        "machine": machine,
+    }
+
+
 def run_server(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     pin = args.pin
     server = Server(kind, workdir, 0 if pin else None, args.hub_url)
@@ -735,9 +762,9 @@ def run_server(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             t_end = t_start + args.seconds
             workers.send_all(("phase", phase, t_begin, t_start, t_end))
             time.sleep(max(0.0, t_start - time.perf_counter()))
-            srv_cpu0 = server.cpu_seconds()
+            cpu0 = cpu_snapshot(server, workers)
             time.sleep(max(0.0, t_end - time.perf_counter()))
-            srv_cpu1 = server.cpu_seconds()
+            cpu1 = cpu_snapshot(server, workers)
             reports = workers.recv_all("result", timeout=GRACE_SECONDS + 30)
             lat: list[float] = []
             for r in reports:
@@ -755,9 +782,22 @@ def run_server(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
                 add_counts(id_tags, r["id_tag_status"])
                 add_counts(server_calls, r["server_calls"])
             count = sum(r["count"] for r in reports)
-            gen_cpu = sum(r["cpu_seconds"] for r in reports) / max(
-                1e-9, max(r["wall_seconds"] for r in reports)
-            )
+            cpu: dict[str, float | None] = {}
+            for k in cpu0:
+                a, b = cpu0[k], cpu1[k]
+                cpu[k] = None if a is None or b is None else (b - a) / args.seconds
+            if cpu["generator"] is None:  # no psutil: the workers' own count, whole phase
+                cpu["generator"] = sum(r["cpu_seconds"] for r in reports) / max(
+                    1e-9, max(r["wall_seconds"] for r in reports)
+                )
+            if None not in (cpu["machine"], cpu["server"], cpu["generator"], cpu["parent"]):
+                # CPU that neither the server, the generator nor this process used: other
+                # programs on the machine, which disturb the figures.
+                cpu["other"] = max(
+                    0.0, cpu["machine"] - cpu["server"] - cpu["generator"] - cpu["parent"]
+                )
+            else:
+                cpu["other"] = None
             result["phases"][phase] = {
                 "messages": count,
                 "per_second": count / args.seconds,
@@ -769,10 +809,9 @@ def run_server(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
                 "transactions": sum(r["transactions"] for r in reports),
                 "errors": perr,
                 "stations_alive": sum(r["alive"] for r in reports),
-                "server_cpu": None
-                if srv_cpu0 is None or srv_cpu1 is None
-                else (srv_cpu1 - srv_cpu0) / args.seconds,
-                "generator_cpu": gen_cpu,
+                "server_cpu": cpu["server"],
+                "generator_cpu": cpu["generator"],
+                "other_cpu": cpu["other"],
             }
             ph = result["phases"][phase]
             print(
@@ -823,7 +862,7 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
     header = (
         f"{'server':<26}{'heartbeat rt/s':>15}{'p50 ms':>8}{'p99 ms':>8}"
         f"{'tx-mix msg/s':>14}{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}"
-        f"{'srv cpu hb/tx':>15}{'gen cpu hb/tx':>15}"
+        f"{'srv cpu hb/tx':>15}{'gen cpu hb/tx':>15}{'other cpu':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -842,6 +881,7 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
             f"{n_err:>8}"
             f"{_pct(hb.get('server_cpu')) + '/' + _pct(tx.get('server_cpu')):>15}"
             f"{_pct(hb.get('generator_cpu')) + '/' + _pct(tx.get('generator_cpu')):>15}"
+            f"{_pct(hb.get('other_cpu')) + '/' + _pct(tx.get('other_cpu')):>11}"
         )
         if res.get("failed"):
             notes.append(f"{kind}: FAILED: {res['failed']}")
@@ -857,6 +897,12 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
                 bound = gen >= 0.9 * min(args.workers, max(1, cpus - 1))
             else:  # the machine is saturated and the generator holds a big share of it
                 bound = gen + srv >= 0.9 * cpus and gen >= 0.5 * cpus
+            other = ph.get("other_cpu") or 0.0
+            if other >= 0.1:
+                notes.append(
+                    f"{kind} {phase}: other programs used {other * 100:.0f}% of a CPU during "
+                    f"the window: the figures are disturbed, run again on a quiet machine"
+                )
             if bound:
                 notes.append(
                     f"{kind} {phase}: generator CPU {gen * 100:.0f}%: figure may be "
