@@ -110,6 +110,8 @@ class Recorder:
     errors: Errors = field(default_factory=Errors)
     id_tag_status: Counter = field(default_factory=Counter)
     server_calls: Counter = field(default_factory=Counter)
+    # Every CALLRESULT received, by action, in or out of the measured window.
+    answered: Counter = field(default_factory=Counter)
     transactions: int = 0
 
 
@@ -166,6 +168,7 @@ class Station:
                     rec.errors.add(f"{action}: mismatched unique id", msg.data)
                     continue
                 if mtype == 3 and isinstance(frame[2], dict):
+                    rec.answered[action] += 1
                     return frame[2], t0, t1
                 if mtype == 4:
                     rec.errors.add(f"{action}: CALLERROR {frame[2]}", msg.data)
@@ -396,6 +399,7 @@ async def _worker_main(conn, base_url: str, station_ids: list[str]) -> None:
                     "seconds": time.perf_counter() - t0,
                     "errors": boot_rec.errors.as_dict(),
                     "server_calls": dict(boot_rec.server_calls),
+                    "answered": dict(boot_rec.answered),
                 },
             )
         )
@@ -422,6 +426,7 @@ async def _worker_main(conn, base_url: str, station_ids: list[str]) -> None:
                         "id_tag_status": dict(rec.id_tag_status),
                         "server_calls": dict(rec.server_calls),
                         "transactions": rec.transactions,
+                        "answered": dict(rec.answered),
                         "cpu_seconds": cpu,
                         "wall_seconds": wall,
                         "alive": sum(st.alive for st in stations),
@@ -744,8 +749,11 @@ def run_server(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
         result["connected"] = connected
         result["connect_seconds"] = round(max(r["seconds"] for r in ready), 2)
         server_calls: dict[str, int] = {}
+        answered: dict[str, int] = {}
+        result["answered"] = answered
         for r in ready:
             add_counts(server_calls, r["server_calls"])
+            add_counts(answered, r["answered"])
         print(
             f"[{kind}] {connected}/{args.stations} stations booted in "
             f"{result['connect_seconds']} s",
@@ -781,6 +789,7 @@ def run_server(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
                 add_counts(by_action, r["by_action"])
                 add_counts(id_tags, r["id_tag_status"])
                 add_counts(server_calls, r["server_calls"])
+                add_counts(answered, r["answered"])
             count = sum(r["count"] for r in reports)
             cpu: dict[str, float | None] = {}
             for k in cpu0:
@@ -835,7 +844,34 @@ def run_server(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             result["exit_code"] = rc
             if not still_up and "failed" not in result:
                 result["failed"] = f"server exited with {rc}:\n{server.log_tail()}"
+        if kind == "hub" and not server.external:
+            result["database"] = hub_database_facts(server.workdir / "bench.db")
     return result
+
+
+def hub_database_facts(path: Path) -> dict[str, int] | None:
+    """Row counts in the hub's SQLite database after it stopped (a durability cross-check).
+
+    Best effort: the table names are the hub's; a missing table is left out.
+    """
+    import sqlite3
+
+    if not path.exists():
+        return None
+    facts = {}
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        for table in ("transactions", "meter_values", "ocpp_messages"):
+            try:
+                facts[table] = db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            except sqlite3.Error:
+                pass
+    finally:
+        db.close()
+    return facts
 
 
 # --------------------------------------------------------------------------------------------
@@ -918,6 +954,20 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
             notes.append(
                 f"{kind}: server-initiated calls answered NotImplemented: {res['server_calls']}"
             )
+        db, got = res.get("database"), res.get("answered", {})
+        if db:
+            frames = 2 * sum(got.values())
+            notes.append(
+                f"{kind}: its database after the run holds {db.get('transactions', '?')} "
+                f"transactions ({got.get('StartTransaction', 0)} StartTransaction answered), "
+                f"{db.get('meter_values', '?')} meter value rows "
+                f"({4 * got.get('MeterValues', 0)} sampled values answered), "
+                f"{db.get('ocpp_messages', '?')} OCPP log rows ({frames} frames exchanged)"
+            )
+            if db.get("transactions", 0) < got.get("StartTransaction", 0) or db.get(
+                "meter_values", 0
+            ) < 4 * got.get("MeterValues", 0):
+                notes.append(f"{kind}: LOST DATA: fewer facts in the database than were answered")
         for kind_, n in sorted(res["errors"].get("counts", {}).items()):
             notes.append(f"{kind}: error {kind_} x {n}")
         for example in res["errors"].get("examples", []):
