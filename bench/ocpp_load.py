@@ -956,13 +956,14 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
             )
         db, got = res.get("database"), res.get("answered", {})
         if db:
-            frames = 2 * sum(got.values())
+            frames = 2 * sum(n for action, n in got.items() if action != "Heartbeat")
             notes.append(
                 f"{kind}: its database after the run holds {db.get('transactions', '?')} "
                 f"transactions ({got.get('StartTransaction', 0)} StartTransaction answered), "
                 f"{db.get('meter_values', '?')} meter value rows "
                 f"({4 * got.get('MeterValues', 0)} sampled values answered), "
-                f"{db.get('ocpp_messages', '?')} OCPP log rows ({frames} frames exchanged)"
+                f"{db.get('ocpp_messages', '?')} OCPP log rows ({frames} frames exchanged "
+                f"outside Heartbeat)"
             )
             if db.get("transactions", 0) < got.get("StartTransaction", 0) or db.get(
                 "meter_values", 0
