@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """OCPP 1.6J load benchmark: the hub against two baselines, with one generator, in one run.
 
-Servers (each started as its own subprocess, one after the other):
+Servers (each its own subprocess):
 
   hub   ``python3 -m hub serve --dev`` on a fresh SQLite database (or ``--hub-url``: a running hub)
   ocpp  bench/baseline_ocpp_server.py: the ``ocpp`` package's canonical central system, defaults
@@ -13,9 +13,10 @@ The generator opens N real OCPP 1.6 WebSocket stations (subprotocol ``ocpp1.6``,
   heartbeat  every station loops Heartbeat -> response as fast as it can
   tx-mix     every station loops Authorize, StartTransaction, 5 x MeterValues, StopTransaction
 
-and reports round trips (messages) per second across all stations with p50/p99 latency. Every
-response is checked: a CALLERROR, a mismatched unique id, a malformed or missing answer counts as
-an error. The generator is hand-built JSON frames on raw aiohttp client WebSockets, in its own
+and reports round trips (messages) per second across all stations with p50/p99 latency. All
+servers are started first and the measured windows are interleaved across them, phase by phase
+(``--rounds N`` repeats that and reports each server's best window). Every response is checked:
+a CALLERROR, a mismatched unique id, a malformed or missing answer counts as an error. The generator is hand-built JSON frames on raw aiohttp client WebSockets, in its own
 process(es); by default the server is pinned to CPU 0 and the generator to the other CPUs so that
 neither steals the other's core. CPU use of both sides is reported so that a generator-bound
 figure is visible as such.
@@ -718,135 +719,187 @@ def cpu_snapshot(server: Server, workers: Workers) -> dict[str, float | None]:
     }
 
 
-def run_server(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    pin = args.pin
-    server = Server(kind, workdir, 0 if pin else None, args.hub_url)
-    result: dict[str, Any] = {"server": kind, "url": server.ws_base, "phases": {}}
-    errors: dict[str, Any] = {}
-    result["errors"] = errors
-    print(f"[{kind}] starting {SERVER_TITLES[kind]} ...", file=sys.stderr, flush=True)
-    try:
-        if kind == "hub" and not server.external and (REPO_ROOT / "hub" / "cli.py").exists():
-            note = server.prepare_hub()
-            if note:
-                result["note"] = note
-        t0 = time.monotonic()
-        server.start()
-        result["startup_seconds"] = round(time.monotonic() - t0, 2)
-    except ServerError as exc:
-        result["failed"] = f"did not start: {exc}"
-        server.stop()
-        return result
+class Target:
+    """One server under test with its generator workers and what was measured against it."""
 
-    station_ids = [f"BENCH-{i:05d}" for i in range(1, args.stations + 1)]
-    gen_cpus = sorted(set(range(os.cpu_count() or 1)) - {0}) if pin else None
-    workers = Workers(args.workers, server.ws_base, station_ids, gen_cpus)
-    try:
-        ready = workers.recv_all("ready", timeout=60 + args.stations * 0.1)
-        connected = sum(r["connected"] for r in ready)
+    def __init__(self, kind: str, args: argparse.Namespace, workdir: Path) -> None:
+        self.kind = kind
+        self.args = args
+        self.server = Server(kind, workdir, 0 if args.pin else None, args.hub_url)
+        self.workers: Workers | None = None
+        self.errors: dict[str, Any] = {}
+        self.answered: dict[str, int] = {}
+        self.server_calls: dict[str, int] = {}
+        self.result: dict[str, Any] = {
+            "server": kind,
+            "url": self.server.ws_base,
+            "phases": {},
+            "rounds": [],
+            "errors": self.errors,
+            "answered": self.answered,
+            "server_calls": self.server_calls,
+        }
+
+    @property
+    def usable(self) -> bool:
+        return "failed" not in self.result
+
+    def fail(self, why: str) -> None:
+        self.result.setdefault("failed", why)
+
+    def setup(self) -> None:
+        """Start the server, then connect and boot the stations."""
+        kind, args, server, result = self.kind, self.args, self.server, self.result
+        print(f"[{kind}] starting {SERVER_TITLES[kind]} ...", file=sys.stderr, flush=True)
+        try:
+            if kind == "hub" and not server.external and (REPO_ROOT / "hub" / "cli.py").exists():
+                note = server.prepare_hub()
+                if note:
+                    result["note"] = note
+            t0 = time.monotonic()
+            server.start()
+            result["startup_seconds"] = round(time.monotonic() - t0, 2)
+        except ServerError as exc:
+            self.fail(f"did not start: {exc}")
+            return
+        station_ids = [f"BENCH-{i:05d}" for i in range(1, args.stations + 1)]
+        gen_cpus = sorted(set(range(os.cpu_count() or 1)) - {0}) if args.pin else None
+        self.workers = Workers(args.workers, server.ws_base, station_ids, gen_cpus)
+        try:
+            ready = self.workers.recv_all("ready", timeout=60 + args.stations * 0.1)
+        except ServerError as exc:
+            self.fail(str(exc))
+            return
         for r in ready:
-            merge_errors(errors, r["errors"])
-        result["connected"] = connected
+            merge_errors(self.errors, r["errors"])
+            add_counts(self.server_calls, r["server_calls"])
+            add_counts(self.answered, r["answered"])
+        result["connected"] = sum(r["connected"] for r in ready)
         result["connect_seconds"] = round(max(r["seconds"] for r in ready), 2)
-        server_calls: dict[str, int] = {}
-        answered: dict[str, int] = {}
-        result["answered"] = answered
-        for r in ready:
-            add_counts(server_calls, r["server_calls"])
-            add_counts(answered, r["answered"])
         print(
-            f"[{kind}] {connected}/{args.stations} stations booted in "
+            f"[{kind}] {result['connected']}/{args.stations} stations booted in "
             f"{result['connect_seconds']} s",
             file=sys.stderr,
             flush=True,
         )
-        if connected == 0:
-            result["failed"] = "no station could connect and boot"
-            return result
+        if result["connected"] == 0:
+            self.fail("no station could connect and boot")
 
-        for phase in args.phases:
-            t_begin = time.perf_counter() + 0.3
-            t_start = t_begin + args.warmup
-            t_end = t_start + args.seconds
+    def measure(self, phase: str, round_no: int) -> None:
+        """One measured window of one phase; the best round of each phase is the figure."""
+        args, server, workers = self.args, self.server, self.workers
+        assert workers is not None
+        t_begin = time.perf_counter() + 0.3
+        t_start = t_begin + args.warmup
+        t_end = t_start + args.seconds
+        try:
             workers.send_all(("phase", phase, t_begin, t_start, t_end))
             time.sleep(max(0.0, t_start - time.perf_counter()))
             cpu0 = cpu_snapshot(server, workers)
             time.sleep(max(0.0, t_end - time.perf_counter()))
             cpu1 = cpu_snapshot(server, workers)
             reports = workers.recv_all("result", timeout=GRACE_SECONDS + 30)
-            lat: list[float] = []
-            for r in reports:
-                a = array("d")
-                a.frombytes(r["latencies"])
-                lat.extend(a)
-            lat.sort()
-            perr: dict[str, Any] = {}
-            by_action: dict[str, int] = {}
-            id_tags: dict[str, int] = {}
-            for r in reports:
-                merge_errors(perr, r["errors"])
-                merge_errors(errors, r["errors"])
-                add_counts(by_action, r["by_action"])
-                add_counts(id_tags, r["id_tag_status"])
-                add_counts(server_calls, r["server_calls"])
-                add_counts(answered, r["answered"])
-            count = sum(r["count"] for r in reports)
-            cpu: dict[str, float | None] = {}
-            for k in cpu0:
-                a, b = cpu0[k], cpu1[k]
-                cpu[k] = None if a is None or b is None else (b - a) / args.seconds
-            if cpu["generator"] is None:  # no psutil: the workers' own count, whole phase
-                cpu["generator"] = sum(r["cpu_seconds"] for r in reports) / max(
-                    1e-9, max(r["wall_seconds"] for r in reports)
-                )
-            if None not in (cpu["machine"], cpu["server"], cpu["generator"], cpu["parent"]):
-                # CPU that neither the server, the generator nor this process used: other
-                # programs on the machine, which disturb the figures.
-                cpu["other"] = max(
-                    0.0, cpu["machine"] - cpu["server"] - cpu["generator"] - cpu["parent"]
-                )
-            else:
-                cpu["other"] = None
-            result["phases"][phase] = {
-                "messages": count,
-                "per_second": count / args.seconds,
-                "p50_ms": None if not lat else percentile(lat, 0.50) * 1000,
-                "p99_ms": None if not lat else percentile(lat, 0.99) * 1000,
-                "max_ms": None if not lat else lat[-1] * 1000,
-                "by_action": by_action,
-                "id_tag_status": id_tags,
-                "transactions": sum(r["transactions"] for r in reports),
-                "errors": perr,
-                "stations_alive": sum(r["alive"] for r in reports),
-                "server_cpu": cpu["server"],
-                "generator_cpu": cpu["generator"],
-                "other_cpu": cpu["other"],
-            }
-            ph = result["phases"][phase]
-            print(
-                f"[{kind}] {phase}: {ph['per_second']:,.0f}/s, "
-                f"{sum(perr.get('counts', {}).values())} errors",
-                file=sys.stderr,
-                flush=True,
+        except (ServerError, OSError) as exc:
+            self.fail(f"generator failed during {phase}: {exc}")
+            return
+        lat: list[float] = []
+        for r in reports:
+            a = array("d")
+            a.frombytes(r["latencies"])
+            lat.extend(a)
+        lat.sort()
+        perr: dict[str, Any] = {}
+        by_action: dict[str, int] = {}
+        id_tags: dict[str, int] = {}
+        for r in reports:
+            merge_errors(perr, r["errors"])
+            merge_errors(self.errors, r["errors"])
+            add_counts(by_action, r["by_action"])
+            add_counts(id_tags, r["id_tag_status"])
+            add_counts(self.server_calls, r["server_calls"])
+            add_counts(self.answered, r["answered"])
+        count = sum(r["count"] for r in reports)
+        cpu: dict[str, float | None] = {}
+        for k in cpu0:
+            a, b = cpu0[k], cpu1[k]
+            cpu[k] = None if a is None or b is None else (b - a) / args.seconds
+        if cpu["generator"] is None:  # no psutil: the workers' own count, whole phase
+            cpu["generator"] = sum(r["cpu_seconds"] for r in reports) / max(
+                1e-9, max(r["wall_seconds"] for r in reports)
             )
-            if not server.alive():
-                result["failed"] = f"server died during {phase}:\n{server.log_tail()}"
-                break
-        result["server_calls"] = server_calls
+        if None not in (cpu["machine"], cpu["server"], cpu["generator"], cpu["parent"]):
+            # CPU that neither this server, its generator nor this process used: other
+            # programs on the machine, which disturb the figures.
+            cpu["other"] = max(
+                0.0, cpu["machine"] - cpu["server"] - cpu["generator"] - cpu["parent"]
+            )
+        else:
+            cpu["other"] = None
+        ph = {
+            "phase": phase,
+            "round": round_no,
+            "messages": count,
+            "per_second": count / args.seconds,
+            "p50_ms": None if not lat else percentile(lat, 0.50) * 1000,
+            "p99_ms": None if not lat else percentile(lat, 0.99) * 1000,
+            "max_ms": None if not lat else lat[-1] * 1000,
+            "by_action": by_action,
+            "id_tag_status": id_tags,
+            "transactions": sum(r["transactions"] for r in reports),
+            "errors": perr,
+            "stations_alive": sum(r["alive"] for r in reports),
+            "server_cpu": cpu["server"],
+            "generator_cpu": cpu["generator"],
+            "other_cpu": cpu["other"],
+        }
+        self.result["rounds"].append(ph)
+        best = self.result["phases"].get(phase)
+        if best is None or ph["per_second"] > best["per_second"]:
+            self.result["phases"][phase] = ph
+        print(
+            f"[{self.kind}] {phase} round {round_no}: {ph['per_second']:,.0f}/s, "
+            f"{sum(perr.get('counts', {}).values())} errors, other CPU {_pct(cpu['other'])}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if not server.alive():
+            self.fail(f"server died during {phase}:\n{server.log_tail()}")
+
+    def teardown(self) -> None:
+        server, result = self.server, self.result
         result["server_rss_mib"] = server.rss_mib()
-    except ServerError as exc:
-        result["failed"] = str(exc)
-    finally:
-        workers.close()
+        if self.workers is not None:
+            self.workers.close()
         still_up = server.alive()
         rc = server.stop()
         if not server.external:
             result["exit_code"] = rc
-            if not still_up and "failed" not in result:
-                result["failed"] = f"server exited with {rc}:\n{server.log_tail()}"
-        if kind == "hub" and not server.external:
+            if not still_up and self.workers is not None:
+                self.fail(f"server exited with {rc}:\n{server.log_tail()}")
+        if self.kind == "hub" and not server.external:
             result["database"] = hub_database_facts(server.workdir / "bench.db")
-    return result
+
+
+def run_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
+    """Start every server, then interleave the measured windows across them.
+
+    The windows run hub, ocpp, raw for one phase, then the next phase, for each round, so that a
+    disturbance from elsewhere on the machine does not land on one server only; with several
+    rounds the best window of each phase is reported.
+    """
+    targets = [Target(kind, args, workdir) for kind in args.only]
+    try:
+        for target in targets:
+            target.setup()
+        for round_no in range(1, args.rounds + 1):
+            for phase in args.phases:
+                for target in targets:
+                    if target.usable:
+                        target.measure(phase, round_no)
+    finally:
+        for target in targets:
+            target.teardown()
+    return [target.result for target in targets]
 
 
 def hub_database_facts(path: Path) -> dict[str, int] | None:
@@ -892,8 +945,9 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
     print()
     print(
         f"OCPP 1.6J load: {args.stations} stations, {args.seconds:g} s per phase "
-        f"(+{args.warmup:g} s warm-up), {args.workers} generator process(es), {pin}, "
-        f"{os.cpu_count()} CPUs"
+        f"(+{args.warmup:g} s warm-up), "
+        + (f"best of {args.rounds} interleaved rounds, " if args.rounds > 1 else "")
+        + f"{args.workers} generator process(es) per server, {pin}, {os.cpu_count()} CPUs"
     )
     header = (
         f"{'server':<26}{'heartbeat rt/s':>15}{'p50 ms':>8}{'p99 ms':>8}"
@@ -1020,7 +1074,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="OCPP base URL of a running hub (e.g. ws://127.0.0.1:9751/ocpp); "
         "the station id is appended. Default: start one on a fresh SQLite database",
     )
-    p.add_argument("--workers", type=int, default=1, help="generator processes")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every phase this many times per server (interleaved); report the best",
+    )
+    p.add_argument("--workers", type=int, default=1, help="generator processes per server")
     p.add_argument(
         "--no-pin",
         dest="pin",
@@ -1038,8 +1098,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.phases = [s.strip() for s in args.phases.split(",") if s.strip()]
     if set(args.phases) - set(PHASES) or not args.phases:
         p.error(f"--phases: choose from {', '.join(PHASES)}")
-    if args.stations < 1 or args.workers < 1 or args.seconds <= 0 or args.warmup < 0:
-        p.error("--stations and --workers must be >= 1, --seconds > 0, --warmup >= 0")
+    if min(args.stations, args.workers, args.rounds) < 1 or args.seconds <= 0 or args.warmup < 0:
+        p.error("--stations, --workers, --rounds must be >= 1, --seconds > 0, --warmup >= 0")
     if args.pin and (os.cpu_count() or 1) < 2:
         args.pin = False
     return args
@@ -1054,11 +1114,10 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             args.pin = False
     workdir = Path(tempfile.mkdtemp(prefix="pnc-bench-"))
-    results = []
+    results: list[dict[str, Any]] = []
     t0 = time.monotonic()
     try:
-        for kind in args.only:
-            results.append(run_server(kind, args, workdir))
+        results = run_all(args, workdir)
     finally:
         if args.keep:
             print(f"work directory kept: {workdir}", file=sys.stderr)
