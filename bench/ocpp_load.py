@@ -16,10 +16,12 @@ The generator opens N real OCPP 1.6 WebSocket stations (subprotocol ``ocpp1.6``,
 and reports round trips (messages) per second across all stations with p50/p99 latency. All
 servers are started first and the measured windows are interleaved across them, phase by phase
 (``--rounds N`` repeats that and reports each server's best window). Every response is checked:
-a CALLERROR, a mismatched unique id, a malformed or missing answer counts as an error. The generator is hand-built JSON frames on raw aiohttp client WebSockets, in its own
-process(es); by default the server is pinned to CPU 0 and the generator to the other CPUs so that
-neither steals the other's core. CPU use of both sides is reported so that a generator-bound
-figure is visible as such.
+a CALLERROR, a mismatched unique id, a malformed or missing answer counts as an error.
+
+The generator is hand-built JSON frames on raw aiohttp client WebSockets, in its own process(es);
+by default every server is pinned to CPU 0 and the generator to the other CPUs so that neither
+steals the other's core. CPU use of both sides, and of anything else on the machine, is reported
+so that a generator-bound or disturbed figure is visible as such.
 
     python3 bench/ocpp_load.py                       # all three, 50 stations, 10 s per phase
     python3 bench/ocpp_load.py --only hub --hub-url ws://127.0.0.1:9751/ocpp
