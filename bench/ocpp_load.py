@@ -1044,6 +1044,33 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
                 parts.append(f"{label} {a / b:.2f}x")
         if parts:
             print(f"{'hub / ' + SERVER_TITLES[base]:<34}" + "   ".join(parts))
+
+    # Messages per CPU-second of the server: what each server gets out of the CPU it was given,
+    # far less sensitive than raw throughput to other programs competing for the machine.
+    def efficiency(res: dict[str, Any], phase: str) -> float | None:
+        ph = res["phases"].get(phase, {})
+        cpu = ph.get("server_cpu")
+        return None if not cpu or cpu < 0.05 else ph["per_second"] / cpu
+
+    if any(efficiency(r, p) for r in results for p in args.phases):
+        print()
+        print("messages per server CPU-second (robust to other load on the machine):")
+        print(f"{'server':<34}{'heartbeat':>10}{'tx-mix':>10}")
+        for res in results:
+            print(
+                f"{SERVER_TITLES[res['server']]:<34}"
+                f"{_fmt(efficiency(res, 'heartbeat'), ',.0f'):>10}"
+                f"{_fmt(efficiency(res, 'txmix'), ',.0f'):>10}"
+            )
+        for base in ("ocpp", "raw"):
+            other = by_kind.get(base)
+            if hub is None or other is None:
+                continue
+            cells = []
+            for phase in ("heartbeat", "txmix"):
+                a, b = efficiency(hub, phase), efficiency(other, phase)
+                cells.append("-" if a is None or not b else f"{a / b:.2f}x")
+            print(f"{'hub / ' + SERVER_TITLES[base]:<34}{cells[0]:>10}{cells[1]:>10}")
     if notes:
         print()
         for note in notes:
