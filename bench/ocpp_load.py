@@ -475,7 +475,15 @@ class ServerError(Exception):
 class Server:
     """A server under test: a subprocess we start, or a running hub given by URL."""
 
-    def __init__(self, kind: str, workdir: Path, cpu: int | None, hub_url: str | None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        workdir: Path,
+        cpu: int | None,
+        hub_url: str | None,
+        token: str | None = None,
+    ) -> None:
+        self.token = token
         self.kind = kind
         self.workdir = workdir
         self.cpu = cpu
@@ -584,6 +592,42 @@ class Server:
                 return True
         except OSError:
             return False
+
+    def admin_token(self) -> str | None:
+        if self.token is None and not self.external:
+            try:
+                for line in self.log_path.read_text(errors="replace").splitlines():
+                    if line.startswith("Admin token (dev): "):
+                        self.token = line.split(": ", 1)[1].strip()
+            except OSError:
+                pass
+        return self.token
+
+    def hub_metrics(self) -> dict[str, float] | None:
+        """The hub's unlabelled Prometheus figures, or None (not the hub, no token, no route)."""
+        token = self.admin_token() if self.kind == "hub" else None
+        if not token:
+            return None
+        http = "http" + self.ws_base[2:] if self.ws_base.startswith("ws") else self.ws_base
+        host = http.split("://", 1)[1].split("/", 1)[0]
+        scheme = http.split("://", 1)[0]
+        req = urllib.request.Request(
+            f"{scheme}://{host}/metrics", headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                text = resp.read().decode()
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+        figures = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if line.startswith("pnc_hub_") and "{" not in name:
+                try:
+                    figures[name] = float(value)
+                except ValueError:
+                    pass
+        return figures
 
     def cpu_seconds(self) -> float | None:
         if self.proc is None or psutil is None:
@@ -727,7 +771,7 @@ class Target:
     def __init__(self, kind: str, args: argparse.Namespace, workdir: Path) -> None:
         self.kind = kind
         self.args = args
-        self.server = Server(kind, workdir, 0 if args.pin else None, args.hub_url)
+        self.server = Server(kind, workdir, 0 if args.pin else None, args.hub_url, args.hub_token)
         self.workers: Workers | None = None
         self.errors: dict[str, Any] = {}
         self.answered: dict[str, int] = {}
@@ -797,9 +841,11 @@ class Target:
         try:
             workers.send_all(("phase", phase, t_begin, t_start, t_end))
             time.sleep(max(0.0, t_start - time.perf_counter()))
+            metrics0 = server.hub_metrics()
             cpu0 = cpu_snapshot(server, workers)
             time.sleep(max(0.0, t_end - time.perf_counter()))
             cpu1 = cpu_snapshot(server, workers)
+            metrics1 = server.hub_metrics()
             reports = workers.recv_all("result", timeout=GRACE_SECONDS + 30)
         except (ServerError, OSError) as exc:
             self.fail(f"generator failed during {phase}: {exc}")
@@ -853,6 +899,7 @@ class Target:
             "server_cpu": cpu["server"],
             "generator_cpu": cpu["generator"],
             "other_cpu": cpu["other"],
+            "hub_metrics": hub_window_metrics(metrics0, metrics1),
         }
         self.result["rounds"].append(ph)
         best = self.result["phases"].get(phase)
@@ -880,6 +927,39 @@ class Target:
                 self.fail(f"server exited with {rc}:\n{server.log_tail()}")
         if self.kind == "hub" and not server.external:
             result["database"] = hub_database_facts(server.workdir / "bench.db")
+
+
+def hub_window_metrics(
+    before: dict[str, float] | None, after: dict[str, float] | None
+) -> dict[str, float] | None:
+    """What the hub's own counters say about one measured window (best effort)."""
+    if not before or not after:
+        return None
+
+    def delta(name: str) -> float | None:
+        if name in before and name in after:
+            return after[name] - before[name]
+        return None
+
+    out: dict[str, float] = {}
+    batches = delta("pnc_hub_group_commit_batches_total")
+    units = delta("pnc_hub_group_commit_units_total")
+    seconds = delta("pnc_hub_group_commit_seconds_total")
+    if batches:
+        out["group_commits"] = batches
+        if units is not None:
+            out["units_per_commit"] = units / batches
+        if seconds is not None:
+            out["commit_ms"] = 1000 * seconds / batches
+    for key, name in (
+        ("log_written", "pnc_hub_message_log_written_total"),
+        ("log_dropped", "pnc_hub_message_log_dropped_total"),
+        ("commit_failures", "pnc_hub_group_commit_failures_total"),
+    ):
+        value = delta(name)
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def run_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
@@ -989,6 +1069,22 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
                 bound = gen >= 0.9 * min(args.workers, max(1, cpus - 1))
             else:  # the machine is saturated and the generator holds a big share of it
                 bound = gen + srv >= 0.9 * cpus and gen >= 0.5 * cpus
+            hm = ph.get("hub_metrics")
+            if hm:
+                per = hm.get("units_per_commit")
+                ms = hm.get("commit_ms")
+                notes.append(
+                    f"{kind} {phase}: hub counters in the window: "
+                    f"{hm.get('group_commits', 0) / args.seconds:,.0f} group commits/s"
+                    + (f" of {per:.1f} units, {ms:.1f} ms each" if per and ms else "")
+                    + f"; message log {hm.get('log_written', 0):,.0f} rows written, "
+                    f"{hm.get('log_dropped', 0):,.0f} dropped"
+                    + (
+                        f"; {hm['commit_failures']:.0f} failed units"
+                        if hm.get("commit_failures")
+                        else ""
+                    )
+                )
             other = ph.get("other_cpu") or 0.0
             if other >= 0.1:
                 notes.append(
@@ -1115,6 +1211,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         dest="pin",
         action="store_false",
         help="do not pin the server to CPU 0 and the generator to the other CPUs",
+    )
+    p.add_argument(
+        "--hub-token",
+        default=None,
+        help="bearer token for the /metrics of a hub given by --hub-url (a hub the bench "
+        "starts prints its dev admin token, which is used)",
     )
     p.add_argument("--json", dest="json_path", default=None, help="also write the results here")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, database)")
