@@ -65,15 +65,18 @@ def make_csrs(count: int) -> list[bytes]:
     out = []
     for n in range(count):
         key = ec.generate_private_key(ec.SECP256R1())
-        csr = (x509.CertificateSigningRequestBuilder()
-               .subject_name(build_name(f"DE*BCH*E{n}*1", CPO, "DE", "CPO"))
-               .sign(key, hashes.SHA256()))
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(build_name(f"DE*BCH*E{n}*1", CPO, "DE", "CPO"))
+            .sign(key, hashes.SHA256())
+        )
         out.append(csr.public_bytes(serialization.Encoding.PEM))
     return out
 
 
-async def bench_issue(store, workdir: Path, settings: PkiSettings,
-                      csrs: list[bytes]) -> tuple[float, float]:
+async def bench_issue(
+    store, workdir: Path, settings: PkiSettings, csrs: list[bytes]
+) -> tuple[float, float]:
     keystore = KeyStore(workdir / "keys")
     await create_dev_pki(store, keystore, settings)
     issuer = await CertificateIssuer.load(store, keystore, settings)
@@ -84,11 +87,13 @@ async def bench_issue(store, workdir: Path, settings: PkiSettings,
     return timer.rates(len(csrs))
 
 
-async def bench_validate(workdir: Path, validations: int,
-                         leaves: int) -> tuple[tuple[float, float], str]:
+async def bench_validate(
+    workdir: Path, validations: int, leaves: int
+) -> tuple[tuple[float, float], str]:
     port = free_port()
-    settings = PkiSettings(cpo_name=CPO, key_dir=workdir / "keys",
-                           ocsp_url=f"http://127.0.0.1:{port}/ocsp")
+    settings = PkiSettings(
+        cpo_name=CPO, key_dir=workdir / "keys", ocsp_url=f"http://127.0.0.1:{port}/ocsp"
+    )
     store = MemoryStore()
     keystore = KeyStore(settings.key_dir)
     await create_dev_pki(store, keystore, settings)
@@ -108,8 +113,7 @@ async def bench_validate(workdir: Path, validations: int,
             fetched = client.requests_sent
             with Timer() as timer:
                 for n in range(validations):
-                    result = await validator.validate(chains[n % len(chains)],
-                                                      ValidationUse.SECC)
+                    result = await validator.validate(chains[n % len(chains)], ValidationUse.SECC)
                     if not result.accepted:
                         raise AssertionError(result)
             rates = timer.rates(validations)
@@ -129,8 +133,9 @@ def free_port() -> int:
 async def main(issues: int, validations: int) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-certs-") as tmp:
         workdir = Path(tmp)
-        settings = PkiSettings(cpo_name=CPO, key_dir=workdir / "keys",
-                               ocsp_url="http://127.0.0.1:9751/ocsp")
+        settings = PkiSettings(
+            cpo_name=CPO, key_dir=workdir / "keys", ocsp_url="http://127.0.0.1:9751/ocsp"
+        )
         csrs = make_csrs(issues)
         memory = await bench_issue(MemoryStore(), workdir / "mem", settings, csrs)
         files = await bench_issue(FileStore(workdir / "store"), workdir / "file", settings, csrs)
@@ -141,12 +146,21 @@ async def main(issues: int, validations: int) -> int:
         ("chain validations per second with cached OCSP", validate, 2000, validations, note),
     ]
     for label, (wall, cpu), target, n, extra in rows:
-        print(f"{label:<56} {wall:7.0f}/s wall, {cpu:7.0f}/s per CPU-second "
-              f"(target >= {target}, n={n}{'; ' + extra if extra else ''})")
+        print(
+            f"{label:<56} {wall:7.0f}/s wall, {cpu:7.0f}/s per CPU-second "
+            f"(target >= {target}, n={n}{'; ' + extra if extra else ''})"
+        )
     ok = memory[0] >= 500 and validate[0] >= 2000
-    print("targets met (wall clock)" if ok else "targets missed on wall clock"
-          + (" but met per CPU-second: the machine is busy" if memory[1] >= 500
-             and validate[1] >= 2000 else ""))
+    print(
+        "targets met (wall clock)"
+        if ok
+        else "targets missed on wall clock"
+        + (
+            " but met per CPU-second: the machine is busy"
+            if memory[1] >= 500 and validate[1] >= 2000
+            else ""
+        )
+    )
     return 0 if ok else 1
 
 
