@@ -41,6 +41,7 @@ class MessageLog:
         self.skip_actions = frozenset(skip_actions or ())
         self.enabled = enabled
         self._task: asyncio.Task[None] | None = None
+        self._collecting: list[dict[str, Any]] = []
         self.enqueued = 0
         self.dropped = 0
         self.written = 0
@@ -96,7 +97,9 @@ class MessageLog:
 
     async def _drain(self) -> None:
         while True:
-            rows = [await self._queue.get()]
+            # Rows taken off the queue live in self._collecting until written, so that stop()
+            # can still write them when it cancels this task mid-collection.
+            rows = self._collecting = [await self._queue.get()]
             deadline = time.monotonic() + self._flush_interval
             while len(rows) < self._batch_size:
                 timeout = deadline - time.monotonic()
@@ -106,10 +109,11 @@ class MessageLog:
                     rows.append(await asyncio.wait_for(self._queue.get(), timeout))
                 except TimeoutError:
                     break
+            self._collecting = []
             await self._write(rows)
 
     async def _flush_remaining(self) -> None:
-        rows = []
+        rows, self._collecting = self._collecting, []
         while not self._queue.empty():
             rows.append(self._queue.get_nowait())
         if rows:

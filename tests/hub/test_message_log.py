@@ -37,3 +37,25 @@ async def test_batches_drops_and_metrics(database_url: str) -> None:
             OcppMessage.id))).scalars().all()
     assert ids == [f"id{i}" for i in range(10)]
     await engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_stop_writes_rows_still_being_collected(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await upgrade_database(engine)
+    committer = GroupCommitter(engine)
+    committer.start()
+    # A long flush interval: the drain task is still collecting when stop() cancels it.
+    log = MessageLog(committer, batch_size=100, flush_interval=30)
+    log.start()
+    for i in range(7):
+        log.record("CP", "in", 2, f"id{i}", "Authorize", "[]")
+    await wait_for(lambda: log.size == 0)  # all taken off the queue, none written yet
+    assert log.written == 0
+    await log.stop()
+    await committer.stop()
+    assert log.written == 7 and log.dropped == 0
+    async with engine.connect() as conn:
+        count = await conn.scalar(sa.select(sa.func.count()).select_from(OcppMessage))
+    assert count == 7
+    await engine.dispose()
