@@ -28,6 +28,7 @@ from hub.db.migrate import pending_revisions, upgrade_database
 from hub.errors import error_middleware
 from hub.events import EventBus
 from hub.health import add_health_routes
+from hub.id_tags import IdTagCache
 from hub.management import add_management_routes
 from hub.metrics import ActionMetrics
 from hub.ocpp_server.endpoint import make_handler
@@ -129,6 +130,7 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
                                    batch_size=mlog.batch_size, flush_interval=mlog.flush_interval,
                                    skip_actions=mlog.skip_actions, enabled=mlog.enabled),
             metrics=ActionMetrics(),
+            id_tag_cache=IdTagCache(ttl=config.ocpp.id_tag_cache_seconds),
         )
         register_command_effects(hub)
         register_command_effects201(hub)

@@ -70,6 +70,8 @@ class OcppConfig:
     validate_responses: bool = False
     # How often the stations' last-seen times are written (heartbeats cost no write each).
     last_seen_flush_seconds: float = 30.0
+    # How long a local id tag lookup is reused (0 = always read the database).
+    id_tag_cache_seconds: float = 5.0
 
 
 @dataclass

@@ -15,6 +15,7 @@ from hub.config import Config
 from hub.db.base import utcnow
 from hub.db.group_commit import GroupCommitter
 from hub.events import EventBus
+from hub.id_tags import IdTagCache
 from hub.metrics import ActionMetrics
 from hub.ocpp_server.message_log import MessageLog
 from hub.ocpp_server.registry import StationRegistry
@@ -40,6 +41,7 @@ class Hub:
     message_log: MessageLog
     metrics: ActionMetrics
     started_at: datetime = field(default_factory=utcnow)
+    id_tag_cache: IdTagCache = field(default_factory=IdTagCache)
     # Feature hooks, registered by the app factory's features.
     action_handlers: dict[tuple[str, str], ActionHandler] = field(default_factory=dict)
     data_transfer_handlers: dict[tuple[str, str | None], DataTransferHandler] = field(

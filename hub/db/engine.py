@@ -22,11 +22,12 @@ def create_engine(
 ) -> AsyncEngine:
     """Create the async engine. SQLite gets WAL, a busy timeout and foreign keys."""
     kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not is_sqlite(url)}
+    if sa.make_url(url).database not in (None, "", ":memory:"):
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size)
     if is_sqlite(url):
+        # Connections above pool_size are closed on return; for aiosqlite each is a thread and
+        # a file open, so the pool is sized to keep the hot path's reads on kept connections.
         kwargs["connect_args"] = {"timeout": 30}
-    else:
-        kwargs["pool_size"] = pool_size
-        kwargs["max_overflow"] = pool_size
     engine = _create_async_engine(url, **kwargs)
 
     if is_sqlite(url):

@@ -281,6 +281,7 @@ async def put_tokens(request: web.Request) -> web.Response:
                 updated += 1
             tag.updated_at = now
             tags.append(tag)
+    hub.id_tag_cache.forget(t.id_tag for t in tags)
     return web.json_response({"tokens": [token_view(t) for t in tags], "created": created,
                               "updated": updated})
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from hub.context import Hub
 from hub.db.base import utcnow
 from hub.db.models import IdTag
+from hub.id_tags import MISSING
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,13 @@ RemoteAuthorizer = Callable[[Hub, str, str], Awaitable[Authorization | None]]
 
 
 async def authorize(hub: Hub, station_id: str, id_tag: str) -> Authorization:
-    # Core, not the ORM: this read sits on the Authorize/StartTransaction hot path.
-    async with hub.engine.connect() as conn:
-        tag = (await conn.execute(sa.select(IdTag.__table__).where(
-            IdTag.id_tag == id_tag))).first()
+    tag = hub.id_tag_cache.get(id_tag)
+    if tag is MISSING:
+        # Core, not the ORM: this read sits on the Authorize/StartTransaction hot path.
+        async with hub.engine.connect() as conn:
+            tag = (await conn.execute(sa.select(IdTag.__table__).where(
+                IdTag.id_tag == id_tag))).first()
+        hub.id_tag_cache.put(id_tag, tag)
     if tag is not None:
         return local_status(tag)
     for authorizer in hub.remote_authorizers:
