@@ -74,6 +74,8 @@ async def mark_connected(hub: Hub, station_id: str, ocpp_version: str, remote: s
                          registration_status: str) -> None:
     now = utcnow()
 
+    event = StationConnected(station_id=station_id, ocpp_version=ocpp_version, remote=remote)
+
     async def work(conn: AsyncConnection) -> None:
         updated = await conn.execute(
             sa.update(Station).where(Station.id == station_id).values(
@@ -86,23 +88,27 @@ async def mark_connected(hub: Hub, station_id: str, ocpp_version: str, remote: s
                 id=station_id, registration_status=registration_status, connected=True,
                 connected_at=now, last_seen_at=now, ocpp_version=ocpp_version, created_at=now,
             ))
+        await hub.bus.run_in_transaction(conn, event)
 
     await hub.committer.run(work)
-    hub.bus.publish(StationConnected(station_id=station_id, ocpp_version=ocpp_version,
-                                     remote=remote))
+    hub.bus.publish(event)
 
 
 async def mark_disconnected(hub: Hub, station_id: str, last_seen: datetime,
                             reason: str = "") -> None:
     now = utcnow()
 
+    event = StationDisconnected(station_id=station_id, reason=reason)
+
     async def work(conn: AsyncConnection) -> None:
         await conn.execute(sa.update(Station).where(Station.id == station_id).values(
             connected=False, disconnected_at=now, last_seen_at=last_seen
         ))
+        # e.g. an OICP "Unknown" status push, written atomically with the disconnect.
+        await hub.bus.run_in_transaction(conn, event)
 
     await hub.committer.run(work)
-    hub.bus.publish(StationDisconnected(station_id=station_id, reason=reason))
+    hub.bus.publish(event)
 
 
 @dataclass

@@ -152,14 +152,23 @@ async def record_meter_values(
 ) -> int:
     """Store every sampled value with all its attributes; return how many were stored."""
     samples = tuple(flatten_meter_values(meter_value))
-    await hub.committer.run(writes=sample_writes(station_id, connector_id, transaction_id,
-                                                 meter_value, "MeterValues", samples))
+    update = work = None
+    if transaction_id is not None:
+        update = TransactionUpdated(station_id=station_id, transaction_id=transaction_id,
+                                    connector_id=connector_id,
+                                    energy_wh=energy_register_wh(samples))
+        if hub.bus.has_in_transaction_hooks(TransactionUpdated):
+            # In the same transaction as the samples, like start and stop, so that a feature
+            # can write an outbox row (e.g. an OICP progress notification) atomically.
+            async def work(conn: AsyncConnection) -> None:
+                await hub.bus.run_in_transaction(conn, update)
+
+    await hub.committer.run(work, writes=sample_writes(station_id, connector_id, transaction_id,
+                                                       meter_value, "MeterValues", samples))
     hub.bus.publish(MeterValuesReceived(station_id=station_id, connector_id=connector_id,
                                         transaction_id=transaction_id, samples=samples))
-    if transaction_id is not None:
-        energy = energy_register_wh(samples)
-        hub.bus.publish(TransactionUpdated(station_id=station_id, transaction_id=transaction_id,
-                                           connector_id=connector_id, energy_wh=energy))
+    if update is not None:
+        hub.bus.publish(update)
     return len(samples)
 
 
