@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+import oicp
 import pnc
 from hub.auth import TokenVerifier, auth_middleware, create_token
 from hub.commands import Commands
@@ -68,6 +69,7 @@ def features() -> list[Feature]:
     """The features this build ships. Packages whose issue has not landed are not listed."""
     return [
         Feature("pnc", pnc.setup, migrations=pnc.MIGRATIONS),
+        Feature("oicp", oicp.setup, migrations=oicp.MIGRATIONS),
     ]
 
 

@@ -1,0 +1,193 @@
+"""PushEvseData v2.3: EVSE master data derived from sites, chargers and ports.
+
+``EvseSite`` is the plain data one EVSE record is made from; ``load_evse_sites`` fills it from
+the Sites model (site address and coordinates, charger name and manufacturer, port plug and
+power) and ``evse_data_record`` maps it to an ``EvseDataRecord`` with every field the spec
+requires, operator-wide values (hotline, authentication modes, ...) coming from ``[oicp]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.db.base import utcnow
+from hub.db.models import Station
+from oicp.config import OicpConfig
+from oicp.evses import sites
+from oicp.ids import is_evse_id
+from oicp.messages import zone
+
+PLUG_TYPES = frozenset({
+    "Small Paddle Inductive", "Large Paddle Inductive", "AVCON Connector", "Tesla Connector",
+    "NEMA 5-20", "Type E French Standard", "Type F Schuko", "Type G British Standard",
+    "Type J Swiss Standard", "Type 1 Connector (Cable Attached)", "Type 2 Outlet",
+    "Type 2 Connector (Cable Attached)", "Type 3 Outlet", "IEC 60309 Single Phase",
+    "IEC 60309 Three Phase", "CCS Combo 2 Plug (Cable Attached)",
+    "CCS Combo 1 Plug (Cable Attached)", "CHAdeMO"})
+DC_PLUGS = frozenset({"CCS Combo 2 Plug (Cable Attached)", "CCS Combo 1 Plug (Cable Attached)",
+                      "CHAdeMO"})
+
+
+@dataclass(frozen=True)
+class EvseSite:
+    evse_id: str
+    station_id: str
+    connector_id: int
+    station_name: str
+    country: str | None  # ISO 3166-1 alpha-3
+    city: str | None
+    street: str | None
+    postal_code: str | None
+    house_number: str | None
+    latitude: float | None
+    longitude: float | None
+    plug: str | None  # an OICP PlugType value
+    max_power_kw: float | None
+    power_type: str | None = None  # AC_1_PHASE | AC_3_PHASE | DC
+    region: str | None = None
+    timezone: str | None = None
+    manufacturer: str | None = None
+
+
+class IncompleteEvse(ValueError):
+    """The sites model lacks a field Hubject requires; the EVSE is not pushed."""
+
+
+def _decimal_degree(value: float) -> str:
+    text = f"{value:.6f}"
+    # OICP: -?1?\d{1,2}\.\d{1,6}  - at least one decimal.
+    head, _, tail = text.partition(".")
+    tail = tail.rstrip("0") or "0"
+    return f"{head}.{tail}"
+
+
+def utc_offset(tz: ZoneInfo, at: datetime | None = None) -> str:
+    """OICP TimeZone pattern: UTC+01:00."""
+    offset = (at or utcnow()).astimezone(tz).utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    sign = "+" if minutes >= 0 else "-"
+    minutes = abs(minutes)
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def evse_data_record(evse: EvseSite, config: OicpConfig) -> dict[str, Any]:
+    """One EvseDataRecord; raises IncompleteEvse naming what is missing."""
+    missing = [name for name, value in (
+        ("EvseID", evse.evse_id if is_evse_id(evse.evse_id) else None),
+        ("country", evse.country), ("city", evse.city), ("street", evse.street),
+        ("latitude", evse.latitude), ("longitude", evse.longitude),
+        ("plug", evse.plug if evse.plug in PLUG_TYPES else None),
+        ("maximum power", evse.max_power_kw),
+        ("hotline phone number ([oicp] hotline_phone_number)", config.hotline_phone_number),
+    ) if value in (None, "")]
+    if missing:
+        raise IncompleteEvse(f"{evse.evse_id}: missing {', '.join(missing)}")
+    assert evse.latitude is not None and evse.longitude is not None
+    assert evse.max_power_kw is not None and evse.street is not None
+    power_type = evse.power_type or ("DC" if evse.plug in DC_PLUGS else "AC_3_PHASE")
+    street = evse.street if len(evse.street) >= 2 else evse.street.ljust(2, "_")
+    address: dict[str, Any] = {
+        "Country": (evse.country or "").upper(),
+        "City": (evse.city or "")[:50],
+        "Street": street[:100],
+        "PostalCode": (evse.postal_code or "")[:10],
+        "HouseNum": (evse.house_number or "")[:10],
+        "TimeZone": utc_offset(zone(evse.timezone, config.zone)),
+    }
+    if evse.region:
+        address["Region"] = evse.region[:50]
+    record: dict[str, Any] = {
+        "EvseID": evse.evse_id,
+        "ChargingStationId": evse.station_id[:50],
+        "ChargingStationNames": [{"lang": "en", "value": evse.station_name[:150]}],
+        "Address": address,
+        "GeoCoordinates": {"DecimalDegree": {"Latitude": _decimal_degree(evse.latitude),
+                                             "Longitude": _decimal_degree(evse.longitude)}},
+        "Plugs": [evse.plug],
+        "ChargingFacilities": [{
+            "PowerType": power_type,
+            "Power": max(0, min(999, round(evse.max_power_kw))),
+            "ChargingModes": ["Mode_4"] if power_type == "DC" else ["Mode_3"],
+        }],
+        "RenewableEnergy": config.renewable_energy,
+        "CalibrationLawDataAvailability": config.calibration_law_data_availability,
+        "AuthenticationModes": list(config.authentication_modes),
+        "PaymentOptions": list(config.payment_options),
+        "ValueAddedServices": list(config.value_added_services) or ["None"],
+        "Accessibility": config.accessibility,
+        "HotlinePhoneNumber": config.hotline_phone_number,
+        "IsOpen24Hours": config.is_open_24_hours,
+        "IsHubjectCompatible": config.is_hubject_compatible,
+        "DynamicInfoAvailable": config.dynamic_info_available,
+    }
+    if evse.manufacturer:
+        record["HardwareManufacturer"] = evse.manufacturer[:50]
+    return record
+
+
+def push_evse_data_request(config: OicpConfig, records: list[dict[str, Any]],
+                           action: str = "fullLoad") -> dict[str, Any]:
+    if action not in ("fullLoad", "update", "insert", "delete"):
+        raise ValueError(f"unknown ActionType {action}")
+    data: dict[str, Any] = {"OperatorID": config.operator_id,
+                            "OperatorName": (config.operator_name or config.operator_id)[:100],
+                            "EvseDataRecord": records}
+    return {"ActionType": action, "OperatorEvseData": data}
+
+
+def build_records(evses: list[EvseSite], config: OicpConfig
+                  ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """(records, {evse_id: why it was left out})."""
+    records, skipped = [], {}
+    for evse in evses:
+        try:
+            records.append(evse_data_record(evse, config))
+        except IncompleteEvse as problem:
+            skipped[evse.evse_id] = str(problem)
+    return records, skipped
+
+
+async def load_evse_sites(conn: AsyncConnection,
+                          evse_ids: list[str] | None = None) -> list[EvseSite]:
+    """Every published port (one with an EvseID on a charger linked to a station)."""
+    if sites is None:
+        return []
+
+    def has_ports(sync_conn: Any) -> bool:
+        return sa.inspect(sync_conn).has_table(sites.Port.__tablename__)
+
+    if not await conn.run_sync(has_ports):
+        return []
+    port, charger, site = sites.Port, sites.Charger, sites.Site
+    query = (sa.select(port.evse_id, charger.station_id, port.port_number, charger.name,
+                       site.name.label("site_name"), site.country, site.city, site.street,
+                       site.postal_code, site.house_number, site.region, site.timezone,
+                       sa.func.coalesce(charger.latitude, site.latitude).label("latitude"),
+                       sa.func.coalesce(charger.longitude, site.longitude).label("longitude"),
+                       port.connector_type, port.power_type, port.maximum_power_kw,
+                       sa.func.coalesce(charger.manufacturer, Station.vendor).label("vendor"))
+             .join(charger, charger.id == port.charger_id)
+             .join(site, site.id == charger.site_id)
+             .outerjoin(Station, Station.id == charger.station_id)
+             .where(port.evse_id.is_not(None), charger.station_id.is_not(None))
+             .order_by(port.evse_id))
+    if evse_ids:
+        query = query.where(port.evse_id.in_(evse_ids))
+    result = []
+    for row in (await conn.execute(query)).all():
+        result.append(EvseSite(
+            evse_id=row.evse_id, station_id=row.station_id, connector_id=row.port_number,
+            station_name=row.name or row.site_name or row.station_id,
+            country=row.country, city=row.city, street=row.street,
+            postal_code=row.postal_code, house_number=row.house_number,
+            latitude=row.latitude, longitude=row.longitude,
+            plug=sites.CONNECTOR_TYPES.get(row.connector_type),
+            max_power_kw=row.maximum_power_kw, power_type=row.power_type, region=row.region,
+            timezone=row.timezone, manufacturer=row.vendor))
+    return result

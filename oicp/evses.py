@@ -1,0 +1,150 @@
+"""Which EVSE is which: OICP EvseIDs <-> OCPP (station, connector), and their OICP status.
+
+EvseIDs come from the Sites model (``ports.evse_id``; ``port_number`` is the OCPP connector id
+of the port's charger's station) and, for deployments without it, from ``[[oicp.evses]]`` in the
+configuration. A connector without an EvseID is not published: nothing about it is pushed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.db.models import Connector, Station
+from oicp.ids import is_evse_id
+
+log = logging.getLogger(__name__)
+
+try:  # The Sites model is a sibling feature; OICP works from configuration without it.
+    from sites_api import models as sites
+except ImportError:  # pragma: no cover - depends on which features this build ships
+    sites = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class EvseRef:
+    evse_id: str
+    station_id: str
+    connector_id: int
+    timezone: str | None = None
+
+
+# OCPP 1.6 ChargePointStatus -> OICP EvseStatus.
+_STATUS = {
+    "Available": "Available",
+    "Preparing": "Occupied",
+    "Charging": "Occupied",
+    "SuspendedEV": "Occupied",
+    "SuspendedEVSE": "Occupied",
+    "Finishing": "Occupied",
+    "Reserved": "Reserved",
+    "Unavailable": "OutOfService",
+    "Faulted": "OutOfService",
+    # OCPP 2.0.1 ConnectorStatus
+    "Occupied": "Occupied",
+}
+BUSY = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing",
+                  "Occupied"})
+OUT_OF_SERVICE = frozenset({"Unavailable", "Faulted"})
+
+
+def oicp_status(connected: bool, station_status: str | None, connector_status: str | None) -> str:
+    """The EvseStatus Hubject should show: Unknown while the station is offline, OutOfService
+    while the whole station (connector 0) is unavailable or faulted, else the connector's."""
+    if not connected:
+        return "Unknown"
+    if station_status in OUT_OF_SERVICE:
+        return "OutOfService"
+    return _STATUS.get(connector_status or "", "Unknown")
+
+
+class EvseDirectory:
+    """Looks EVSEs up inside whatever transaction the caller is in."""
+
+    def __init__(self, configured: list[dict[str, Any]] | None = None) -> None:
+        self._static: list[EvseRef] = []
+        for entry in configured or ():
+            evse_id = str(entry["evse_id"])
+            if not is_evse_id(evse_id):
+                raise ValueError(f"oicp.evses: {evse_id!r} is not an OICP EvseID")
+            self._static.append(EvseRef(evse_id, str(entry["station_id"]),
+                                        int(entry["connector_id"]), entry.get("timezone")))
+        self._sites_checked = False
+        self._sites_available = False
+
+    async def _use_sites(self, conn: AsyncConnection) -> bool:
+        if not self._sites_checked:
+            self._sites_checked = True
+            if sites is not None:
+                def has_ports(sync_conn: Any) -> bool:
+                    return sa.inspect(sync_conn).has_table(sites.Port.__tablename__)
+
+                self._sites_available = await conn.run_sync(has_ports)
+        return self._sites_available
+
+    def _sites_query(self) -> sa.Select[Any]:
+        assert sites is not None
+        return (sa.select(sites.Port.evse_id, sites.Charger.station_id, sites.Port.port_number,
+                          sites.Site.timezone)
+                .join(sites.Charger, sites.Charger.id == sites.Port.charger_id)
+                .join(sites.Site, sites.Site.id == sites.Charger.site_id)
+                .where(sites.Port.evse_id.is_not(None), sites.Charger.station_id.is_not(None)))
+
+    async def _from_sites(self, conn: AsyncConnection, *where: Any) -> list[EvseRef]:
+        if not await self._use_sites(conn):
+            return []
+        rows = (await conn.execute(self._sites_query().where(*where))).all()
+        return [EvseRef(r[0], r[1], r[2], r[3]) for r in rows if is_evse_id(r[0])]
+
+    async def for_station(self, conn: AsyncConnection, station_id: str,
+                          connector_id: int | None = None) -> list[EvseRef]:
+        """The published EVSEs of a station (of one connector when given; 0 = all)."""
+        refs = [r for r in self._static if r.station_id == station_id]
+        if sites is not None:
+            where = [sites.Charger.station_id == station_id]
+            if connector_id:
+                where.append(sites.Port.port_number == connector_id)
+            refs += await self._from_sites(conn, *where)
+        if connector_id:
+            refs = [r for r in refs if r.connector_id == connector_id]
+        return _unique(refs)
+
+    async def by_evse_id(self, conn: AsyncConnection, evse_id: str) -> EvseRef | None:
+        for ref in self._static:
+            if ref.evse_id.upper() == evse_id.upper():
+                return ref
+        if sites is not None:
+            found = await self._from_sites(conn, sa.func.upper(sites.Port.evse_id)
+                                           == evse_id.upper())
+            if found:
+                return found[0]
+        return None
+
+    async def all(self, conn: AsyncConnection) -> list[EvseRef]:
+        return _unique(self._static + (await self._from_sites(conn) if sites else []))
+
+    async def statuses(self, conn: AsyncConnection, refs: list[EvseRef]) -> dict[str, str]:
+        """EvseID -> current OICP status from what the hub knows (connectors, stations)."""
+        if not refs:
+            return {}
+        station_ids = {r.station_id for r in refs}
+        connected = dict((await conn.execute(sa.select(Station.id, Station.connected).where(
+            Station.id.in_(station_ids)))).all())
+        states = {(s, c): st for s, c, st in (await conn.execute(
+            sa.select(Connector.station_id, Connector.connector_id, Connector.status).where(
+                Connector.station_id.in_(station_ids)))).all()}
+        return {r.evse_id: oicp_status(bool(connected.get(r.station_id)),
+                                       states.get((r.station_id, 0)),
+                                       states.get((r.station_id, r.connector_id)))
+                for r in refs}
+
+
+def _unique(refs: list[EvseRef]) -> list[EvseRef]:
+    seen: dict[str, EvseRef] = {}
+    for ref in refs:
+        seen.setdefault(ref.evse_id, ref)
+    return list(seen.values())

@@ -1,0 +1,174 @@
+"""The OICP feature at run time: client, EVSE directory, outbox worker, hooks, authoriser,
+remote control, and a sweeper that closes sessions the charger never started or that ran out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.context import Hub
+from hub.db.base import utcnow
+from oicp import messages, outbox
+from oicp.authorize import HubjectAuthorizer
+from oicp.client import HubjectClient, Operation
+from oicp.config import OicpConfig
+from oicp.evse_data import build_records, load_evse_sites, push_evse_data_request
+from oicp.evses import EvseDirectory
+from oicp.facts import FactHooks, end_reservation
+from oicp.models import AUTHORIZE, EXPIRED, PENDING, REMOTE, RESERVED
+from oicp.models import OicpSession as S
+from oicp.remote import RemoteControl
+from oicp.worker import OutboxWorker
+
+log = logging.getLogger(__name__)
+SESSIONS = S.__table__
+
+
+@dataclass
+class EvseDataPush:
+    outbox_id: int | None
+    evse_ids: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+class OicpRuntime:
+    def __init__(self, hub: Hub, config: OicpConfig) -> None:
+        self.hub = hub
+        self.config = config
+        self.client = HubjectClient(config)
+        self.directory = EvseDirectory(config.evses)
+        self.worker = OutboxWorker(self, self.client)
+        self.hooks = FactHooks(self)
+        self.authorizer = HubjectAuthorizer(self)
+        self.remote = RemoteControl(self)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if not self.config.enabled:
+            log.info("OICP is inactive: [oicp] operator_id is not set")
+            return
+        await self.client.start()
+        self.hooks.register()
+        self.hub.remote_authorizers.append(self.authorizer)
+        self.worker.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="oicp-sweeper")
+        if self.config.pricing:
+            await self.push_pricing()
+        if self.config.push_evse_data_on_start:
+            await self.push_evse_data("fullLoad")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await self.worker.stop()
+        await self.client.close()
+
+    # -- pushes on demand ----------------------------------------------------------------------
+
+    async def push_evse_data(self, action: str = "fullLoad",
+                             evse_ids: list[str] | None = None) -> EvseDataPush:
+        """Queue a PushEvseData built from the sites model as it is now."""
+        async with self.hub.engine.connect() as conn:
+            evses = await load_evse_sites(conn, evse_ids)
+        records, skipped = build_records(evses, self.config)
+        if not records and action != "fullLoad":
+            return EvseDataPush(None, [], skipped)
+        body = push_evse_data_request(self.config, records, action)
+
+        async def work(conn: AsyncConnection) -> int:
+            return await outbox.enqueue(conn, outbox.EVSE_DATA, action, {"body": body})
+
+        row_id = await self.hub.committer.run(work)
+        self.worker.wake()
+        return EvseDataPush(row_id, [r["EvseID"] for r in records], skipped)
+
+    async def push_pricing(self) -> list[int]:
+        """Queue the configured pricing products, then the EVSE pricing (in that order)."""
+        bodies: list[tuple[Operation, dict[str, Any]]] = []
+        for product in self.config.pricing.get("products", []):
+            data = {"OperatorID": self.config.operator_id, **product}
+            if self.config.operator_name:
+                data.setdefault("OperatorName", self.config.operator_name)
+            bodies.append((Operation.PushPricingProductData,
+                           {"ActionType": "fullLoad", "PricingProductData": data}))
+        evse_pricing = self.config.pricing.get("evse_pricing")
+        if evse_pricing:
+            bodies.append((Operation.PushEVSEPricing,
+                           {"ActionType": "fullLoad", "EVSEPricing": evse_pricing}))
+
+        async def work(conn: AsyncConnection) -> list[int]:
+            return [await outbox.enqueue(conn, outbox.PRICING, op.name,
+                                         {"operation": op.name, "body": body})
+                    for op, body in bodies]
+
+        ids = await self.hub.committer.run(work) if bodies else []
+        self.worker.wake()
+        return ids
+
+    async def sync_station(self, station_id: str) -> dict[str, str]:
+        """Queue the current OICP status of every published EVSE of a station."""
+        async def work(conn: AsyncConnection) -> dict[str, str]:
+            refs = await self.directory.for_station(conn, station_id)
+            statuses = await self.directory.statuses(conn, refs)
+            for evse_id, status in statuses.items():
+                await outbox.enqueue_status(conn, evse_id, status)
+            return statuses
+
+        statuses = await self.hub.committer.run(work)
+        self.worker.wake()
+        return statuses
+
+    async def metrics(self) -> dict[str, Any]:
+        """Outbox depth and age plus the worker's and client's counters."""
+        return {
+            "enabled": self.config.enabled,
+            "outbox": await outbox.outbox_metrics(self.hub.engine),
+            "worker": self.worker.stats(),
+            "client": self.client.stats(),
+            "authorize": {"start_requests": self.authorizer.authorize_start_requests,
+                          "stop_requests": self.authorizer.authorize_stop_requests},
+        }
+
+    # -- sweeping ------------------------------------------------------------------------------
+
+    async def _sweep_forever(self) -> None:
+        interval = max(0.05, min(30.0, self.config.poll_interval * 10))
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                if await self.sweep():
+                    self.worker.wake()
+
+    async def sweep(self) -> int:
+        """Expire remote starts no transaction came for; end reservations that ran out."""
+        now = utcnow()
+
+        async def work(conn: AsyncConnection) -> int:
+            rows = (await conn.execute(sa.select(SESSIONS).where(
+                SESSIONS.c.expires_at < now,
+                sa.or_(sa.and_(SESSIONS.c.state == PENDING,
+                               SESSIONS.c.kind.in_((REMOTE, AUTHORIZE))),
+                       SESSIONS.c.state == RESERVED)))).all()
+            for row in rows:
+                if row.state == RESERVED:
+                    await end_reservation(conn, self, row, row.expires_at, now)
+                    continue
+                await conn.execute(sa.update(SESSIONS).where(
+                    SESSIONS.c.session_id == row.session_id).values(state=EXPIRED,
+                                                                    updated_at=now))
+                if row.kind == REMOTE and self.config.notifications and row.evse_id:
+                    body = messages.notification_error(
+                        row, self.config.operator_id, "ConnectorError",
+                        "no charging started after the remote start")
+                    await outbox.enqueue(conn, outbox.NOTIFICATION, row.session_id, body)
+            return len(rows)
+
+        return await self.hub.committer.run(work)
