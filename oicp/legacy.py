@@ -106,6 +106,10 @@ async def legacy_evse_data(request: web.Request) -> web.Response:
     if not isinstance(wait, int | float) or isinstance(wait, bool) or not 0 <= wait <= 120:
         raise bad_request("wait_seconds", "must be a number from 0 to 120")
     push = await rt.push_evse_data(action, evse_ids)
+    if push.outbox_id is None:
+        raise ApiError(409, "no_evse_data", "no published EVSE with complete data to push "
+                       "(ports need an EvseID, the site an address and coordinates)",
+                       skipped=push.skipped)
     result = await rt.worker.wait_for(push.outbox_id, wait) \
         if push.outbox_id is not None and wait else None
     return web.json_response({

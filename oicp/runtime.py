@@ -19,7 +19,7 @@ from oicp import messages, outbox
 from oicp.authorize import HubjectAuthorizer
 from oicp.client import HubjectClient, Operation
 from oicp.config import OicpConfig
-from oicp.evse_data import build_records, load_evse_sites, push_evse_data_request
+from oicp.evse_data import EvseSite, build_records, load_evse_sites, push_evse_data_request
 from oicp.evses import EvseDirectory
 from oicp.facts import FactHooks, end_reservation
 from oicp.models import AUTHORIZE, EXPIRED, PENDING, REMOTE, RESERVED
@@ -73,13 +73,15 @@ class OicpRuntime:
 
     # -- pushes on demand ----------------------------------------------------------------------
 
-    async def push_evse_data(self, action: str = "fullLoad",
-                             evse_ids: list[str] | None = None) -> EvseDataPush:
-        """Queue a PushEvseData built from the sites model as it is now."""
-        async with self.hub.engine.connect() as conn:
-            evses = await load_evse_sites(conn, evse_ids)
+    async def push_evse_data(self, action: str = "fullLoad", evse_ids: list[str] | None = None,
+                             evses: list[EvseSite] | None = None) -> EvseDataPush:
+        """Queue a PushEvseData built from the sites model as it is now (or from ``evses``)."""
+        if evses is None:
+            async with self.hub.engine.connect() as conn:
+                evses = await load_evse_sites(conn, evse_ids)
         records, skipped = build_records(evses, self.config)
-        if not records and action != "fullLoad":
+        if not records:
+            # Never a fullLoad of nothing: Hubject would delete every EVSE of the operator.
             return EvseDataPush(None, [], skipped)
         body = push_evse_data_request(self.config, records, action)
 
