@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -57,16 +58,19 @@ class MockHubject:
     invalid: list[str] = field(default_factory=list)
     cdr_sessions: set[str] = field(default_factory=set)
     port: int = 0
+    scheme: str = "http"
     _runner: web.AppRunner | None = None
 
     # -- server -----------------------------------------------------------------------------
 
-    async def start(self) -> MockHubject:
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> MockHubject:
         app = web.Application()
         app.router.add_post("/api/oicp/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True,
+                           ssl_context=ssl_context)
+        self.scheme = "https" if ssl_context else "http"
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
@@ -78,7 +82,7 @@ class MockHubject:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/oicp"
+        return f"{self.scheme}://127.0.0.1:{self.port}/api/oicp"
 
     # -- what it saw ------------------------------------------------------------------------
 
