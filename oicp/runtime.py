@@ -65,10 +65,12 @@ class OicpRuntime:
             await self.push_evse_data("fullLoad")
 
     async def stop(self) -> None:
+        await self.worker.stop()
         if self._sweeper is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._sweeper), 3.0)
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        await self.worker.stop()
         await self.client.close()
 
     # -- pushes on demand ----------------------------------------------------------------------
@@ -144,10 +146,14 @@ class OicpRuntime:
     async def _sweep_forever(self) -> None:
         interval = max(0.05, min(30.0, self.config.poll_interval * 10))
         while True:
-            await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):
+            await self.worker.sleep(interval)
+            if self.worker.stopping:
+                return
+            try:
                 if await self.sweep():
                     self.worker.wake()
+            except Exception:
+                log.exception("OICP session sweep failed")
 
     async def sweep(self) -> int:
         """Expire remote starts no transaction came for; end reservations that ran out."""

@@ -58,6 +58,7 @@ class OutboxWorker:
         self.client = client
         self._events = {lane: asyncio.Event() for lane in outbox.LANES}
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         self._lock_conn: AsyncConnection | None = None
         self._failures = collections.Counter[str]()
         # Outcome of recently finished rows, for callers that wait on one (legacy routes).
@@ -73,9 +74,18 @@ class OutboxWorker:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._stopping.clear()
         self._tasks = [asyncio.create_task(self._run(), name="oicp-outbox")]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 3.0) -> None:
+        """Let the lanes finish what they are doing (a request, a database write) and leave;
+        cancel whatever is still busy after ``grace`` seconds. Cancelling a lane in the middle
+        of a database call would leave its connection to be cleaned up after the engine is
+        gone."""
+        self._stopping.set()
+        self.wake()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -89,8 +99,19 @@ class OutboxWorker:
         for event in self._events.values():
             event.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, but wake up at once when the worker stops."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
     async def _run(self) -> None:
         await self._become_drainer()
+        if self._stopping.is_set():
+            return
         self.active = True
         lanes = [asyncio.create_task(self._lane(lane), name=f"oicp-{lane}")
                  for lane in outbox.LANES]
@@ -114,11 +135,13 @@ class OutboxWorker:
                 self._lock_conn = conn
                 return
             await conn.close()
-            await asyncio.sleep(max(1.0, self.config.poll_interval * 5))
+            await self.sleep(max(1.0, self.config.poll_interval * 5))
+            if self._stopping.is_set():
+                return
 
     async def _lane(self, lane: str) -> None:
         event = self._events[lane]
-        while True:
+        while not self._stopping.is_set():
             event.clear()
             try:
                 progressed = await (self._drain_status() if lane == outbox.STATUS
@@ -128,7 +151,7 @@ class OutboxWorker:
             except Exception:
                 log.exception("OICP outbox lane %s failed; retrying", lane)
                 progressed = False
-                await asyncio.sleep(self.config.poll_interval)
+                await self.sleep(self.config.poll_interval)
             if progressed:
                 continue
             with contextlib.suppress(TimeoutError):
@@ -149,7 +172,7 @@ class OutboxWorker:
         due = max((r.next_attempt_at for r in rows if r.next_attempt_at), default=None)
         delay = (due - utcnow()).total_seconds() if due else 0
         if delay > 0:
-            await asyncio.sleep(min(delay, self.config.retry_max))
+            await self.sleep(min(delay, self.config.retry_max))
             return True
         return False
 
@@ -252,7 +275,7 @@ class OutboxWorker:
             ack, _ = await self._send(operation, body)
         except TransientError as error:
             delay = await self._postpone([row.id], getattr(error, "tries", 1), error, lane)
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
             return True
         except RejectedError as error:
             self._failures[lane] = 0
@@ -286,7 +309,7 @@ class OutboxWorker:
         except TransientError as error:
             delay = await self._postpone([r.id for r in chosen] + superseded,
                                          getattr(error, "tries", 1), error, outbox.STATUS)
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
             return True
         except RejectedError as error:
             self._failures[outbox.STATUS] = 0

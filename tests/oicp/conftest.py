@@ -103,3 +103,4 @@ async def hub_factory(database_url: str) -> AsyncIterator[Callable[..., Any]]:
 async def oicp_hub(hub_factory: Callable[..., Any], mock: MockHubject) -> RunningHub:
     return await hub_factory(dev=True, oicp=oicp_settings(mock),
                              ocpp={"call_timeout": 5})
+

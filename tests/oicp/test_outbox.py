@@ -135,8 +135,11 @@ async def test_outage_and_restart_lose_nothing(hub_factory, mock: MockHubject) -
                                                         EVSE_2: "Occupied"}, timeout=10)
         await wait_for(lambda: [n for n in mock.accepted("ChargingNotifications")
                                 if n["Type"] == "End"], timeout=10)
-        metrics = await outbox_metrics(second)
-        assert metrics["outbox"]["depth"] == 0, metrics
+
+        async def drained() -> bool:
+            return (await outbox_metrics(second))["outbox"]["depth"] == 0
+
+        await wait_for(drained, timeout=10)
 
     cdrs = mock.accepted("ChargeDetailRecord")
     assert len(cdrs) == 1 and cdrs[0]["SessionID"] == sid
