@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import ssl
 import time
 import uuid
@@ -35,6 +36,16 @@ OPERATIONS = {
     "/dynamicpricing/v10/operators/{operatorID}/pricing-products": "PushPricingProductData",
     "/dynamicpricing/v10/operators/{operatorID}/evse-pricing": "PushEVSEPricing",
 }
+
+_ROUTES = [(re.compile("^/api/oicp" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(t)) + "$"), name)
+           for t, name in OPERATIONS.items()]
+
+
+def operation_of(path: str) -> str:
+    for regexp, name in _ROUTES:
+        if regexp.match(path):
+            return name
+    return path
 
 
 @dataclass
@@ -106,8 +117,7 @@ class MockHubject:
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
         path = request.path
-        template = self.spec.template(path) if self.spec else None
-        operation = OPERATIONS.get(template or "", path)
+        operation = operation_of(path)
         try:
             body = json.loads(raw)
         except ValueError:
