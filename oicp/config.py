@@ -99,6 +99,10 @@ class OicpConfig:
     retry_attempts: int = 5
     status_batch_size: int = 500
     rate_limits: dict[str, int] = field(default_factory=dict)
+    # Finished outbox rows are kept this long (for inspection), then deleted.
+    outbox_retention_days: float = 7.0
+    # After a restart, EVSEs whose station has not reconnected within this are pushed Unknown.
+    offline_grace_seconds: float = 120.0
 
     # EVSE data defaults for what the sites model does not say (operator-wide).
     hotline_phone_number: str = ""

@@ -13,6 +13,7 @@ Every outcome is an eRoamingAcknowledgement: 000 success, 022 data error, 300 pa
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from hub.services.reservations import reserve_now
 from oicp.config import PROVIDER_ID
 from oicp.evses import BUSY, OUT_OF_SERVICE, EvseRef
 from oicp.facts import end_reservation
-from oicp.ids import RFID_UID, evco_of, is_evse_id, is_session_id, uid_of
+from oicp.ids import RFID_UID, evco_of, is_evco_id, is_evse_id, is_session_id, uid_of
 from oicp.messages import acknowledgement
 from oicp.models import (
     ACTIVE,
@@ -112,8 +113,6 @@ class RemoteControl:
         evco = evco_of(identification)
         uid = uid_of(identification)
         if evco is not None:
-            from oicp.ids import is_evco_id
-
             if not is_evco_id(evco):
                 raise BadRequest("022", "the EvcoID of Identification is not valid")
             return evco.upper(), identification
@@ -171,16 +170,12 @@ class RemoteControl:
         await self._write(work)
 
     def _remaining(self, started: float) -> float:
-        import time
-
         left = self.config.webhook_deadline - (time.monotonic() - started) - 0.3
         return max(0.5, min(self.config.webhook_command_timeout, left))
 
     # -- operations ----------------------------------------------------------------------------
 
     async def start(self, body: Any, provider_in_path: str | None = None) -> Outcome:
-        import time
-
         started = time.monotonic()
         try:
             body = self._common(body, provider_in_path)
@@ -235,8 +230,6 @@ class RemoteControl:
         return outcome
 
     async def stop(self, body: Any, provider_in_path: str | None = None) -> Outcome:
-        import time
-
         started = time.monotonic()
         try:
             body = self._common(body, provider_in_path)
@@ -275,8 +268,6 @@ class RemoteControl:
         return outcome
 
     async def reserve(self, body: Any, provider_in_path: str | None = None) -> Outcome:
-        import time
-
         started = time.monotonic()
         try:
             body = self._common(body, provider_in_path)
@@ -340,8 +331,6 @@ class RemoteControl:
 
     async def cancel_reservation(self, body: Any,
                                  provider_in_path: str | None = None) -> Outcome:
-        import time
-
         started = time.monotonic()
         try:
             body = self._common(body, provider_in_path)

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
+from hub.db.models import OutboxMessage
 from oicp import messages, outbox
 from oicp.authorize import HubjectAuthorizer
 from oicp.client import HubjectClient, Operation
@@ -29,6 +31,10 @@ from oicp.worker import OutboxWorker
 
 log = logging.getLogger(__name__)
 SESSIONS = S.__table__
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 @dataclass
@@ -145,15 +151,61 @@ class OicpRuntime:
 
     async def _sweep_forever(self) -> None:
         interval = max(0.05, min(30.0, self.config.poll_interval * 10))
+        started = loop_time()
+        offline_checked = False
+        last_prune = started
         while True:
             await self.worker.sleep(interval)
             if self.worker.stopping:
                 return
             try:
-                if await self.sweep():
+                woke = await self.sweep()
+                if not offline_checked and loop_time() - started >= \
+                        self.config.offline_grace_seconds:
+                    offline_checked = True
+                    woke += await self.mark_offline_unknown()
+                if loop_time() - last_prune >= 600:
+                    last_prune = loop_time()
+                    await self.prune()
+                if woke:
                     self.worker.wake()
             except Exception:
                 log.exception("OICP session sweep failed")
+
+    async def mark_offline_unknown(self) -> int:
+        """After a restart no disconnect was seen for stations that were online before it:
+        push Unknown for the EVSEs of stations still offline, unless that is the last status
+        already queued or sent for them."""
+        async def work(conn: AsyncConnection) -> int:
+            refs = await self.directory.all(conn)
+            statuses = await self.directory.statuses(conn, refs)
+            queued = 0
+            for evse_id, status in statuses.items():
+                if status != "Unknown":
+                    continue
+                last = (await conn.execute(
+                    sa.select(OutboxMessage.payload).where(
+                        OutboxMessage.topic == outbox.TOPIC,
+                        OutboxMessage.ordering_key == f"{outbox.STATUS}:{evse_id}")
+                    .order_by(OutboxMessage.id.desc()).limit(1))).scalar()
+                if last is None or last.get("status") != "Unknown":
+                    await outbox.enqueue_status(conn, evse_id, "Unknown")
+                    queued += 1
+            return queued
+
+        return await self.hub.committer.run(work)
+
+    async def prune(self) -> int:
+        """Delete finished outbox rows older than the retention (never a pending one)."""
+        cutoff = utcnow() - timedelta(days=self.config.outbox_retention_days)
+
+        async def work(conn: AsyncConnection) -> int:
+            result = await conn.execute(sa.delete(OutboxMessage).where(
+                OutboxMessage.topic == outbox.TOPIC, OutboxMessage.delivered_at.is_not(None),
+                OutboxMessage.delivered_at < cutoff))
+            return result.rowcount or 0
+
+        return await self.hub.committer.run(work)
 
     async def sweep(self) -> int:
         """Expire remote starts no transaction came for; end reservations that ran out."""

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from ocpp.v16 import call
 
 from hub.db.models import OutboxMessage
+from oicp import OICP
 from tests.hub.harness import RunningHub, connect_station, now, wait_for
 from tests.oicp.conftest import (
     EVCO,
@@ -150,3 +151,19 @@ async def test_outage_and_restart_lose_nothing(hub_factory, mock: MockHubject) -
     for evse_id in (EVSE_1, EVSE_2):
         seen = [s for e, s in mock.statuses() if e == evse_id]
         assert is_subsequence(seen, truth[evse_id]), (evse_id, seen, truth[evse_id])
+
+
+async def test_evses_of_stations_still_offline_after_a_restart_become_unknown(
+        hub_factory, mock) -> None:
+    running = await hub_factory(dev=True, oicp=oicp_settings(mock, offline_grace_seconds=0.2))
+    await wait_for(lambda: mock.latest_status() == {EVSE_1: "Unknown", EVSE_2: "Unknown"})
+    rt = running.app[OICP]
+    assert await rt.mark_offline_unknown() == 0  # already the last status: not pushed again
+    # Finished rows are pruned after the retention; pending ones never.
+    rt.config.outbox_retention_days = 0
+
+    async def drained() -> bool:
+        return (await outbox_metrics(running))["outbox"]["depth"] == 0
+
+    await wait_for(drained)
+    assert await rt.prune() >= 1
