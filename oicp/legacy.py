@@ -19,6 +19,9 @@ from hub.errors import ApiError, bad_request, unknown_station
 from hub.openapi import operation
 from oicp.webhooks import ACK_SCHEMA, REQUEST_SCHEMA, read_json, runtime
 
+ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+NOT_CONFIGURED = {"409": {"description": "OICP is not configured ([oicp] operator_id)",
+                          "content": ERROR}}
 COMMAND_RESULT = {
     "type": "object", "required": ["status", "oicp"],
     "properties": {"status": {"type": "string", "enum": ["Accepted", "Rejected"]},
@@ -66,19 +69,19 @@ async def _command(request: web.Request, kind: str) -> web.Response:
 
 
 @operation("Remote start as Hubject asks it (legacy route)", tags=["oicp"],
-           body=REQUEST_SCHEMA, response=COMMAND_RESULT)
+           body=REQUEST_SCHEMA, response=COMMAND_RESULT, responses=NOT_CONFIGURED)
 async def legacy_remote_start(request: web.Request) -> web.Response:
     return await _command(request, "start")
 
 
 @operation("Remote stop as Hubject asks it (legacy route)", tags=["oicp"],
-           body=REQUEST_SCHEMA, response=COMMAND_RESULT)
+           body=REQUEST_SCHEMA, response=COMMAND_RESULT, responses=NOT_CONFIGURED)
 async def legacy_remote_stop(request: web.Request) -> web.Response:
     return await _command(request, "stop")
 
 
 @operation("Reserve an EVSE from a Hubject reservation payload (legacy route)", tags=["oicp"],
-           body=REQUEST_SCHEMA, response=COMMAND_RESULT)
+           body=REQUEST_SCHEMA, response=COMMAND_RESULT, responses=NOT_CONFIGURED)
 async def legacy_reserve_now(request: web.Request) -> web.Response:
     return await _command(request, "reserve")
 
@@ -91,7 +94,9 @@ async def legacy_reserve_now(request: web.Request) -> web.Response:
            response={"type": "object", "required": ["hubject_response"], "properties": {
                "hubject_response": {"type": ["object", "null"]},
                "queued": {"type": "boolean"}, "outbox_id": {"type": ["integer", "null"]},
-               "evse_ids": {"type": "array"}, "skipped": {"type": "object"}}})
+               "evse_ids": {"type": "array"}, "skipped": {"type": "object"}}},
+           responses={"409": {"description": "OICP is not configured, or no published EVSE "
+                                             "has complete data", "content": ERROR}})
 async def legacy_evse_data(request: web.Request) -> web.Response:
     rt = _require_enabled(request)
     body = await _json_object(request, required=False)
@@ -128,7 +133,9 @@ async def legacy_evse_data(request: web.Request) -> web.Response:
                  "properties": {"station_id": {"type": "string"}}},
            response={"type": "object", "required": ["result"], "properties": {
                "result": {"type": "string"}, "station_id": {"type": "string"},
-               "statuses": {"type": "object"}, "delivered": {"type": "boolean"}}})
+               "statuses": {"type": "object"}}},
+           responses={**NOT_CONFIGURED,
+                      "404": {"description": "unknown station", "content": ERROR}})
 async def oicp_sync(request: web.Request) -> web.Response:
     rt = _require_enabled(request)
     body = await _json_object(request, required=False)

@@ -19,12 +19,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from ocpp.v16 import call
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import commands
 from hub.db.base import utcnow
 from hub.db.models import Connector
+from hub.services import station_commands
 from hub.services.reservations import reserve_now
 from oicp.config import PROVIDER_ID
 from oicp.evses import BUSY, OUT_OF_SERVICE, EvseRef
@@ -209,10 +209,9 @@ class RemoteControl:
         await self._write(insert)
         outcome = Outcome(acknowledgement(True, "000"), ref.station_id, ref.connector_id)
         try:
-            response = await self.hub.commands.call(
-                ref.station_id, call.RemoteStartTransaction(id_tag=id_tag,
-                                                            connector_id=ref.connector_id),
-                timeout=self._remaining(started))
+            response = await station_commands.remote_start(
+                self.hub, ref.station_id, id_tag, ref.connector_id,
+                id_token_type=_token_type(id_tag), timeout=self._remaining(started))
         except commands.CommandFailed as error:
             await self._set_state(session_id, FAILED)
             outcome.ack = acknowledgement(False, "501", str(error), session_id=session_id)
@@ -255,14 +254,14 @@ class RemoteControl:
                                           session_id=session.session_id)
             return outcome
         try:
-            response = await self.hub.commands.call(
-                ref.station_id, call.RemoteStopTransaction(transaction_id=session.transaction_id),
+            answer = await station_commands.remote_stop(
+                self.hub, ref.station_id, session.transaction_id,
                 timeout=self._remaining(started))
-        except commands.CommandFailed as error:
+        except (commands.CommandFailed, station_commands.UnknownTransaction) as error:
             outcome.ack = acknowledgement(False, "501", str(error), session_id=session.session_id)
             return outcome
-        outcome.ocpp_status = response.status
-        if response.status != "Accepted":
+        outcome.ocpp_status = answer
+        if answer != "Accepted":
             outcome.ack = acknowledgement(False, "501", "the charging station rejected the "
                                           "remote stop", session_id=session.session_id)
         return outcome
@@ -311,7 +310,7 @@ class RemoteControl:
         try:
             reservation_id, status = await reserve_now(
                 self.hub, ref.station_id, ref.connector_id, id_tag, expiry,
-                timeout=self._remaining(started))
+                timeout=self._remaining(started), id_token_type=_token_type(id_tag))
         except commands.CommandFailed as error:
             await self._set_state(session_id, FAILED)
             outcome.ack = acknowledgement(False, "501", str(error), session_id=session_id)
@@ -353,14 +352,14 @@ class RemoteControl:
                                           session_id=session.session_id)
             return outcome
         try:
-            response = await self.hub.commands.call(
-                ref.station_id, call.CancelReservation(reservation_id=session.reservation_id),
+            answer = await station_commands.cancel_reservation(
+                self.hub, ref.station_id, session.reservation_id,
                 timeout=self._remaining(started))
         except commands.CommandFailed as error:
             outcome.ack = acknowledgement(False, "501", str(error), session_id=session.session_id)
             return outcome
         # Rejected = the charger no longer holds it (expired or used): it is over either way.
-        outcome.ocpp_status = response.status
+        outcome.ocpp_status = answer
         now = utcnow()
 
         async def work(conn: AsyncConnection) -> None:
@@ -386,6 +385,11 @@ class RemoteControl:
         session_id = body.get("SessionID") if isinstance(body, dict) else None
         return acknowledgement(False, bad.code, bad.info,
                                session_id=session_id if is_session_id(session_id) else None)
+
+
+def _token_type(id_tag: str) -> str:
+    """OCPP 2.0.1 idToken type: a contract id (EvcoID) is an eMAID, a card UID ISO14443."""
+    return "eMAID" if is_evco_id(id_tag) else "ISO14443"
 
 
 def _norm(provider_id: str) -> str:

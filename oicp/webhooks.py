@@ -110,8 +110,14 @@ async def answer(request: web.Request, action: Action) -> web.Response:
 
 
 def _op(summary: str) -> Callable[[Any], Any]:
+    refused = {"content": {"application/json": {"schema": ACK_SCHEMA}}}
     return operation(summary, tags=["oicp"], parameters=[PROVIDER], body=REQUEST_SCHEMA,
                      response=ACK_SCHEMA,
+                     responses={"401": {"description": "no client certificate / secret "
+                                                       "header (Result false, 017)", **refused},
+                                "403": {"description": "caller not allowed, or webhook "
+                                                       "authentication not configured outside "
+                                                       "--dev (Result false, 017)", **refused}},
                      description="Called by Hubject (mutual TLS, IP allow-list or shared secret;"
                                  " no bearer token). Always answers an eRoamingAcknowledgement.")
 
