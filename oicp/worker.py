@@ -330,8 +330,8 @@ class OutboxWorker:
 
     async def _supersede(self, ids: list[int], keys: dict[str, int]) -> None:
         if ids:
-            self.coalesced += len(ids)
             await self._finish(ids, "superseded by a newer status")
+            self.coalesced += len(ids)
 
     async def _status_one_by_one(self, chosen: list[Any]) -> None:
         """A refused batch: find the record(s) Hubject refuses, deliver the rest."""

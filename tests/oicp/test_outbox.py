@@ -70,13 +70,13 @@ async def test_status_pushes_are_coalesced_and_retried(oicp_hub, mock) -> None:
         # Seven changes during the outage reach Hubject as far fewer records, newest last.
         assert len(after) < 7 and after[-1] == (EVSE_1, "Reserved")
 
-        async def coalesced() -> bool:
-            return (await outbox_metrics(oicp_hub))["worker"]["coalesced"] >= 1
+        async def drained() -> bool:
+            metrics = await outbox_metrics(oicp_hub)
+            return metrics["outbox"]["depth"] == 0 and metrics["worker"]["coalesced"] >= 1
 
-        await wait_for(coalesced)
+        await wait_for(drained)
         metrics = await outbox_metrics(oicp_hub)
         assert metrics["worker"]["retries"]["PushEvseStatus"] >= 1
-        assert metrics["outbox"]["depth"] == 0
 
 
 async def test_429_and_timeouts_are_retried(oicp_hub, mock) -> None:
