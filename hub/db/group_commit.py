@@ -172,6 +172,17 @@ async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:
             by_key[tuple(row[k] for k in write.upsert_key)] = row
     for table, rows in inserts.items():
         if rows:
-            await conn.execute(sa.insert(table), rows)
+            await conn.execute(_insert_statement(table), rows)
     for (table, key, newer_than), rows_by_key in upserts.items():
         await upsert(conn, table, list(rows_by_key.values()), key=key, newer_than=newer_than)
+
+
+_inserts: dict[sa.Table, sa.Insert] = {}
+
+
+def _insert_statement(table: sa.Table) -> sa.Insert:
+    # One statement object per table: SQLAlchemy then reuses its cache key and compiled form.
+    stmt = _inserts.get(table)
+    if stmt is None:
+        stmt = _inserts[table] = sa.insert(table)
+    return stmt

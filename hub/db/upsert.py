@@ -22,9 +22,29 @@ async def upsert(
     (only where the new row's ``newer_than`` column is not older than the stored one)."""
     if not rows:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    columns = tuple(update if update is not None else [c for c in rows[0] if c not in key])
+    await conn.execute(_statement(conn.dialect.name, table, tuple(key), columns, newer_than),
+                       list(rows))
+
+
+_statements: dict[tuple[Any, ...], Any] = {}
+
+
+def _statement(dialect: str, table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...],
+               newer_than: str | None) -> Any:
+    """Built once per shape: a reused statement keeps SQLAlchemy's cache key, which costs as
+    much to compute as the rest of executing it."""
+    cache_key = (dialect, table, key, columns, newer_than)
+    stmt = _statements.get(cache_key)
+    if stmt is None:
+        stmt = _statements[cache_key] = _build(dialect, table, key, columns, newer_than)
+    return stmt
+
+
+def _build(dialect: str, table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...],
+           newer_than: str | None) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table)
-    columns = update if update is not None else [c for c in rows[0] if c not in key]
     if columns:
         where = None
         if newer_than is not None:
@@ -35,4 +55,4 @@ async def upsert(
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-    await conn.execute(stmt, list(rows))
+    return stmt

@@ -50,25 +50,17 @@ async def start_transaction(
     now = utcnow()
 
     async def work(conn: AsyncConnection) -> tuple[StartedTransaction, TransactionStarted | None]:
-        existing = (await conn.execute(
-            sa.select(Transaction.id).where(
-                Transaction.station_id == station_id,
-                Transaction.connector_id == connector_id,
-                Transaction.start_timestamp == timestamp,
-                Transaction.meter_start == meter_start,
-                _same(Transaction.id_tag, id_tag),
-            ).limit(1)
-        )).scalar()
+        existing = (await conn.execute(_FIND_START, {
+            "b_station": station_id, "b_connector": connector_id, "b_start": timestamp,
+            "b_meter": meter_start, "b_tag": id_tag})).scalar()
         if existing is not None:
             return StartedTransaction(existing, True), None
-        transaction_id = (await conn.execute(
-            sa.insert(Transaction).values(
-                station_id=station_id, connector_id=connector_id, id_tag=id_tag,
-                id_tag_status=id_tag_status, meter_start=meter_start, start_timestamp=timestamp,
-                reservation_id=reservation_id, ocpp_transaction_id=ocpp_transaction_id,
-                status="active", created_at=now, updated_at=now,
-            ).returning(Transaction.id)
-        )).scalar_one()
+        transaction_id = (await conn.execute(_INSERT_TRANSACTION, {
+            "station_id": station_id, "connector_id": connector_id, "id_tag": id_tag,
+            "id_tag_status": id_tag_status, "meter_start": meter_start,
+            "start_timestamp": timestamp, "reservation_id": reservation_id,
+            "ocpp_transaction_id": ocpp_transaction_id, "status": "active", "created_at": now,
+            "updated_at": now})).scalar_one()
         await set_current_transaction(conn, station_id, connector_id, transaction_id)
         if reservation_id is not None:
             await conn.execute(sa.update(Reservation).where(
@@ -110,10 +102,8 @@ async def stop_transaction(
     now = utcnow()
 
     async def work(conn: AsyncConnection) -> tuple[StoppedTransaction, TransactionEnded | None]:
-        row = (await conn.execute(
-            sa.select(Transaction.__table__).where(
-                Transaction.id == transaction_id, Transaction.station_id == station_id)
-        )).first()
+        row = (await conn.execute(_FIND_TRANSACTION, {
+            "b_id": transaction_id, "b_station": station_id})).first()
         if transaction_data:
             # The charger's transactionData is kept even for a stop the hub cannot match.
             await write_rows(conn, sample_writes(
@@ -123,10 +113,10 @@ async def stop_transaction(
             return StoppedTransaction(transaction_id, False, False), None
         if row.status == "completed":
             return StoppedTransaction(transaction_id, True, True, row.id_tag), None
-        await conn.execute(sa.update(Transaction).where(Transaction.id == transaction_id).values(
-            meter_stop=meter_stop, stop_timestamp=timestamp, stop_reason=reason,
-            stop_id_tag=id_tag, status="completed", updated_at=now,
-        ))
+        await conn.execute(_CLOSE_TRANSACTION, {
+            "b_id": transaction_id, "meter_stop": meter_stop, "stop_timestamp": timestamp,
+            "stop_reason": reason, "stop_id_tag": id_tag, "status": "completed",
+            "updated_at": now})
         await set_current_transaction(conn, station_id, row.connector_id, None,
                                        only_if=transaction_id)
         event = TransactionEnded(
@@ -225,20 +215,16 @@ async def set_current_transaction(conn: AsyncConnection, station_id: str, connec
                                   transaction_id: int | None, only_if: int | None = None) -> None:
     """Point the connector at its running transaction (None when it ends; ``only_if`` = only
     clear it when it still points at that transaction)."""
-    stmt = sa.update(Connector).where(
-        Connector.station_id == station_id, Connector.connector_id == connector_id)
-    if only_if is not None:
-        stmt = stmt.where(Connector.current_transaction_id == only_if)
-    updated = await conn.execute(stmt.values(current_transaction_id=transaction_id,
-                                             updated_at=utcnow()))
+    params = {"b_station": station_id, "b_connector": connector_id,
+              "current_transaction_id": transaction_id, "updated_at": utcnow()}
+    if only_if is None:
+        updated = await conn.execute(_POINT_CONNECTOR, params)
+    else:
+        updated = await conn.execute(_CLEAR_CONNECTOR, {**params, "b_only_if": only_if})
     if updated.rowcount == 0 and only_if is None:
         await conn.execute(sa.insert(Connector).values(
             station_id=station_id, connector_id=connector_id,
             current_transaction_id=transaction_id, availability="Operative", updated_at=utcnow()))
-
-
-def _same(column: Any, value: Any) -> Any:
-    return column.is_(None) if value is None else column == value
 
 
 def _to_float(value: str) -> float | None:
@@ -256,3 +242,23 @@ def energy_register_wh(samples: tuple[dict[str, Any], ...]) -> float | None:
         ):
             return s["numeric_value"] * (1000 if s["unit"] == "kWh" else 1)
     return None
+
+
+# The hot path's statements, built once: SQLAlchemy then reuses their cache keys and compiled
+# forms (building a statement per message costs about as much as executing it).
+_FIND_START = sa.select(Transaction.id).where(
+    Transaction.station_id == sa.bindparam("b_station"),
+    Transaction.connector_id == sa.bindparam("b_connector"),
+    Transaction.start_timestamp == sa.bindparam("b_start", type_=Transaction.start_timestamp.type),
+    Transaction.meter_start.is_not_distinct_from(sa.bindparam("b_meter", type_=sa.BigInteger)),
+    Transaction.id_tag.is_not_distinct_from(sa.bindparam("b_tag", type_=sa.String)),
+).limit(1)
+_INSERT_TRANSACTION = sa.insert(Transaction).returning(Transaction.id)
+_FIND_TRANSACTION = sa.select(Transaction.__table__).where(
+    Transaction.id == sa.bindparam("b_id"), Transaction.station_id == sa.bindparam("b_station"))
+_CLOSE_TRANSACTION = sa.update(Transaction).where(Transaction.id == sa.bindparam("b_id"))
+_POINT_CONNECTOR = sa.update(Connector).where(
+    Connector.station_id == sa.bindparam("b_station"),
+    Connector.connector_id == sa.bindparam("b_connector"))
+_CLEAR_CONNECTOR = _POINT_CONNECTOR.where(
+    Connector.current_transaction_id == sa.bindparam("b_only_if"))
