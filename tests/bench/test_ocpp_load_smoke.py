@@ -19,7 +19,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bench import ocpp_load
+from bench.ocpp_bench.generator import connect_station, heartbeat_loop
+from bench.ocpp_bench.station import Recorder
 
 REPO = Path(__file__).resolve().parents[2]
 STATIONS = 4
@@ -98,14 +99,14 @@ async def _heartbeat_errors(mode: str) -> tuple[dict[str, int], int]:
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as session:
-            boot = ocpp_load.Recorder(0.0, 0.0)
+            boot = Recorder(0.0, 0.0)
             url = f"ws://127.0.0.1:{server.port}/ocpp"
-            st = await ocpp_load._connect(session, url, "BENCH-00001", boot)
+            st = await connect_station(session, url, "BENCH-00001", boot)
             assert st is not None and boot.errors.total() == 0, boot.errors.as_dict()
             now = time.perf_counter()
-            rec = ocpp_load.Recorder(now, now + 0.3)
+            rec = Recorder(now, now + 0.3)
             with contextlib.suppress(TimeoutError):  # wrong-id: the right answer never comes
-                await asyncio.wait_for(ocpp_load.heartbeat_loop(st, rec), 1.0)
+                await asyncio.wait_for(heartbeat_loop(st, rec), 1.0)
             await st.ws.close()
     finally:
         await server.close()
