@@ -16,13 +16,20 @@ from .common import PHASES, SERVERS
 from .report import print_report
 from .run import run_all
 from .servers import pin_this_process
+from .versions import DEFAULT_VERSION, DIALECTS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="ocpp_load.py",
-        description="OCPP 1.6J load benchmark: the hub against two baselines.",
+        description="OCPP load benchmark: the hub against two baselines.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--ocpp-version",
+        choices=sorted(DIALECTS),
+        default=DEFAULT_VERSION,
+        help="OCPP version the stations speak (subprotocol ocpp1.6 or ocpp2.0.1)",
     )
     p.add_argument("--stations", type=int, default=50, help="simulated stations per server")
     p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase")
@@ -96,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"total wall time {time.monotonic() - t0:.0f} s")
     if args.json_path:
         out = {
+            "ocpp_version": args.ocpp_version,
             "stations": args.stations,
             "seconds": args.seconds,
             "warmup": args.warmup,

@@ -16,9 +16,9 @@ from typing import Any
 
 import aiohttp
 
-from . import ocpp16
-from .common import GRACE_SECONDS
+from .common import GRACE_SECONDS, Dialect
 from .station import Recorder, Station, StationLost
+from .versions import DEFAULT_VERSION, DIALECTS
 
 HEARTBEAT = "{}"
 
@@ -43,14 +43,15 @@ async def heartbeat_loop(st: Station, rec: Recorder) -> None:
             lat.append(t1 - t0)
 
 
-LOOPS = {"heartbeat": heartbeat_loop, "txmix": ocpp16.txmix_loop}
-
-
 async def connect_station(
-    session: aiohttp.ClientSession, base_url: str, sid: str, rec: Recorder
+    session: aiohttp.ClientSession,
+    base_url: str,
+    sid: str,
+    rec: Recorder,
+    dialect: Dialect = DIALECTS[DEFAULT_VERSION],
 ) -> Station | None:
     """Open the station's WebSocket, boot it and report its connector Available."""
-    subprotocol = ocpp16.SUBPROTOCOL
+    subprotocol = dialect.subprotocol
     try:
         ws = await session.ws_connect(
             f"{base_url}/{sid}",
@@ -72,7 +73,7 @@ async def connect_station(
     st = Station(sid, ws)
     try:
         answer, _, _ = await asyncio.wait_for(
-            st.call("BootNotification", ocpp16.boot_notification(sid), rec),
+            st.call("BootNotification", dialect.boot_notification(sid), rec),
             timeout=GRACE_SECONDS,
         )
         if answer is None:
@@ -81,7 +82,7 @@ async def connect_station(
             rec.errors.add("BootNotification: not Accepted", json.dumps(answer))
             raise StationLost("BootNotification not Accepted")
         answer, _, _ = await asyncio.wait_for(
-            st.call("StatusNotification", ocpp16.status_notification(), rec),
+            st.call("StatusNotification", dialect.status_notification(), rec),
             timeout=GRACE_SECONDS,
         )
         if answer is None:
@@ -93,8 +94,8 @@ async def connect_station(
     return st
 
 
-async def run_phase(stations: list[Station], phase: str, rec: Recorder) -> None:
-    loop_fn = LOOPS[phase]
+async def run_phase(stations: list[Station], phase: str, rec: Recorder, dialect: Dialect) -> None:
+    loop_fn = heartbeat_loop if phase == "heartbeat" else dialect.txmix_loop
 
     async def guarded(st: Station) -> None:
         try:
@@ -121,7 +122,8 @@ async def run_phase(stations: list[Station], phase: str, rec: Recorder) -> None:
             raise task.exception()
 
 
-async def _worker_main(conn, base_url: str, station_ids: list[str]) -> None:
+async def _worker_main(conn, base_url: str, station_ids: list[str], version: str) -> None:
+    dialect = DIALECTS[version]
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as session:
         boot_rec = Recorder(0.0, 0.0)
@@ -130,7 +132,7 @@ async def _worker_main(conn, base_url: str, station_ids: list[str]) -> None:
 
         async def connect(sid: str) -> Station | None:
             async with sem:
-                return await connect_station(session, base_url, sid, boot_rec)
+                return await connect_station(session, base_url, sid, boot_rec, dialect)
 
         results = await asyncio.gather(*(connect(sid) for sid in station_ids))
         stations = [st for st in results if st is not None]
@@ -155,7 +157,7 @@ async def _worker_main(conn, base_url: str, station_ids: list[str]) -> None:
             rec = Recorder(t_start, t_end)
             await asyncio.sleep(max(0.0, t_begin - time.perf_counter()))
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            await run_phase(stations, phase, rec)
+            await run_phase(stations, phase, rec, dialect)
             cpu = time.process_time() - cpu0
             wall = time.perf_counter() - wall0
             conn.send(
@@ -179,14 +181,16 @@ async def _worker_main(conn, base_url: str, station_ids: list[str]) -> None:
         await asyncio.gather(*(st.ws.close() for st in stations), return_exceptions=True)
 
 
-def worker_entry(conn, base_url: str, station_ids: list[str], cpus: list[int] | None) -> None:
+def worker_entry(
+    conn, base_url: str, station_ids: list[str], cpus: list[int] | None, version: str
+) -> None:
     if cpus:
         try:
             os.sched_setaffinity(0, cpus)
         except OSError:
             pass
     try:
-        asyncio.run(_worker_main(conn, base_url, station_ids))
+        asyncio.run(_worker_main(conn, base_url, station_ids, version))
     except Exception as exc:  # report, do not hang the parent
         try:
             conn.send(("crash", repr(exc)))
@@ -200,7 +204,14 @@ def worker_entry(conn, base_url: str, station_ids: list[str], cpus: list[int] | 
 class Workers:
     """The generator processes of one server under test (pinned to ``cpus`` when given)."""
 
-    def __init__(self, n: int, base_url: str, station_ids: list[str], cpus: list[int] | None):
+    def __init__(
+        self,
+        n: int,
+        base_url: str,
+        station_ids: list[str],
+        cpus: list[int] | None,
+        version: str = DEFAULT_VERSION,
+    ):
         ctx = multiprocessing.get_context("spawn")
         self.conns = []
         self.procs = []
@@ -208,7 +219,7 @@ class Workers:
             parent, child = ctx.Pipe()
             share = station_ids[i::n]
             proc = ctx.Process(
-                target=worker_entry, args=(child, base_url, share, cpus), daemon=True
+                target=worker_entry, args=(child, base_url, share, cpus, version), daemon=True
             )
             proc.start()
             child.close()

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .common import Dialect
 from .servers import Server
 
 
@@ -125,19 +126,21 @@ def metrics_note(kind: str, phase: str, hm: dict[str, float], seconds: float) ->
     )
 
 
-def database_notes(kind: str, db: dict[str, int], got: dict[str, int]) -> list[str]:
+def database_notes(
+    kind: str, db: dict[str, int], got: dict[str, int], dialect: Dialect
+) -> list[str]:
     """The hub's database against the CALLRESULTs the stations got: kept at least as much?"""
     frames = 2 * sum(n for action, n in got.items() if action != "Heartbeat")
+    started = got.get(dialect.started, 0)
+    samples = sum(got.get(label, 0) * n for label, n in dialect.samples.items())
     notes = [
         f"{kind}: its database after the run holds {db.get('transactions', '?')} "
-        f"transactions ({got.get('StartTransaction', 0)} StartTransaction answered), "
+        f"transactions ({started} {dialect.started} answered), "
         f"{db.get('meter_values', '?')} meter value rows "
-        f"({4 * got.get('MeterValues', 0)} sampled values answered), "
+        f"({samples} sampled values answered), "
         f"{db.get('ocpp_messages', '?')} OCPP log rows ({frames} frames exchanged "
         f"outside Heartbeat)"
     ]
-    if db.get("transactions", 0) < got.get("StartTransaction", 0) or db.get(
-        "meter_values", 0
-    ) < 4 * got.get("MeterValues", 0):
+    if db.get("transactions", 0) < started or db.get("meter_values", 0) < samples:
         notes.append(f"{kind}: LOST DATA: fewer facts in the database than were answered")
     return notes

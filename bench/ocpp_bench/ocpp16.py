@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from .common import ID_TAG, METER_VALUES_PER_TX
+from .common import ID_TAG, METER_VALUES_PER_TX, Dialect
 from .station import Recorder, Station, utc_now
 
 SUBPROTOCOL = "ocpp1.6"
@@ -117,3 +117,16 @@ async def txmix_loop(st: Station, rec: Recorder) -> None:
         )
         if answer is not None:
             rec.transactions += 1
+
+
+DIALECT = Dialect(
+    version="1.6",
+    title="OCPP 1.6J",
+    subprotocol=SUBPROTOCOL,
+    boot_notification=boot_notification,
+    status_notification=status_notification,
+    txmix_loop=txmix_loop,
+    tx_labels=("Authorize", "StartTransaction", "MeterValues", "StopTransaction"),
+    started="StartTransaction",
+    samples={"MeterValues": 4},
+)

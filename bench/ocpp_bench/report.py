@@ -11,6 +11,7 @@ from .common import MAX_ERROR_EXAMPLES, SERVER_TITLES
 from .generator import Workers
 from .hub_checks import database_notes, metrics_note
 from .servers import Server, process_cpu_seconds
+from .versions import DIALECTS
 
 try:
     import psutil
@@ -180,7 +181,8 @@ def _server_notes(res: dict[str, Any], args: argparse.Namespace) -> list[str]:
             f"{kind}: server-initiated calls answered NotImplemented: {res['server_calls']}"
         )
     if res.get("database"):
-        notes.extend(database_notes(kind, res["database"], res.get("answered", {})))
+        dialect = DIALECTS[args.ocpp_version]
+        notes.extend(database_notes(kind, res["database"], res.get("answered", {}), dialect))
     for kind_, n in sorted(res["errors"].get("counts", {}).items()):
         notes.append(f"{kind}: error {kind_} x {n}")
     for example in res["errors"].get("examples", []):
@@ -198,9 +200,10 @@ def _efficiency(res: dict[str, Any], phase: str) -> float | None:
 
 def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     pin = "server pinned to CPU 0, generator to the others" if args.pin else "no CPU pinning"
+    title = DIALECTS[args.ocpp_version].title
     print()
     print(
-        f"OCPP 1.6J load: {args.stations} stations, {args.seconds:g} s per phase "
+        f"{title} load: {args.stations} stations, {args.seconds:g} s per phase "
         f"(+{args.warmup:g} s warm-up), "
         + (f"best of {args.rounds} interleaved rounds, " if args.rounds > 1 else "")
         + f"{args.workers} generator process(es) per server, {pin}, {os.cpu_count()} CPUs"

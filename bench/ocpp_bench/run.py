@@ -26,7 +26,7 @@ class Target:
         self.kind = kind
         self.args = args
         cpu = SERVER_CPU if args.pin else None
-        self.server = Server(kind, workdir, cpu, args.hub_url, args.hub_token)
+        self.server = Server(kind, workdir, cpu, args.hub_url, args.hub_token, args.ocpp_version)
         self.workers: Workers | None = None
         self.errors: dict[str, Any] = {}
         self.answered: dict[str, int] = {}
@@ -65,7 +65,9 @@ class Target:
             return
         station_ids = [f"BENCH-{i:05d}" for i in range(1, args.stations + 1)]
         gen_cpus = generator_cpus() if args.pin else None
-        self.workers = Workers(args.workers, server.ws_base, station_ids, gen_cpus)
+        self.workers = Workers(
+            args.workers, server.ws_base, station_ids, gen_cpus, args.ocpp_version
+        )
         try:
             ready = self.workers.recv_all("ready", timeout=60 + args.stations * 0.1)
         except GeneratorError as exc:

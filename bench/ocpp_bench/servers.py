@@ -1,8 +1,9 @@
 """The servers under test, each its own subprocess, and where they and the generator run.
 
   hub   ``python3 -m hub serve --dev`` on a fresh SQLite database (or a running hub, by URL)
-  ocpp  bench/baseline_ocpp_server.py: the ``ocpp`` package's canonical central system
-  raw   bench/baseline_raw_server.py: aiohttp WebSocket answering canned JSON
+  ocpp  bench/baseline_ocpp_server.py (1.6) or bench/baseline_ocpp201_server.py (2.0.1): the
+        ``ocpp`` package's canonical central system
+  raw   bench/baseline_raw_server.py: aiohttp WebSocket answering canned JSON (both versions)
 
 By default every server is pinned to CPU 0 and the generator (and this process) to the others,
 so that neither steals the other's core.
@@ -21,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from .common import BENCH_DIR, ID_TAG, REPO_ROOT
+from .versions import DEFAULT_VERSION
 
 try:
     import psutil
@@ -28,6 +30,12 @@ except ImportError:  # pragma: no cover - psutil is in the test extra
     psutil = None
 
 SERVER_CPU = 0
+BASELINE_SCRIPTS = {
+    ("ocpp", "1.6"): "baseline_ocpp_server.py",
+    ("ocpp", "2.0.1"): "baseline_ocpp201_server.py",
+    ("raw", "1.6"): "baseline_raw_server.py",
+    ("raw", "2.0.1"): "baseline_raw_server.py",
+}
 
 
 def generator_cpus() -> list[int]:
@@ -64,8 +72,10 @@ class Server:
         cpu: int | None,
         hub_url: str | None,
         token: str | None = None,
+        ocpp_version: str = DEFAULT_VERSION,
     ) -> None:
         self.token = token
+        self.ocpp_version = ocpp_version
         self.kind = kind
         self.workdir = workdir
         self.cpu = cpu
@@ -85,7 +95,7 @@ class Server:
                 "--host", "127.0.0.1", "--port", str(self.port),
                 "--database-url", self.database_url(),
             ]  # fmt: skip
-        script = {"ocpp": "baseline_ocpp_server.py", "raw": "baseline_raw_server.py"}[self.kind]
+        script = BASELINE_SCRIPTS[self.kind, self.ocpp_version]
         return [sys.executable, str(BENCH_DIR / script), "--port", str(self.port)]
 
     def database_url(self) -> str:

@@ -53,7 +53,7 @@ class Recorder:
     errors: Errors = field(default_factory=Errors)
     id_tag_status: Counter = field(default_factory=Counter)
     server_calls: Counter = field(default_factory=Counter)
-    # Every CALLRESULT received, by action, in or out of the measured window.
+    # Every CALLRESULT received, by action (or label), in or out of the measured window.
     answered: Counter = field(default_factory=Counter)
     transactions: int = 0
 
@@ -78,12 +78,17 @@ class Station:
         self.alive = True
         self.meter = 0
 
-    async def call(self, action: str, payload: str, rec: Recorder) -> tuple[Any, float, float]:
+    async def call(
+        self, action: str, payload: str, rec: Recorder, label: str | None = None
+    ) -> tuple[Any, float, float]:
         """Send one CALL and wait for its answer.
 
         Returns (payload or None on a CALLERROR/mismatch, send time, receive time).
-        Raises StationLost when the socket is gone (the station is then dead).
+        Raises StationLost when the socket is gone (the station is then dead). The answer and
+        any error are counted under ``label`` (default: the action), e.g. "TransactionEvent
+        Started".
         """
+        label = label or action
         self.seq += 1
         uid = str(self.seq)
         ws = self.ws
@@ -108,15 +113,15 @@ class Station:
                     )
                     continue
                 if frame[1] != uid:
-                    rec.errors.add(f"{action}: mismatched unique id", msg.data)
+                    rec.errors.add(f"{label}: mismatched unique id", msg.data)
                     continue
                 if mtype == 3 and isinstance(frame[2], dict):
-                    rec.answered[action] += 1
+                    rec.answered[label] += 1
                     return frame[2], t0, t1
                 if mtype == 4:
-                    rec.errors.add(f"{action}: CALLERROR {frame[2]}", msg.data)
+                    rec.errors.add(f"{label}: CALLERROR {frame[2]}", msg.data)
                     return None, t0, t1
             except (ValueError, LookupError, TypeError):
                 pass
-            rec.errors.add(f"{action}: malformed answer", msg.data)
+            rec.errors.add(f"{label}: malformed answer", msg.data)
             return None, t0, t1

@@ -1,7 +1,8 @@
-"""Smoke test of the OCPP load generator: a couple of seconds against both baseline servers.
+"""Smoke test of the OCPP load generator: a couple of seconds against the servers, per version.
 
 No timing assertions: only that stations booted and every kind of message really made the round
-trip, with zero errors, and that the generator does count a wrong answer as an error.
+trip, with zero errors (the hub keeping every fact it answered), and that the generator does
+count a wrong answer as an error.
 """
 
 from __future__ import annotations
@@ -21,19 +22,19 @@ from aiohttp.test_utils import TestServer
 
 from bench.ocpp_bench.generator import connect_station, heartbeat_loop
 from bench.ocpp_bench.station import Recorder
+from bench.ocpp_bench.versions import DIALECTS
 
 REPO = Path(__file__).resolve().parents[2]
 STATIONS = 4
+VERSIONS = sorted(DIALECTS)
 
 
-def test_generator_round_trips_against_both_baselines(tmp_path):
+def _run_bench(tmp_path: Path, *options: str) -> tuple[dict, str]:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [
             sys.executable,
             str(REPO / "bench" / "ocpp_load.py"),
-            "--only",
-            "ocpp,raw",
             "--stations",
             str(STATIONS),
             "--seconds",
@@ -42,6 +43,7 @@ def test_generator_round_trips_against_both_baselines(tmp_path):
             "0.2",
             "--json",
             str(out),
+            *options,
         ],  # fmt: skip
         cwd=REPO,
         capture_output=True,
@@ -49,25 +51,47 @@ def test_generator_round_trips_against_both_baselines(tmp_path):
         timeout=180,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "heartbeat rt/s" in proc.stdout
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text()), proc.stdout
+
+
+def _assert_clean_txmix(res: dict, version: str) -> None:
+    assert not res.get("failed"), res
+    assert res["connected"] == STATIONS
+    assert res["errors"].get("counts", {}) == {}, res["errors"]
+    tx = res["phases"]["txmix"]
+    assert tx["transactions"] > 0
+    assert set(tx["by_action"]) == set(DIALECTS[version].tx_labels)
+    assert tx["id_tag_status"].keys() == {"Accepted"}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_generator_round_trips_against_both_baselines(tmp_path, version):
+    report, stdout = _run_bench(tmp_path, "--only", "ocpp,raw", "--ocpp-version", version)
+    assert "heartbeat rt/s" in stdout
+    assert f"{DIALECTS[version].title} load" in stdout
+    assert report["ocpp_version"] == version
     assert [r["server"] for r in report["results"]] == ["ocpp", "raw"]
     for res in report["results"]:
-        assert not res.get("failed"), res
-        assert res["connected"] == STATIONS
-        assert res["errors"].get("counts", {}) == {}, res["errors"]
+        _assert_clean_txmix(res, version)
         hb = res["phases"]["heartbeat"]
         assert hb["messages"] > 0 and hb["stations_alive"] == STATIONS
         assert hb["p50_ms"] is not None and hb["p99_ms"] >= hb["p50_ms"]
-        tx = res["phases"]["txmix"]
-        assert tx["transactions"] > 0
-        assert set(tx["by_action"]) == {
-            "Authorize",
-            "StartTransaction",
-            "MeterValues",
-            "StopTransaction",
-        }
-        assert tx["id_tag_status"].keys() == {"Accepted"}
+
+
+@pytest.mark.skipif(not (REPO / "hub" / "cli.py").exists(), reason="no hub in this tree")
+@pytest.mark.parametrize("version", VERSIONS)
+def test_hub_answers_the_transaction_mix_and_keeps_it(tmp_path, version):
+    report, stdout = _run_bench(
+        tmp_path, "--only", "hub", "--phases", "txmix", "--ocpp-version", version
+    )
+    (res,) = report["results"]
+    _assert_clean_txmix(res, version)
+    dialect = DIALECTS[version]
+    answered = res["answered"]
+    assert res["database"]["transactions"] >= answered[dialect.started] > 0
+    samples = sum(answered.get(label, 0) * n for label, n in dialect.samples.items())
+    assert res["database"]["meter_values"] >= samples > 0
+    assert "LOST DATA" not in stdout
 
 
 def _bad_server(mode: str) -> web.Application:
@@ -125,3 +149,60 @@ async def test_wrong_answers_count_as_errors(mode, kind):
     errors, counted = await _heartbeat_errors(mode)
     assert set(errors) == {kind} and errors[kind] >= 1
     assert counted == 0
+
+
+def _server201_without_id_token_info() -> web.Application:
+    """A 2.0.1 server that forgets idTokenInfo in its TransactionEvent answers."""
+
+    async def handler(request):
+        ws = web.WebSocketResponse(protocols=("ocpp2.0.1",))
+        await ws.prepare(request)
+        async for msg in ws:
+            _, uid, action, _ = json.loads(msg.data)
+            payload = {"status": "Accepted", "interval": 1, "currentTime": "x"}
+            if action == "Authorize":
+                payload = {"idTokenInfo": {"status": "Accepted"}}
+            elif action == "TransactionEvent":
+                payload = {}
+            await ws.send_str(json.dumps([3, uid, payload]))
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/{path:.*}", handler)
+    return app
+
+
+async def test_201_transaction_event_without_id_token_info_is_an_error():
+    dialect = DIALECTS["2.0.1"]
+    server = TestServer(_server201_without_id_token_info(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            boot = Recorder(0.0, 0.0)
+            st = await connect_station(session, url, "BENCH-00001", boot, dialect)
+            assert st is not None and boot.errors.total() == 0, boot.errors.as_dict()
+            now = time.perf_counter()
+            rec = Recorder(now, now + 0.3)
+            await asyncio.wait_for(dialect.txmix_loop(st, rec), 5.0)
+            await st.ws.close()
+    finally:
+        await server.close()
+    kind = "TransactionEvent Started: no idTokenInfo.status"
+    assert set(rec.errors.counts) == {kind}
+    assert set(rec.by_action) == {"Authorize", "TransactionEvent Started"}
+    assert rec.transactions == 0
+
+
+async def test_a_server_without_the_subprotocol_is_refused():
+    server = TestServer(_bad_server("empty"), host="127.0.0.1")  # speaks ocpp1.6 only
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"ws://127.0.0.1:{server.port}/ocpp"
+            boot = Recorder(0.0, 0.0)
+            st = await connect_station(session, url, "BENCH-00001", boot, DIALECTS["2.0.1"])
+    finally:
+        await server.close()
+    assert st is None
+    assert set(boot.errors.counts) == {"connect: subprotocol ocpp2.0.1 not negotiated"}
