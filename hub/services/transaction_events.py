@@ -259,9 +259,15 @@ async def _apply(hub: Hub, conn: AsyncConnection,
                                           transaction_id=tx_id, samples=samples))
         # Like 1.6: Started carries meter_start and Ended the final reading in their own events.
         if tx.status == "active" and not ended_now and not created:
-            events.append(TransactionUpdated(station_id=ev.station_id, transaction_id=tx_id,
-                                             connector_id=connector_id,
-                                             energy_wh=energy_register_wh(samples)))
+            update = TransactionUpdated(station_id=ev.station_id, transaction_id=tx_id,
+                                        connector_id=connector_id,
+                                        energy_wh=energy_register_wh(samples))
+            if hub.bus.has_in_transaction_hooks(TransactionUpdated):
+                # In the event's own transaction, like 1.6 MeterValues and like Started and
+                # Ended here, so that a feature can write an outbox row (e.g. an OICP
+                # progress notification) atomically with the meter values.
+                await hub.bus.run_in_transaction(conn, update)
+            events.append(update)
 
     if ended_now:
         await set_current_transaction(conn, ev.station_id, connector_id, None, only_if=tx_id)
