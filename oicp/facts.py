@@ -48,6 +48,7 @@ ENERGY = "Energy.Active.Import.Register"
 # OCPP 1.6 ChargePointErrorCode -> OICP ErrorClassType (the rest is a CriticalError).
 CONNECTOR_ERRORS = frozenset({"ConnectorLockFailure"})
 MAX_METER_VALUES_IN_CDR = 100
+BEGIN_END = ("Transaction.Begin", "Transaction.End")
 
 
 def error_type(error_code: str | None) -> str:
@@ -233,7 +234,12 @@ async def _meter_readings_wh(conn: AsyncConnection, transaction_id: int) -> list
     rows = (await conn.execute(
         sa.select(MeterValue.numeric_value, MeterValue.unit).where(
             MeterValue.transaction_id == transaction_id, MeterValue.measurand == ENERGY,
-            MeterValue.phase.is_(None), MeterValue.source == "MeterValues",
+            MeterValue.phase.is_(None),
+            sa.or_(MeterValue.source == "MeterValues",
+                   # OCPP 2.0.1 sends its readings in TransactionEvents; the Begin and End
+                   # ones are MeterValueStart / MeterValueEnd, not readings in between.
+                   sa.and_(MeterValue.source == "TransactionEvent",
+                           sa.func.coalesce(MeterValue.context, "").not_in(BEGIN_END))),
             MeterValue.numeric_value.is_not(None),
         ).order_by(MeterValue.timestamp).limit(MAX_METER_VALUES_IN_CDR))).all()
     return [value * (1000 if unit == "kWh" else 1) for value, unit in rows]
