@@ -16,7 +16,7 @@ from hub.db.base import utcnow
 from hub.db.group_commit import GroupCommitter
 from hub.events import EventBus
 from hub.id_tags import IdTagCache
-from hub.metrics import ActionMetrics
+from hub.metrics import ActionMetrics, MetricProvider
 from hub.ocpp_server.message_log import MessageLog
 from hub.ocpp_server.registry import StationRegistry
 
@@ -50,6 +50,9 @@ class Hub:
     # Asked in order about id tags unknown locally: (hub, station_id, id_tag) -> Authorization
     # or None. A feature appends here (e.g. Hubject AuthorizeStart).
     remote_authorizers: list[Callable[..., Awaitable[Any]]] = field(default_factory=list)
+    # Asked at each /metrics scrape for extra metric families (e.g. the OICP outbox depth),
+    # so that the monitoring code needs no import of the feature.
+    metric_providers: list[MetricProvider] = field(default_factory=list)
 
     def handle_action(self, ocpp_version: str, action: str, handler: ActionHandler) -> None:
         """Let a feature answer a charger-initiated ``action`` instead of the core."""

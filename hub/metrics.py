@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -72,3 +77,38 @@ class ActionMetrics:
 
     def items(self) -> list[tuple[str, str, ActionStats]]:
         return [(d, a, s) for (d, a), s in sorted(self._stats.items())]
+
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """A metric family a feature contributes to /metrics through ``Hub.metric_providers``
+    (Prometheus naming: a counter's name ends in ``_total``)."""
+
+    name: str
+    kind: str  # "gauge" or "counter"
+    help: str
+    samples: Sequence[tuple[dict[str, str], float | int | None]]
+
+
+# Async because a feature's figures may live in the database (e.g. the OICP outbox depth).
+MetricProvider = Callable[[], Awaitable[Iterable[MetricFamily]]]
+
+
+async def collect(providers: Sequence[MetricProvider],
+                  timeout: float) -> tuple[list[MetricFamily], int]:
+    """Ask every provider at once; one that fails or does not answer within ``timeout`` is
+    left out (and counted), so that a scrape never waits on, or breaks with, a feature."""
+
+    async def ask(provider: MetricProvider) -> list[MetricFamily]:
+        return list(await asyncio.wait_for(provider(), timeout))
+
+    answers = await asyncio.gather(*(ask(p) for p in providers), return_exceptions=True)
+    families: list[MetricFamily] = []
+    failed = 0
+    for provider, answer in zip(providers, answers, strict=True):
+        if isinstance(answer, BaseException):
+            failed += 1
+            log.warning("metric provider %r failed: %r", provider, answer)
+        else:
+            families.extend(answer)
+    return families, failed

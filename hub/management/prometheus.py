@@ -11,11 +11,14 @@ from aiohttp import web
 from hub.context import Hub
 from hub.management.common import hub_of
 from hub.management.monitoring import connections, db_pool, open_file_descriptors
-from hub.metrics import percentile
+from hub.metrics import MetricFamily, collect, percentile
 from hub.openapi import operation
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 QUANTILES = (0.5, 0.9, 0.99)
+# Well below Prometheus's default scrape timeout (10 s): a slow feature costs its own figures,
+# not the whole scrape.
+PROVIDER_TIMEOUT = 2.0
 Labels = dict[str, str]
 
 
@@ -53,7 +56,8 @@ class Exposition:
         return "\n".join(self.lines) + "\n"
 
 
-def render(hub: Hub) -> str:
+def render(hub: Hub, provided: Iterable[MetricFamily] = (), provider_failures: int = 0) -> str:
+    """The core's figures, then the families of ``hub.metric_providers`` (``provided``)."""
     out = Exposition()
     out.one("pnc_hub_uptime_seconds", "gauge", "Seconds since the hub started.",
             round(time.time() - hub.started_at.timestamp(), 3))
@@ -124,12 +128,20 @@ def render(hub: Hub) -> str:
     fds = open_file_descriptors()
     if fds is not None:
         out.one("pnc_hub_process_open_fds", "gauge", "Open file descriptors.", fds)
+
+    out.one("pnc_hub_metric_provider_failures", "gauge",
+            "Metric providers that failed or timed out in this scrape (their figures are left "
+            "out).", provider_failures)
+    for family in provided:
+        out.family(family.name, family.kind, family.help, family.samples)
     return out.text()
 
 
 @operation("Prometheus metrics (text exposition format)", tags=["monitoring"])
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=render(hub_of(request)).encode(),
+    hub = hub_of(request)
+    provided, failures = await collect(hub.metric_providers, PROVIDER_TIMEOUT)
+    return web.Response(body=render(hub, provided, failures).encode(),
                         headers={"Content-Type": CONTENT_TYPE})
 
 

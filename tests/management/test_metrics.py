@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 
+from hub.management import prometheus
+from hub.metrics import MetricFamily
 from tests.hub.harness import RunningHub, TestStation, wait_for
 from tests.management.conftest import STATION, Api
 
@@ -86,3 +89,33 @@ async def test_label_values_are_escaped(hub: RunningHub, api: Api) -> None:
     families = parse((await api.get("/metrics")).body)
     assert value(families, "pnc_hub_ocpp_messages_total", direction="in",
                  action='Weird\\"Action\\\\\\n', result="error") == 1
+
+
+async def test_features_contribute_through_metric_providers(hub: RunningHub, api: Api,
+                                                            monkeypatch) -> None:
+    monkeypatch.setattr(prometheus, "PROVIDER_TIMEOUT", 0.2)
+
+    async def queue() -> list[MetricFamily]:
+        return [MetricFamily("pnc_hub_test_queue_depth", "gauge", "Rows waiting, by lane.",
+                             [({"lane": "a"}, 3), ({"lane": "b"}, 0)]),
+                MetricFamily("pnc_hub_test_sent_total", "counter", "Rows sent.", [({}, 7)])]
+
+    async def broken() -> list[MetricFamily]:
+        raise RuntimeError("database gone")
+
+    async def slow() -> list[MetricFamily]:
+        await asyncio.sleep(30)
+        return [MetricFamily("pnc_hub_test_slow", "gauge", "Never shown.", [({}, 1)])]
+
+    families = parse((await api.get("/metrics")).body)
+    assert value(families, "pnc_hub_metric_provider_failures") == 0
+    hub.hub.metric_providers.extend([broken, queue, slow])
+    reply = await api.get("/metrics")
+    assert reply.status == 200
+    families = parse(reply.body)
+    assert value(families, "pnc_hub_test_queue_depth", lane="a") == 3
+    assert value(families, "pnc_hub_test_queue_depth", lane="b") == 0
+    assert value(families, "pnc_hub_test_sent_total") == 7
+    assert "pnc_hub_test_slow" not in families
+    assert value(families, "pnc_hub_metric_provider_failures") == 2
+    assert value(families, "pnc_hub_websocket_connections") == 0  # the core's figures stay
