@@ -9,7 +9,8 @@
 - ``oicp.legacy``: the previous backend's /hubject/* routes and POST /api/oicp/sync.
 
 ``setup(app)`` is the feature's entry point (one line in ``hub.app.features()``);
-``outbox_metrics(engine)`` gives the outbox depth and age for the monitoring API.
+``outbox_metrics(engine)`` gives the outbox depth and age for the monitoring API; the runtime
+also registers them per lane for /metrics through ``hub.metric_providers``.
 """
 
 from __future__ import annotations

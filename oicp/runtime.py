@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.context import Hub
 from hub.db.base import utcnow
 from hub.db.models import OutboxMessage
+from hub.metrics import MetricFamily
 from oicp import messages, outbox
 from oicp.authorize import HubjectAuthorizer
 from oicp.client import HubjectClient, Operation
@@ -62,6 +63,7 @@ class OicpRuntime:
             return
         await self.client.start()
         self.hooks.register()
+        self.hub.metric_providers.append(self._metric_families)
         self.hub.remote_authorizers.append(self.authorizer)
         self.worker.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="oicp-sweeper")
@@ -135,6 +137,9 @@ class OicpRuntime:
         statuses = await self.hub.committer.run(work)
         self.worker.wake()
         return statuses
+
+    async def _metric_families(self) -> list[MetricFamily]:
+        return await outbox.metric_families(self.hub.engine)
 
     async def metrics(self) -> dict[str, Any]:
         """Outbox depth and age plus the worker's and client's counters."""
