@@ -16,6 +16,8 @@ from aiohttp import web
 from hub.auth import public
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Named schemas a feature adds to ``components.schemas`` (to ``$ref`` them, recursive ones too).
+COMPONENT_SCHEMAS = web.AppKey("openapi_component_schemas", dict)
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error", "detail"],
@@ -56,6 +58,11 @@ def operation(
         return handler
 
     return decorate
+
+
+def add_component_schemas(app: web.Application, schemas: dict[str, Any]) -> None:
+    """Publish named schemas under ``#/components/schemas/`` (call before the app starts)."""
+    app.setdefault(COMPONENT_SCHEMAS, {}).update(schemas)
 
 
 def query(name: str, schema: dict[str, Any] | None = None, *, required: bool = False,
@@ -114,7 +121,7 @@ def build_document(app: web.Application, title: str = "pnc-hub", version: str = 
         "paths": dict(sorted(paths.items())),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {**app.get(COMPONENT_SCHEMAS, {}), "Error": ERROR_SCHEMA},
         },
         "security": [{"bearer": []}],
     }
@@ -159,4 +166,5 @@ def add_openapi_routes(app: web.Application) -> None:
     app.router.add_get("/api/docs", api_docs)
 
 
-__all__ = ["add_openapi_routes", "build_document", "operation", "path", "public", "query"]
+__all__ = ["add_component_schemas", "add_openapi_routes", "build_document", "operation", "path",
+           "public", "query"]
