@@ -19,6 +19,7 @@ from aiohttp import web
 
 import oicp
 import pnc
+import sites_api
 from hub.auth import TokenVerifier, auth_middleware, create_token
 from hub.commands import Commands
 from hub.config import Config
@@ -70,6 +71,7 @@ def features() -> list[Feature]:
     return [
         Feature("pnc", pnc.setup, migrations=pnc.MIGRATIONS),
         Feature("oicp", oicp.setup, migrations=oicp.MIGRATIONS),
+        Feature("sites", sites_api.setup, migrations=sites_api.MIGRATIONS),
     ]
 
 

@@ -1,0 +1,35 @@
+"""The Sites API: the CPO backoffice's read model of its estate, and the writes that shape it.
+
+- ``GET /sites``, ``GET /sites/{id}``: canonical site objects (every field of the ChargePilot,
+  Flipturn and Flatpeak site APIs, snake_case), with chargers, ports, live OCPP status and the
+  running session per port; Flatpeak's list envelope and cursor pagination.
+- ``GET /api/sites``: Flipturn's exact camelCase view.
+- writes of sites, local controller, fuse tree, chargers and ports (``sites:write``).
+
+The model lives in ``sites_api.models`` (importable on its own, e.g. by OICP).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.openapi import add_component_schemas
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def setup(app: web.Application) -> None:
+    from sites_api.routes import add_read_routes
+    from sites_api.routes_directory import add_directory_routes
+    from sites_api.routes_write import add_write_routes
+    from sites_api.schemas import components
+
+    add_read_routes(app)
+    add_write_routes(app)
+    add_directory_routes(app)
+    add_component_schemas(app, components())
+
+
+__all__ = ["MIGRATIONS", "setup"]

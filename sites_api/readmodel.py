@@ -1,0 +1,446 @@
+"""The canonical site objects, loaded with a constant number of queries per request.
+
+Whatever the page size, a request runs at most ``MAX_QUERIES`` statements: the sites (with
+organisation and local controller), their chargers (with the OCPP station), their ports (with
+the OCPP connector, the running transaction and the card that started it), the live readings
+of the running sessions, their first SoC, the fuse nodes and the fuse nodes' connectors. Every
+query selects by the page's site ids (or, for the unpaginated Flipturn view, by the caller's
+organisation), never per site, charger or port.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.db.models import Connector, LatestReading, MeterValue, Station, Transaction
+from hub.services.timestamps import format_timestamp
+from sites_api.models import (
+    CONNECTOR_TYPES,
+    Charger,
+    FuseNode,
+    FuseNodeConnector,
+    LocalController,
+    Organisation,
+    Port,
+    RfidCard,
+    Site,
+    Vehicle,
+)
+from sites_api.readings import MEASURANDS, SOC, Sample, energy_delivered_kwh, latest_readings
+
+MAX_QUERIES = 7
+METER_KEYS = ("is_producer", "producer_name", "producer_current", "is_consumer", "consumer_name",
+              "max_possible_current", "fallback_value", "primary_transformer_ratio",
+              "secondary_transformer_ratio")
+
+S = Site.__table__
+O = Organisation.__table__  # noqa: E741
+LC = LocalController.__table__
+C = Charger.__table__
+P = Port.__table__
+ST = Station.__table__
+CO = Connector.__table__
+T = Transaction.__table__
+LR = LatestReading.__table__
+MV = MeterValue.__table__
+FN = FuseNode.__table__
+FNC = FuseNodeConnector.__table__
+RC = RfidCard.__table__
+V = Vehicle.__table__
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose sites a request may see: every organisation's (admin) or one organisation's."""
+
+    organisation_key: str | None
+    everything: bool = False
+
+    def condition(self) -> sa.ColumnElement[bool]:
+        if self.everything:
+            return sa.true()
+        if self.organisation_key is None:
+            return sa.false()
+        return O.c.key == self.organisation_key
+
+
+def _ts(value: Any) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+_SITE_COLUMNS = (
+    S.c.id, S.c.name, S.c.reference_id, S.c.status, S.c.timezone, S.c.address, S.c.street,
+    S.c.house_number, S.c.postal_code, S.c.city, S.c.region, S.c.country, S.c.latitude,
+    S.c.longitude, S.c.version, S.c.created_at, S.c.updated_at,
+    O.c.key.label("org_key"), O.c.name.label("org_name"), O.c.id.label("org_id"),
+    LC.c.id.label("lc_id"), LC.c.name.label("lc_name"), LC.c.serial_no.label("lc_serial_no"),
+    LC.c.device_id.label("lc_device_id"),
+)
+
+
+def sites_query(scope: Scope) -> sa.Select[Any]:
+    return (sa.select(*_SITE_COLUMNS)
+            .select_from(S.join(O, O.c.id == S.c.organisation_id)
+                         .outerjoin(LC, LC.c.site_id == S.c.id))
+            .where(scope.condition()))
+
+
+@dataclass
+class Page:
+    data: list[dict[str, Any]]
+    has_more: bool
+
+
+async def load_page(conn: AsyncConnection, scope: Scope, *, limit: int,
+                    starting_after: int | None = None, ending_before: int | None = None,
+                    reference_id: str | None = None) -> Page:
+    """One page in id order; ``has_more`` says whether more sites lie in the walk direction."""
+    query = sites_query(scope)
+    if reference_id is not None:
+        query = query.where(S.c.reference_id == reference_id)
+    backwards = ending_before is not None
+    if starting_after is not None:
+        query = query.where(S.c.id > starting_after)
+    if backwards:
+        query = query.where(S.c.id < ending_before)
+    query = query.order_by(S.c.id.desc() if backwards else S.c.id).limit(limit + 1)
+    rows = (await conn.execute(query)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+    sites = await _assemble(conn, rows, [r.id for r in rows])
+    return Page(sites, has_more)
+
+
+async def load_site(conn: AsyncConnection, scope: Scope, site_id: int) -> dict[str, Any] | None:
+    rows = (await conn.execute(sites_query(scope).where(S.c.id == site_id))).all()
+    if not rows:
+        return None
+    return (await _assemble(conn, rows, [site_id]))[0]
+
+
+async def load_all(conn: AsyncConnection, scope: Scope) -> list[dict[str, Any]]:
+    """Every site the scope sees (the Flipturn view has no pagination)."""
+    rows = (await conn.execute(sites_query(scope).order_by(S.c.id))).all()
+    if not rows:
+        return []
+    if scope.everything:
+        selector: Any = None
+    else:
+        selector = sa.select(S.c.id).select_from(
+            S.join(O, O.c.id == S.c.organisation_id)).where(scope.condition())
+    return await _assemble(conn, rows, selector)
+
+
+def _in_sites(column: sa.ColumnElement[int], selector: Any) -> sa.ColumnElement[bool]:
+    if selector is None:
+        return sa.true()
+    return column.in_(selector)
+
+
+async def _assemble(conn: AsyncConnection, site_rows: Sequence[Any], selector: Any
+                    ) -> list[dict[str, Any]]:
+    chargers = await _chargers(conn, selector)
+    ports, sessions = await _ports(conn, selector)
+    samples = await _readings(conn, selector) if sessions else {}
+    soc_start = await _soc_start(conn, selector) if sessions else {}
+    trees = await _fuse_trees(conn, selector)
+
+    for (station_id, port_number), session in sessions.items():
+        tx = session.pop("_tx")
+        start, meter_start = session.pop("_start"), session.pop("_meter_start")
+        mine = [s for s in samples.get((station_id, port_number), ())
+                if s[0] == tx or (s[0] is None and s[1].timestamp >= start)]
+        mine_samples = [s[1] for s in mine]
+        readings = latest_readings(mine_samples)
+        for reading in readings.values():
+            if reading is not None:
+                reading["timestamp"] = format_timestamp(reading["timestamp"])
+        session["latest_readings"] = readings
+        session["energy_delivered_kwh"] = energy_delivered_kwh(mine_samples, meter_start)
+        session["soc_start_percent"] = soc_start.get(tx)
+
+    result = []
+    for r in site_rows:
+        site_chargers = chargers.get(r.id, [])
+        devices = []
+        for charger in site_chargers:
+            charger_ports = ports.get(int(charger["id"]), [])
+            charger["ports"] = charger_ports
+            charger["number_of_ports"] = len(charger_ports)
+            charger["power_sharing"] = len(charger_ports) > 1
+            if charger["latitude"] is None and charger["longitude"] is None:
+                charger["latitude"], charger["longitude"] = r.latitude, r.longitude
+            devices.append(_device(charger))
+        for charger in site_chargers:
+            charger.pop("_created_at")
+            charger.pop("_last_seen")
+        result.append({
+            "id": str(r.id),
+            "object": "site",
+            "live_mode": True,
+            "name": r.name,
+            "reference_id": r.reference_id,
+            "status": r.status,
+            "timezone": r.timezone,
+            "address": r.address or compose_address(r),
+            "street": r.street,
+            "house_number": r.house_number,
+            "postal_code": r.postal_code,
+            "city": r.city,
+            "region": r.region,
+            "country": r.country,
+            "latitude": r.latitude,
+            "longitude": r.longitude,
+            "organization": {"id": r.org_key, "name": r.org_name},
+            "account_id": r.org_key,
+            "local_controller": None if r.lc_id is None else {
+                "id": str(r.lc_id), "name": r.lc_name, "serial_no": r.lc_serial_no,
+                "device_id": r.lc_device_id},
+            "fuse_tree": trees.get(r.id, []),
+            "chargers": site_chargers,
+            "devices": devices,
+            "time_created": format_timestamp(r.created_at),
+            "time_updated": format_timestamp(r.updated_at),
+            "version": r.version,
+            # For the Flipturn view only (numeric ids); ``public`` removes it.
+            "_organization_number": r.org_id,
+        })
+    return result
+
+
+def public(site: dict[str, Any]) -> dict[str, Any]:
+    """The canonical object as served (drops what only other views use)."""
+    site.pop("_organization_number", None)
+    return site
+
+
+def compose_address(r: Any) -> str | None:
+    """"Street 12, 10115 Berlin, DEU" from the parts that are set (None when none is)."""
+    street = " ".join(p for p in (r.street, r.house_number) if p)
+    city = " ".join(p for p in (r.postal_code, r.city) if p)
+    parts = [p for p in (street, city, r.region, r.country) if p]
+    return ", ".join(parts) or None
+
+
+def _device(charger: dict[str, Any]) -> dict[str, Any]:
+    """The charger as one of Flatpeak's site ``devices``."""
+    powers = [p["maximum_power_kw"] for p in charger["ports"]
+              if p["maximum_power_kw"] is not None]
+    return {
+        "id": charger["id"],
+        "manufacturer": charger["manufacturer"],
+        "model_code": charger["model"],
+        "model_name": charger["model"],
+        "time_created": charger["_created_at"],
+        "properties": {
+            "power_rating_import_kwh": sum(powers) if powers else None,
+            "capacity_kwh": None,
+            "power_rating_export_kwh": None,
+        },
+        "last_seen": charger["_last_seen"],
+    }
+
+
+async def _chargers(conn: AsyncConnection, selector: Any) -> dict[int, list[dict[str, Any]]]:
+    query = (sa.select(
+        C.c.id, C.c.site_id, C.c.name, C.c.station_id, C.c.manufacturer, C.c.model,
+        C.c.serial_number, C.c.firmware_version, C.c.latitude, C.c.longitude, C.c.external_id,
+        C.c.type, C.c.created_at, ST.c.vendor.label("st_vendor"), ST.c.model.label("st_model"),
+        ST.c.serial_number.label("st_serial"), ST.c.charge_box_serial_number.label("st_box"),
+        ST.c.firmware_version.label("st_firmware"), ST.c.connected, ST.c.connected_at,
+        ST.c.disconnected_at, ST.c.last_seen_at)
+        .select_from(C.outerjoin(ST, ST.c.id == C.c.station_id))
+        .where(_in_sites(C.c.site_id, selector))
+        .order_by(C.c.site_id, C.c.id))
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in (await conn.execute(query)).all():
+        if r.connected:
+            connection = {"status": "Connected", "timestamp": _ts(r.connected_at)}
+        elif r.connected_at is not None or r.disconnected_at is not None:
+            connection = {"status": "Disconnected",
+                          "timestamp": _ts(r.disconnected_at or r.connected_at)}
+        else:
+            connection = None  # never connected
+        out[r.site_id].append({
+            "id": str(r.id),
+            "name": r.name,
+            "manufacturer": r.manufacturer or r.st_vendor,
+            "model": r.model or r.st_model,
+            "serial_number": r.serial_number or r.st_serial or r.st_box,
+            "firmware_version": r.firmware_version or r.st_firmware,
+            "latitude": r.latitude,
+            "longitude": r.longitude,
+            "external_id": r.external_id,
+            "ocpp_id": r.station_id,
+            "type": r.type,
+            "power_sharing": False,
+            "connection_status": connection,
+            "number_of_ports": 0,
+            "ports": [],
+            "_created_at": _ts(r.created_at),
+            "_last_seen": _ts(r.last_seen_at),
+        })
+    return out
+
+
+async def _ports(conn: AsyncConnection, selector: Any
+                 ) -> tuple[dict[int, list[dict[str, Any]]], dict[tuple[str, int], dict[str, Any]]]:
+    card_join = sa.and_(RC.c.id_tag == T.c.id_tag, RC.c.organisation_id == S.c.organisation_id)
+    query = (sa.select(
+        P.c.id, P.c.charger_id, P.c.name, P.c.port_number, P.c.maximum_power_kw,
+        P.c.connector_type, P.c.power_type, P.c.evse_id, C.c.station_id,
+        CO.c.status, CO.c.error_code, CO.c.info, CO.c.vendor_error_code, CO.c.status_timestamp,
+        T.c.id.label("tx_id"), T.c.start_timestamp, T.c.id_tag, T.c.meter_start,
+        T.c.ocpp_transaction_id, RC.c.id.label("card_id"), RC.c.name.label("card_name"),
+        RC.c.customer_name, V.c.id.label("vehicle_id"), V.c.make.label("vehicle_make"),
+        V.c.model.label("vehicle_model"), V.c.name.label("vehicle_name"),
+        V.c.vin.label("vehicle_vin"))
+        .select_from(
+            P.join(C, C.c.id == P.c.charger_id)
+            .join(S, S.c.id == C.c.site_id)
+            .outerjoin(CO, sa.and_(CO.c.station_id == C.c.station_id,
+                                   CO.c.connector_id == P.c.port_number))
+            .outerjoin(T, sa.and_(T.c.id == CO.c.current_transaction_id,
+                                  T.c.status == "active"))
+            .outerjoin(RC, card_join)
+            .outerjoin(V, V.c.id == RC.c.vehicle_id))
+        .where(_in_sites(C.c.site_id, selector))
+        .order_by(P.c.charger_id, P.c.port_number))
+    ports: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    sessions: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in (await conn.execute(query)).all():
+        status = None if r.status is None else {
+            "status": r.status,
+            "timestamp": _ts(r.status_timestamp),
+            "error_code": r.error_code or "NoError",
+            "vendor_error_code": r.vendor_error_code,
+            "info": r.info,
+        }
+        session = None
+        if r.tx_id is not None:
+            ocpp_tx = r.tx_id if r.ocpp_transaction_id is None else (
+                int(r.ocpp_transaction_id) if r.ocpp_transaction_id.isdigit() else None)
+            session = {
+                "id": str(r.tx_id),
+                "start_time": _ts(r.start_timestamp),
+                "soc_start_percent": None,
+                "energy_delivered_kwh": 0.0,
+                "ocpp_id_tag": r.id_tag,
+                "ocpp_transaction_id": ocpp_tx,
+                "latest_readings": None,
+                "vehicle": None if r.vehicle_id is None else {
+                    "id": str(r.vehicle_id), "make": r.vehicle_make, "model": r.vehicle_model,
+                    "name": r.vehicle_name, "vin": r.vehicle_vin},
+                "rfid": None if r.card_id is None else {"id": str(r.card_id),
+                                                        "name": r.card_name},
+                "customer": None if not r.customer_name else {"name": r.customer_name},
+                "_tx": r.tx_id, "_start": r.start_timestamp, "_meter_start": r.meter_start,
+            }
+            sessions[(r.station_id, r.port_number)] = session
+        ports[r.charger_id].append({
+            "id": str(r.id),
+            "name": r.name,
+            "port_number": r.port_number,
+            "maximum_power_kw": r.maximum_power_kw,
+            "connector_type": r.connector_type,
+            "plug": CONNECTOR_TYPES.get(r.connector_type),
+            "power_type": r.power_type,
+            "evse_id": r.evse_id,
+            "ocpp_status": status,
+            "current_charging_session": session,
+        })
+    return ports, sessions
+
+
+def _active_ports(selector: Any) -> sa.Select[Any]:
+    """(station, connector, transaction) of the ports in ``selector`` with a running session."""
+    return (sa.select(CO.c.station_id, CO.c.connector_id, CO.c.current_transaction_id)
+            .select_from(P.join(C, C.c.id == P.c.charger_id)
+                         .join(CO, sa.and_(CO.c.station_id == C.c.station_id,
+                                           CO.c.connector_id == P.c.port_number)))
+            .where(_in_sites(C.c.site_id, selector), CO.c.current_transaction_id.is_not(None)))
+
+
+async def _readings(conn: AsyncConnection, selector: Any
+                    ) -> dict[tuple[str, int], list[tuple[int | None, Sample]]]:
+    active = _active_ports(selector).subquery()
+    query = (sa.select(LR.c.station_id, LR.c.connector_id, LR.c.measurand, LR.c.phase,
+                       LR.c.location, LR.c.numeric_value, LR.c.unit, LR.c.timestamp,
+                       LR.c.transaction_id)
+             .select_from(LR.join(active, sa.and_(
+                 active.c.station_id == LR.c.station_id,
+                 active.c.connector_id == LR.c.connector_id)))
+             .where(LR.c.measurand.in_(MEASURANDS), LR.c.numeric_value.is_not(None)))
+    out: dict[tuple[str, int], list[tuple[int | None, Sample]]] = defaultdict(list)
+    for r in (await conn.execute(query)).all():
+        out[(r.station_id, r.connector_id)].append((r.transaction_id, Sample(
+            r.measurand, r.phase, r.location, r.numeric_value, r.unit, r.timestamp)))
+    return out
+
+
+async def _soc_start(conn: AsyncConnection, selector: Any) -> dict[int, float]:
+    """The first SoC each running session reported (the EV's state of charge at plug-in)."""
+    active = _active_ports(selector).with_only_columns(CO.c.current_transaction_id)
+    first = (sa.select(MV.c.transaction_id, sa.func.min(MV.c.id).label("first_id"))
+             .where(MV.c.transaction_id.in_(active), MV.c.measurand == SOC,
+                    MV.c.numeric_value.is_not(None))
+             .group_by(MV.c.transaction_id).subquery())
+    query = sa.select(MV.c.transaction_id, MV.c.numeric_value).select_from(
+        MV.join(first, MV.c.id == first.c.first_id))
+    return {r.transaction_id: r.numeric_value for r in (await conn.execute(query)).all()}
+
+
+async def _fuse_trees(conn: AsyncConnection, selector: Any) -> dict[int, list[dict[str, Any]]]:
+    nodes = (await conn.execute(
+        sa.select(FN).where(_in_sites(FN.c.site_id, selector))
+        .order_by(FN.c.site_id, FN.c.order, FN.c.id))).all()
+    if not nodes:
+        return {}
+    connectors = (await conn.execute(
+        sa.select(FNC).where(_in_sites(FNC.c.site_id, selector))
+        .order_by(FNC.c.node_id, FNC.c.id))).all()
+    by_node: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for c in connectors:
+        by_node[c.node_id].append({
+            "id": str(c.id), "name": c.name, "connector_id": str(c.connector_id),
+            "charging_station_id": c.station_id, "priority": c.priority,
+            "charging_capability": c.charging_capability or [],
+            "discharge_capability": c.discharge_capability or [],
+        })
+    built: dict[int, dict[str, Any]] = {}
+    children: dict[int | None, list[Any]] = defaultdict(list)
+    for n in nodes:
+        built[n.id] = {
+            "id": str(n.id), "type": n.type,
+            "parameters": {
+                "name": n.name, "limit": n.limit, "inbound_limit": n.inbound_limit,
+                "outbound_limit": n.outbound_limit, "fallback": n.fallback,
+                "pending_fallback_value": n.pending_fallback_value,
+                "fallback_status": n.fallback_status, "order": n.order, "depth": "0",
+                "fuse_id": n.fuse_id, "firmware_version": n.firmware_version,
+                "additional_comments": n.additional_comments,
+                "meter": None if n.meter is None else {k: n.meter.get(k) for k in METER_KEYS},
+                "connectors": by_node.get(n.id, []),
+            },
+            "children": [],
+        }
+        children[n.parent_id].append(n)
+    trees: dict[int, list[dict[str, Any]]] = defaultdict(list)
+
+    def attach(node_id: int, depth: int) -> dict[str, Any]:
+        node = built[node_id]
+        node["parameters"]["depth"] = str(depth)
+        node["children"] = [attach(c.id, depth + 1) for c in children.get(node_id, ())]
+        return node
+
+    for root in children.get(None, ()):
+        trees[root.site_id].append(attach(root.id, 0))
+    return trees

@@ -1,0 +1,97 @@
+"""Read routes: the canonical ``/sites`` API and Flipturn's ``/api/sites`` view.
+
+Tokens with ``sites:read`` (or ``sites:write``) see their organisation's sites; another
+organisation's site is a 404, so ids reveal nothing. Admin tokens see every site.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from hub.auth import request_token, requires_scope
+from hub.context import HUB, Hub
+from hub.errors import ApiError
+from hub.openapi import operation
+from sites_api.flipturn import flipturn_site
+from sites_api.pagination import PAGE_PARAMETERS, parse_page_request
+from sites_api.readmodel import Scope, load_all, load_page, load_site, public
+from sites_api.schemas import ref
+
+READ = ("sites:read", "sites:write")
+TAGS = ["sites"]
+
+
+def scope_of(request: web.Request) -> Scope:
+    token = request_token(request)
+    if token.is_admin:
+        return Scope(None, everything=True)
+    return Scope(token.organisation_id)
+
+
+SITE_PATH = r"/sites/{site_id:\d{1,18}}"
+
+
+def site_id_of(request: web.Request) -> int:
+    return int(request.match_info["site_id"])  # the route matches 1..18 digits only
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> web.Response:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return web.Response(text=body, status=status, headers=headers,
+                        content_type="application/json")
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+async def site_response(hub: Hub, scope: Scope, site_id: int, status: int = 200,
+                        headers: dict[str, str] | None = None) -> web.Response:
+    async with hub.engine.connect() as conn:
+        site = await load_site(conn, scope, site_id)
+    if site is None:
+        raise ApiError(404, "not_found", f"site {site_id} does not exist")
+    return json_response(public(site), status,
+                         {**(headers or {}), "ETag": etag(site["version"])})
+
+
+@requires_scope(*READ)
+@operation("List sites (Flatpeak list envelope, cursor pagination)", tags=TAGS,
+           parameters=PAGE_PARAMETERS, response=ref("SiteList"))
+async def list_sites(request: web.Request) -> web.Response:
+    page_request = parse_page_request(request.query)
+    async with request.app[HUB].engine.connect() as conn:
+        page = await load_page(
+            conn, scope_of(request), limit=page_request.limit,
+            starting_after=page_request.starting_after,
+            ending_before=page_request.ending_before, reference_id=page_request.reference_id)
+    return json_response({"object": "list", "url": "/sites", "has_more": page.has_more,
+                          "data": [public(site) for site in page.data]})
+
+
+@requires_scope(*READ)
+@operation("One site with its local controller, fuse tree, chargers, ports and live status",
+           tags=TAGS, response=ref("Site"),
+           responses={"404": {"description": "no such site (or not your organisation's)"}})
+async def get_site(request: web.Request) -> web.Response:
+    return await site_response(request.app[HUB], scope_of(request), site_id_of(request))
+
+
+@requires_scope(*READ)
+@operation("Flipturn view: every site, charger and port, camelCase", tags=TAGS,
+           response=ref("FlipturnSites"),
+           description="Flipturn's `GET /api/sites` shape exactly; no parameters, no paging.")
+async def flipturn_sites(request: web.Request) -> web.Response:
+    async with request.app[HUB].engine.connect() as conn:
+        sites = await load_all(conn, scope_of(request))
+    return json_response({"data": [flipturn_site(site) for site in sites]})
+
+
+def add_read_routes(app: web.Application) -> None:
+    app.router.add_get("/sites", list_sites)
+    app.router.add_get(SITE_PATH, get_site)
+    app.router.add_get("/api/sites", flipturn_sites)
