@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hub.db.base import utcnow
@@ -70,7 +71,7 @@ def full_site(station_id: str, org: str = "acme", **overrides: Any) -> dict[str,
             "external_id": "STATION-001", "latitude": 33.7701, "longitude": -118.1901,
             "ports": [{"name": "Test Port", "port_number": 1, "maximum_power_kw": 180,
                        "connector_type": "CCS1", "power_type": "DC",
-                       "evse_id": "US*ABC*E0001*1"}],
+                       "evse_id": "US*ABC*E" + re.sub("[^A-Za-z0-9]", "", station_id) + "*1"}],
         }],
     }
     body.update(overrides)
