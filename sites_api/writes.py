@@ -118,9 +118,12 @@ class References:
         self._wanted.append((field, station_id, connector_id, connector_field))
 
     async def check(self, conn: AsyncConnection) -> None:
+        """Check what was collected since the last check. Call it before inserting rows with
+        a foreign key to a station, so that the 400 names the field, not the constraint."""
         if not self._wanted:
             return
-        ids = sorted({w[1] for w in self._wanted})
+        wanted, self._wanted = self._wanted, []
+        ids = sorted({w[1] for w in wanted})
         known = set((await conn.execute(
             sa.select(Station.id).where(Station.id.in_(ids)))).scalars())
         reported: dict[str, set[int]] = defaultdict(set)
@@ -128,7 +131,7 @@ class References:
                 sa.select(Connector.station_id, Connector.connector_id).where(
                     Connector.station_id.in_(ids), Connector.connector_id > 0))).all():
             reported[station_id].add(connector_id)
-        for field, station_id, connector_id, connector_field in self._wanted:
+        for field, station_id, connector_id, connector_field in wanted:
             if station_id not in known:
                 raise bad_request(field, f"unknown station {station_id!r} (register it with "
                                          "`pnc-hub station add` or let it connect)")
@@ -186,6 +189,8 @@ async def delete_site(conn: AsyncConnection, scope: Scope, site_id: int,
 
 async def put_local_controller(conn: AsyncConnection, site_id: int,
                                values: dict[str, Any]) -> None:
+    """PUT semantics: fields left out are cleared."""
+    values = {"serial_no": None, "device_id": None, **values}
     updated = await conn.execute(sa.update(LC).where(LC.c.site_id == site_id).values(**values))
     if updated.rowcount == 0:
         await conn.execute(sa.insert(LC).values(site_id=site_id, **values))
@@ -208,6 +213,7 @@ async def insert_charger(conn: AsyncConnection, site_id: int, body: dict[str, An
         refs.station(field_name(where, "ocpp_id"), station_id)
         await _check_unique(conn, field_name(where, "ocpp_id"), C.c.station_id, station_id,
                             C.c.id, None, "charger")
+        await refs.check(conn)
     charger_id = (await conn.execute(sa.insert(C).values(
         site_id=site_id, station_id=station_id, created_at=utcnow(),
         **{k: v for k, v in body.items() if v is not None}).returning(C.c.id))).scalar_one()
@@ -239,9 +245,9 @@ async def update_charger(conn: AsyncConnection, site_id: int, charger_id: int,
             for number in (await conn.execute(sa.select(P.c.port_number).where(
                     P.c.charger_id == charger_id))).scalars():
                 refs.connector("ocpp_id", station_id, number, "ocpp_id")
+    await refs.check(conn)
     if values:
         await conn.execute(sa.update(C).where(C.c.id == charger_id).values(**values))
-    await refs.check(conn)
 
 
 async def delete_charger(conn: AsyncConnection, site_id: int, charger_id: int) -> None:
@@ -337,6 +343,7 @@ async def _insert_connectors(conn: AsyncConnection, site_id: int, node_id: int,
                      "priority": c.get("priority"),
                      "charging_capability": c["charging_capability"],
                      "discharge_capability": c["discharge_capability"]})
+    await refs.check(conn)
     if rows:
         await conn.execute(sa.insert(FNC), rows)
 
