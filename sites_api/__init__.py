@@ -21,11 +21,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def setup(app: web.Application) -> None:
+    from sites_api.reader import add_reader
     from sites_api.routes import add_read_routes
     from sites_api.routes_directory import add_directory_routes
     from sites_api.routes_write import add_write_routes
     from sites_api.schemas import components
 
+    add_reader(app)
     add_read_routes(app)
     add_write_routes(app)
     add_directory_routes(app)

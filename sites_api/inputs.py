@@ -274,7 +274,8 @@ def parse_parameters(body: Any, where: str, *, partial: bool = False
     """Node parameters -> (column values, connectors or None when not given)."""
     params = parse(body, NODE_PARAMETER_FIELDS, where, partial=partial)
     if params.get("meter") is not None:
-        params["meter"] = parse(params["meter"], METER_FIELDS, field_name(where, "meter"))
+        meter = parse(params["meter"], METER_FIELDS, field_name(where, "meter"))
+        params["meter"] = {name: meter.get(name) for name in METER_FIELDS}  # stored complete
     connectors = params.pop("connectors", None)
     if connectors is not None:
         connectors = [parse_node_connector(c, f"{field_name(where, 'connectors')}[{i}]")

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.models import Connector, LatestReading, MeterValue, Station, Transaction
 from hub.services.timestamps import format_timestamp
@@ -71,13 +72,49 @@ class Scope:
 
 
 def _ts(value: Any) -> str | None:
-    return None if value is None else format_timestamp(value)
+    """A stored time as the API's ISO 8601 UTC text with milliseconds.
+
+    Hot paths select times through ``_raw``: SQLite then hands back its stored text (naive
+    UTC, "YYYY-MM-DD HH:MM:SS.ffffff"), which is re-cut here instead of being parsed into a
+    datetime and formatted again, thousands of times per page; PostgreSQL hands back datetimes.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if len(value) >= 23:
+            return f"{value[:10]}T{value[11:23]}Z"
+        return f"{value[:10]}T{value[11:19]}.000Z"
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _raw_json(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """A JSON column as its stored text (decoded by ``_json`` with orjson, several times faster
+    than the stdlib decoder the JSON type uses; PostgreSQL may hand back text or values)."""
+    return sa.type_coerce(column, sa.Text()).label(column.key)
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _meter(value: Any) -> dict[str, Any] | None:
+    meter = _json(value)
+    if meter is None:
+        return None
+    if len(meter) == len(METER_KEYS):
+        return meter  # written complete by the write API
+    return {k: meter.get(k) for k in METER_KEYS}
+
+
+def _raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``column`` without result processing (see ``_ts``)."""
+    return sa.type_coerce(column, sa.String()).label(column.key)
 
 
 _SITE_COLUMNS = (
     S.c.id, S.c.name, S.c.reference_id, S.c.status, S.c.timezone, S.c.address, S.c.street,
     S.c.house_number, S.c.postal_code, S.c.city, S.c.region, S.c.country, S.c.latitude,
-    S.c.longitude, S.c.version, S.c.created_at, S.c.updated_at,
+    S.c.longitude, S.c.version, _raw(S.c.created_at), _raw(S.c.updated_at),
     O.c.key.label("org_key"), O.c.name.label("org_name"), O.c.id.label("org_id"),
     LC.c.id.label("lc_id"), LC.c.name.label("lc_name"), LC.c.serial_no.label("lc_serial_no"),
     LC.c.device_id.label("lc_device_id"),
@@ -97,7 +134,7 @@ class Page:
     has_more: bool
 
 
-async def load_page(conn: AsyncConnection, scope: Scope, *, limit: int,
+def load_page(conn: sa.Connection, scope: Scope, *, limit: int,
                     starting_after: int | None = None, ending_before: int | None = None,
                     reference_id: str | None = None) -> Page:
     """One page in id order; ``has_more`` says whether more sites lie in the walk direction."""
@@ -110,25 +147,25 @@ async def load_page(conn: AsyncConnection, scope: Scope, *, limit: int,
     if backwards:
         query = query.where(S.c.id < ending_before)
     query = query.order_by(S.c.id.desc() if backwards else S.c.id).limit(limit + 1)
-    rows = (await conn.execute(query)).all()
+    rows = (conn.execute(query)).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
         rows.reverse()
-    sites = await _assemble(conn, rows, [r.id for r in rows])
+    sites = _assemble(conn, rows, [r.id for r in rows])
     return Page(sites, has_more)
 
 
-async def load_site(conn: AsyncConnection, scope: Scope, site_id: int) -> dict[str, Any] | None:
-    rows = (await conn.execute(sites_query(scope).where(S.c.id == site_id))).all()
+def load_site(conn: sa.Connection, scope: Scope, site_id: int) -> dict[str, Any] | None:
+    rows = (conn.execute(sites_query(scope).where(S.c.id == site_id))).all()
     if not rows:
         return None
-    return (await _assemble(conn, rows, [site_id]))[0]
+    return (_assemble(conn, rows, [site_id]))[0]
 
 
-async def load_all(conn: AsyncConnection, scope: Scope) -> list[dict[str, Any]]:
+def load_all(conn: sa.Connection, scope: Scope) -> list[dict[str, Any]]:
     """Every site the scope sees (the Flipturn view has no pagination)."""
-    rows = (await conn.execute(sites_query(scope).order_by(S.c.id))).all()
+    rows = (conn.execute(sites_query(scope).order_by(S.c.id))).all()
     if not rows:
         return []
     if scope.everything:
@@ -136,7 +173,7 @@ async def load_all(conn: AsyncConnection, scope: Scope) -> list[dict[str, Any]]:
     else:
         selector = sa.select(S.c.id).select_from(
             S.join(O, O.c.id == S.c.organisation_id)).where(scope.condition())
-    return await _assemble(conn, rows, selector)
+    return _assemble(conn, rows, selector)
 
 
 def _in_sites(column: sa.ColumnElement[int], selector: Any) -> sa.ColumnElement[bool]:
@@ -145,13 +182,13 @@ def _in_sites(column: sa.ColumnElement[int], selector: Any) -> sa.ColumnElement[
     return column.in_(selector)
 
 
-async def _assemble(conn: AsyncConnection, site_rows: Sequence[Any], selector: Any
+def _assemble(conn: sa.Connection, site_rows: Sequence[Any], selector: Any
                     ) -> list[dict[str, Any]]:
-    chargers = await _chargers(conn, selector)
-    ports, sessions = await _ports(conn, selector)
-    samples = await _readings(conn, selector) if sessions else {}
-    soc_start = await _soc_start(conn, selector) if sessions else {}
-    trees = await _fuse_trees(conn, selector)
+    chargers = _chargers(conn, selector)
+    ports, sessions = _ports(conn, selector)
+    samples = _readings(conn, selector) if sessions else {}
+    soc_start = _soc_start(conn, selector) if sessions else {}
+    trees = _fuse_trees(conn, selector)
 
     for (station_id, port_number), session in sessions.items():
         tx = session.pop("_tx")
@@ -207,8 +244,8 @@ async def _assemble(conn: AsyncConnection, site_rows: Sequence[Any], selector: A
             "fuse_tree": trees.get(r.id, []),
             "chargers": site_chargers,
             "devices": devices,
-            "time_created": format_timestamp(r.created_at),
-            "time_updated": format_timestamp(r.updated_at),
+            "time_created": _ts(r.created_at),
+            "time_updated": _ts(r.updated_at),
             "version": r.version,
             # For the Flipturn view only (numeric ids); ``public`` removes it.
             "_organization_number": r.org_id,
@@ -249,55 +286,60 @@ def _device(charger: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _chargers(conn: AsyncConnection, selector: Any) -> dict[int, list[dict[str, Any]]]:
+def _chargers(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, Any]]]:
     query = (sa.select(
         C.c.id, C.c.site_id, C.c.name, C.c.station_id, C.c.manufacturer, C.c.model,
         C.c.serial_number, C.c.firmware_version, C.c.latitude, C.c.longitude, C.c.external_id,
-        C.c.type, C.c.created_at, ST.c.vendor.label("st_vendor"), ST.c.model.label("st_model"),
-        ST.c.serial_number.label("st_serial"), ST.c.charge_box_serial_number.label("st_box"),
-        ST.c.firmware_version.label("st_firmware"), ST.c.connected, ST.c.connected_at,
-        ST.c.disconnected_at, ST.c.last_seen_at)
+        C.c.type, _raw(C.c.created_at), ST.c.vendor, ST.c.model, ST.c.serial_number,
+        ST.c.charge_box_serial_number, ST.c.firmware_version, ST.c.connected,
+        _raw(ST.c.connected_at), _raw(ST.c.disconnected_at), _raw(ST.c.last_seen_at))
         .select_from(C.outerjoin(ST, ST.c.id == C.c.station_id))
         .where(_in_sites(C.c.site_id, selector))
         .order_by(C.c.site_id, C.c.id))
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for r in (await conn.execute(query)).all():
-        if r.connected:
-            connection = {"status": "Connected", "timestamp": _ts(r.connected_at)}
-        elif r.connected_at is not None or r.disconnected_at is not None:
+    # Tuples, not attribute access: this loop runs for every charger of the page.
+    for (charger_id, site_id, name, station_id, manufacturer, model, serial, firmware, lat, lon,
+         external_id, kind, created_at, st_vendor, st_model, st_serial, st_box, st_firmware,
+         connected, connected_at, disconnected_at, last_seen_at) in (
+            conn.execute(query)).all():
+        if connected:
+            connection: dict[str, Any] | None = {"status": "Connected",
+                                                 "timestamp": _ts(connected_at)}
+        elif connected_at is not None or disconnected_at is not None:
             connection = {"status": "Disconnected",
-                          "timestamp": _ts(r.disconnected_at or r.connected_at)}
+                          "timestamp": _ts(disconnected_at or connected_at)}
         else:
             connection = None  # never connected
-        out[r.site_id].append({
-            "id": str(r.id),
-            "name": r.name,
-            "manufacturer": r.manufacturer or r.st_vendor,
-            "model": r.model or r.st_model,
-            "serial_number": r.serial_number or r.st_serial or r.st_box,
-            "firmware_version": r.firmware_version or r.st_firmware,
-            "latitude": r.latitude,
-            "longitude": r.longitude,
-            "external_id": r.external_id,
-            "ocpp_id": r.station_id,
-            "type": r.type,
+        out[site_id].append({
+            "id": str(charger_id),
+            "name": name,
+            "manufacturer": manufacturer or st_vendor,
+            "model": model or st_model,
+            "serial_number": serial or st_serial or st_box,
+            "firmware_version": firmware or st_firmware,
+            "latitude": lat,
+            "longitude": lon,
+            "external_id": external_id,
+            "ocpp_id": station_id,
+            "type": kind,
             "power_sharing": False,
             "connection_status": connection,
             "number_of_ports": 0,
             "ports": [],
-            "_created_at": _ts(r.created_at),
-            "_last_seen": _ts(r.last_seen_at),
+            "_created_at": _ts(created_at),
+            "_last_seen": _ts(last_seen_at),
         })
     return out
 
 
-async def _ports(conn: AsyncConnection, selector: Any
+def _ports(conn: sa.Connection, selector: Any
                  ) -> tuple[dict[int, list[dict[str, Any]]], dict[tuple[str, int], dict[str, Any]]]:
     card_join = sa.and_(RC.c.id_tag == T.c.id_tag, RC.c.organisation_id == S.c.organisation_id)
     query = (sa.select(
         P.c.id, P.c.charger_id, P.c.name, P.c.port_number, P.c.maximum_power_kw,
         P.c.connector_type, P.c.power_type, P.c.evse_id, C.c.station_id,
-        CO.c.status, CO.c.error_code, CO.c.info, CO.c.vendor_error_code, CO.c.status_timestamp,
+        CO.c.status, CO.c.error_code, CO.c.info, CO.c.vendor_error_code,
+        _raw(CO.c.status_timestamp),
         T.c.id.label("tx_id"), T.c.start_timestamp, T.c.id_tag, T.c.meter_start,
         T.c.ocpp_transaction_id, RC.c.id.label("card_id"), RC.c.name.label("card_name"),
         RC.c.customer_name, V.c.id.label("vehicle_id"), V.c.make.label("vehicle_make"),
@@ -316,45 +358,47 @@ async def _ports(conn: AsyncConnection, selector: Any
         .order_by(P.c.charger_id, P.c.port_number))
     ports: dict[int, list[dict[str, Any]]] = defaultdict(list)
     sessions: dict[tuple[str, int], dict[str, Any]] = {}
-    for r in (await conn.execute(query)).all():
-        status = None if r.status is None else {
-            "status": r.status,
-            "timestamp": _ts(r.status_timestamp),
-            "error_code": r.error_code or "NoError",
-            "vendor_error_code": r.vendor_error_code,
-            "info": r.info,
-        }
+    for (port_id, charger_id, name, port_number, max_kw, connector_type, power_type, evse_id,
+         station_id, status, error_code, info, vendor_error_code, status_timestamp, tx_id,
+         start_timestamp, id_tag, meter_start, ocpp_transaction_id, card_id, card_name,
+         customer_name, vehicle_id, vehicle_make, vehicle_model, vehicle_name, vehicle_vin) in (
+            conn.execute(query)).all():
         session = None
-        if r.tx_id is not None:
-            ocpp_tx = r.tx_id if r.ocpp_transaction_id is None else (
-                int(r.ocpp_transaction_id) if r.ocpp_transaction_id.isdigit() else None)
+        if tx_id is not None:
+            ocpp_tx = tx_id if ocpp_transaction_id is None else (
+                int(ocpp_transaction_id) if ocpp_transaction_id.isdigit() else None)
             session = {
-                "id": str(r.tx_id),
-                "start_time": _ts(r.start_timestamp),
+                "id": str(tx_id),
+                "start_time": _ts(start_timestamp),
                 "soc_start_percent": None,
                 "energy_delivered_kwh": 0.0,
-                "ocpp_id_tag": r.id_tag,
+                "ocpp_id_tag": id_tag,
                 "ocpp_transaction_id": ocpp_tx,
                 "latest_readings": None,
-                "vehicle": None if r.vehicle_id is None else {
-                    "id": str(r.vehicle_id), "make": r.vehicle_make, "model": r.vehicle_model,
-                    "name": r.vehicle_name, "vin": r.vehicle_vin},
-                "rfid": None if r.card_id is None else {"id": str(r.card_id),
-                                                        "name": r.card_name},
-                "customer": None if not r.customer_name else {"name": r.customer_name},
-                "_tx": r.tx_id, "_start": r.start_timestamp, "_meter_start": r.meter_start,
+                "vehicle": None if vehicle_id is None else {
+                    "id": str(vehicle_id), "make": vehicle_make, "model": vehicle_model,
+                    "name": vehicle_name, "vin": vehicle_vin},
+                "rfid": None if card_id is None else {"id": str(card_id), "name": card_name},
+                "customer": None if not customer_name else {"name": customer_name},
+                "_tx": tx_id, "_start": start_timestamp, "_meter_start": meter_start,
             }
-            sessions[(r.station_id, r.port_number)] = session
-        ports[r.charger_id].append({
-            "id": str(r.id),
-            "name": r.name,
-            "port_number": r.port_number,
-            "maximum_power_kw": r.maximum_power_kw,
-            "connector_type": r.connector_type,
-            "plug": CONNECTOR_TYPES.get(r.connector_type),
-            "power_type": r.power_type,
-            "evse_id": r.evse_id,
-            "ocpp_status": status,
+            sessions[(station_id, port_number)] = session
+        ports[charger_id].append({
+            "id": str(port_id),
+            "name": name,
+            "port_number": port_number,
+            "maximum_power_kw": max_kw,
+            "connector_type": connector_type,
+            "plug": CONNECTOR_TYPES.get(connector_type),
+            "power_type": power_type,
+            "evse_id": evse_id,
+            "ocpp_status": None if status is None else {
+                "status": status,
+                "timestamp": _ts(status_timestamp),
+                "error_code": error_code or "NoError",
+                "vendor_error_code": vendor_error_code,
+                "info": info,
+            },
             "current_charging_session": session,
         })
     return ports, sessions
@@ -369,7 +413,7 @@ def _active_ports(selector: Any) -> sa.Select[Any]:
             .where(_in_sites(C.c.site_id, selector), CO.c.current_transaction_id.is_not(None)))
 
 
-async def _readings(conn: AsyncConnection, selector: Any
+def _readings(conn: sa.Connection, selector: Any
                     ) -> dict[tuple[str, int], list[tuple[int | None, Sample]]]:
     active = _active_ports(selector).subquery()
     query = (sa.select(LR.c.station_id, LR.c.connector_id, LR.c.measurand, LR.c.phase,
@@ -380,13 +424,13 @@ async def _readings(conn: AsyncConnection, selector: Any
                  active.c.connector_id == LR.c.connector_id)))
              .where(LR.c.measurand.in_(MEASURANDS), LR.c.numeric_value.is_not(None)))
     out: dict[tuple[str, int], list[tuple[int | None, Sample]]] = defaultdict(list)
-    for r in (await conn.execute(query)).all():
+    for r in (conn.execute(query)).all():
         out[(r.station_id, r.connector_id)].append((r.transaction_id, Sample(
             r.measurand, r.phase, r.location, r.numeric_value, r.unit, r.timestamp)))
     return out
 
 
-async def _soc_start(conn: AsyncConnection, selector: Any) -> dict[int, float]:
+def _soc_start(conn: sa.Connection, selector: Any) -> dict[int, float]:
     """The first SoC each running session reported (the EV's state of charge at plug-in)."""
     active = _active_ports(selector).with_only_columns(CO.c.current_transaction_id)
     first = (sa.select(MV.c.transaction_id, sa.func.min(MV.c.id).label("first_id"))
@@ -395,52 +439,63 @@ async def _soc_start(conn: AsyncConnection, selector: Any) -> dict[int, float]:
              .group_by(MV.c.transaction_id).subquery())
     query = sa.select(MV.c.transaction_id, MV.c.numeric_value).select_from(
         MV.join(first, MV.c.id == first.c.first_id))
-    return {r.transaction_id: r.numeric_value for r in (await conn.execute(query)).all()}
+    return {r.transaction_id: r.numeric_value for r in (conn.execute(query)).all()}
 
 
-async def _fuse_trees(conn: AsyncConnection, selector: Any) -> dict[int, list[dict[str, Any]]]:
-    nodes = (await conn.execute(
-        sa.select(FN).where(_in_sites(FN.c.site_id, selector))
+def _fuse_trees(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, Any]]]:
+    nodes = (conn.execute(
+        sa.select(FN.c.id, FN.c.site_id, FN.c.parent_id, FN.c.type, FN.c.name, FN.c.limit,
+                  FN.c.inbound_limit, FN.c.outbound_limit, FN.c.fallback,
+                  FN.c.pending_fallback_value, FN.c.fallback_status, FN.c.order, FN.c.fuse_id,
+                  FN.c.firmware_version, FN.c.additional_comments, _raw_json(FN.c.meter))
+        .where(_in_sites(FN.c.site_id, selector))
         .order_by(FN.c.site_id, FN.c.order, FN.c.id))).all()
     if not nodes:
         return {}
-    connectors = (await conn.execute(
-        sa.select(FNC).where(_in_sites(FNC.c.site_id, selector))
-        .order_by(FNC.c.node_id, FNC.c.id))).all()
     by_node: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for c in connectors:
-        by_node[c.node_id].append({
-            "id": str(c.id), "name": c.name, "connector_id": str(c.connector_id),
-            "charging_station_id": c.station_id, "priority": c.priority,
-            "charging_capability": c.charging_capability or [],
-            "discharge_capability": c.discharge_capability or [],
+    for (connector_id, node_id, name, station_id, ocpp_connector, priority, charging,
+         discharging) in (conn.execute(
+            sa.select(FNC.c.id, FNC.c.node_id, FNC.c.name, FNC.c.station_id,
+                      FNC.c.connector_id, FNC.c.priority, _raw_json(FNC.c.charging_capability),
+                      _raw_json(FNC.c.discharge_capability))
+            .where(_in_sites(FNC.c.site_id, selector))
+            .order_by(FNC.c.node_id, FNC.c.id))).all():
+        by_node[node_id].append({
+            "id": str(connector_id), "name": name, "connector_id": str(ocpp_connector),
+            "charging_station_id": station_id, "priority": priority,
+            "charging_capability": _json(charging) or [],
+            "discharge_capability": _json(discharging) or [],
         })
     built: dict[int, dict[str, Any]] = {}
-    children: dict[int | None, list[Any]] = defaultdict(list)
-    for n in nodes:
-        built[n.id] = {
-            "id": str(n.id), "type": n.type,
+    children: dict[int | None, list[int]] = defaultdict(list)
+    site_of: dict[int, int] = {}
+    for (node_id, site_id, parent_id, kind, name, limit, inbound, outbound, fallback, pending,
+         fallback_status, order, fuse_id, firmware, comments, meter) in nodes:
+        built[node_id] = {
+            "id": str(node_id), "type": kind,
             "parameters": {
-                "name": n.name, "limit": n.limit, "inbound_limit": n.inbound_limit,
-                "outbound_limit": n.outbound_limit, "fallback": n.fallback,
-                "pending_fallback_value": n.pending_fallback_value,
-                "fallback_status": n.fallback_status, "order": n.order, "depth": "0",
-                "fuse_id": n.fuse_id, "firmware_version": n.firmware_version,
-                "additional_comments": n.additional_comments,
-                "meter": None if n.meter is None else {k: n.meter.get(k) for k in METER_KEYS},
-                "connectors": by_node.get(n.id, []),
+                "name": name, "limit": limit, "inbound_limit": inbound,
+                "outbound_limit": outbound, "fallback": fallback,
+                "pending_fallback_value": pending, "fallback_status": fallback_status,
+                "order": order, "depth": "0", "fuse_id": fuse_id, "firmware_version": firmware,
+                "additional_comments": comments,
+                "meter": _meter(meter),
+                "connectors": by_node.get(node_id, []),
             },
             "children": [],
         }
-        children[n.parent_id].append(n)
+        children[parent_id].append(node_id)
+        site_of[node_id] = site_id
     trees: dict[int, list[dict[str, Any]]] = defaultdict(list)
-
-    def attach(node_id: int, depth: int) -> dict[str, Any]:
+    # Iterative walk from the roots (siblings keep the query's order): depth is the level.
+    stack = [(root, 0, None) for root in reversed(children.get(None, []))]
+    while stack:
+        node_id, depth, parent = stack.pop()
         node = built[node_id]
         node["parameters"]["depth"] = str(depth)
-        node["children"] = [attach(c.id, depth + 1) for c in children.get(node_id, ())]
-        return node
-
-    for root in children.get(None, ()):
-        trees[root.site_id].append(attach(root.id, 0))
+        if parent is None:
+            trees[site_of[node_id]].append(node)
+        else:
+            parent["children"].append(node)
+        stack.extend((child, depth + 1, node) for child in reversed(children.get(node_id, [])))
     return trees

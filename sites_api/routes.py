@@ -6,17 +6,17 @@ organisation's site is a 404, so ids reveal nothing. Admin tokens see every site
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from hub.auth import request_token, requires_scope
-from hub.context import HUB, Hub
 from hub.errors import ApiError
 from hub.openapi import operation
 from sites_api.flipturn import flipturn_site
 from sites_api.pagination import PAGE_PARAMETERS, parse_page_request
+from sites_api.reader import READER
 from sites_api.readmodel import Scope, load_all, load_page, load_site, public
 from sites_api.schemas import ref
 
@@ -40,19 +40,18 @@ def site_id_of(request: web.Request) -> int:
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
                   ) -> web.Response:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return web.Response(text=body, status=status, headers=headers,
-                        content_type="application/json")
+    # orjson: a page of 100 sites is ~1 MB of JSON; the stdlib encoder spends 5-10x longer.
+    return web.Response(body=orjson.dumps(data), status=status, headers=headers,
+                        content_type="application/json", charset="utf-8")
 
 
 def etag(version: int) -> str:
     return f'"{version}"'
 
 
-async def site_response(hub: Hub, scope: Scope, site_id: int, status: int = 200,
+async def site_response(app: web.Application, scope: Scope, site_id: int, status: int = 200,
                         headers: dict[str, str] | None = None) -> web.Response:
-    async with hub.engine.connect() as conn:
-        site = await load_site(conn, scope, site_id)
+    site = await app[READER].run(load_site, scope, site_id)
     if site is None:
         raise ApiError(404, "not_found", f"site {site_id} does not exist")
     return json_response(public(site), status,
@@ -64,11 +63,10 @@ async def site_response(hub: Hub, scope: Scope, site_id: int, status: int = 200,
            parameters=PAGE_PARAMETERS, response=ref("SiteList"))
 async def list_sites(request: web.Request) -> web.Response:
     page_request = parse_page_request(request.query)
-    async with request.app[HUB].engine.connect() as conn:
-        page = await load_page(
-            conn, scope_of(request), limit=page_request.limit,
-            starting_after=page_request.starting_after,
-            ending_before=page_request.ending_before, reference_id=page_request.reference_id)
+    page = await request.app[READER].run(
+        load_page, scope_of(request), limit=page_request.limit,
+        starting_after=page_request.starting_after, ending_before=page_request.ending_before,
+        reference_id=page_request.reference_id)
     return json_response({"object": "list", "url": "/sites", "has_more": page.has_more,
                           "data": [public(site) for site in page.data]})
 
@@ -78,7 +76,7 @@ async def list_sites(request: web.Request) -> web.Response:
            tags=TAGS, response=ref("Site"),
            responses={"404": {"description": "no such site (or not your organisation's)"}})
 async def get_site(request: web.Request) -> web.Response:
-    return await site_response(request.app[HUB], scope_of(request), site_id_of(request))
+    return await site_response(request.app, scope_of(request), site_id_of(request))
 
 
 @requires_scope(*READ)
@@ -86,8 +84,7 @@ async def get_site(request: web.Request) -> web.Response:
            response=ref("FlipturnSites"),
            description="Flipturn's `GET /api/sites` shape exactly; no parameters, no paging.")
 async def flipturn_sites(request: web.Request) -> web.Response:
-    async with request.app[HUB].engine.connect() as conn:
-        sites = await load_all(conn, scope_of(request))
+    sites = await request.app[READER].run(load_all, scope_of(request))
     return json_response({"data": [flipturn_site(site) for site in sites]})
 
 

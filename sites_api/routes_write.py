@@ -77,7 +77,7 @@ async def _site_write(request: web.Request, work: Work, status: int = 200,
 
     result = await _transaction(request, locked)
     headers = {"Location": location(result)} if location else None
-    return await site_response(request.app[HUB], scope, site_id, status, headers)
+    return await site_response(request.app, scope, site_id, status, headers)
 
 
 def _site_doc(summary: str, body: str | None = None, status: str = "200") -> Any:
@@ -102,7 +102,7 @@ async def create_site(request: web.Request) -> web.Response:
     body = inputs.parse_site_create(await body_of(request))
     scope = scope_of(request)
     site_id = await _transaction(request, lambda conn: writes.create_site(conn, scope, body))
-    return await site_response(request.app[HUB], scope, site_id, 201,
+    return await site_response(request.app, scope, site_id, 201,
                                {"Location": f"/sites/{site_id}"})
 
 
