@@ -9,9 +9,8 @@ before the grid inlet, the unphased total before per-phase values. Power sums ov
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 POWER = "Power.Active.Import"
 CURRENT = "Current.Import"
@@ -31,8 +30,7 @@ _SCALE = {
 }
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):  # a tuple: pages build hundreds of these
     measurand: str
     phase: str
     location: str
