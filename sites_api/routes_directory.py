@@ -76,7 +76,8 @@ async def _organisation_id(conn: AsyncConnection, request: web.Request,
 
 @requires_scope("sites:write")
 @operation("Name an id tag: RFID card, its customer and vehicle", tags=TAGS,
-           body=ref("RfidCardInput"), response=_CARD)
+           body=ref("RfidCardInput"), response=_CARD,
+           responses={"409": {"description": "the id tag belongs to another organisation"}})
 async def put_rfid_card(request: web.Request) -> web.Response:
     id_tag = _id_tag(request)
     body = parse(await body_of(request), inputs.RFID_FIELDS)
@@ -117,7 +118,8 @@ async def put_rfid_card(request: web.Request) -> web.Response:
 
 @requires_scope("sites:write")
 @operation("Forget an id tag's card, customer and vehicle", tags=TAGS,
-           responses={"204": {"description": "deleted"}})
+           responses={"404": {"description": "no card for this id tag (in your organisation)"}},
+           status=204)
 async def delete_rfid_card(request: web.Request) -> web.Response:
     id_tag = _id_tag(request)
     scope = scope_of(request)

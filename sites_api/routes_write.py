@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,9 +50,13 @@ def if_match(request: web.Request) -> int | None:
 
 
 async def body_of(request: web.Request) -> Any:
+    """The JSON body (object or array; the caller checks which), or 400 naming ``body``."""
     if not request.can_read_body:
         raise bad_request("body", "a JSON body is required")
-    return await request.json()
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:  # also invalid UTF-8
+        raise bad_request("body", "is not valid JSON (UTF-8)") from None
 
 
 async def _transaction(request: web.Request, work: Work) -> Any:
@@ -80,14 +85,10 @@ async def _site_write(request: web.Request, work: Work, status: int = 200,
     return await site_response(request.app, scope, site_id, status, headers)
 
 
-def _site_doc(summary: str, body: str | None = None, status: str = "200") -> Any:
-    responses = dict(_RESPONSES)
-    if status != "200":
-        responses[status] = {"description": "the site after the write",
-                             "content": {"application/json": {"schema": ref("Site")}}}
+def _site_doc(summary: str, body: str | None = None, status: int = 200) -> Any:
     return operation(summary, tags=TAGS, parameters=[_IF_MATCH],
                      body=ref(body) if body else None, response=ref("Site"),
-                     responses=responses)
+                     responses=_RESPONSES, status=status)
 
 
 # -- sites -----------------------------------------------------------------------------------
@@ -95,9 +96,8 @@ def _site_doc(summary: str, body: str | None = None, status: str = "200") -> Any
 
 @requires_scope(WRITE)
 @operation("Create a site (optionally with local controller, fuse tree, chargers and ports)",
-           tags=TAGS, body=ref("SiteInput"), response=ref("Site"),
-           responses={"201": {"description": "created",
-                              "content": {"application/json": {"schema": ref("Site")}}}})
+           tags=TAGS, body=ref("SiteInput"), response=ref("Site"), status=201,
+           responses={"409": _RESPONSES["409"]})
 async def create_site(request: web.Request) -> web.Response:
     body = inputs.parse_site_create(await body_of(request))
     scope = scope_of(request)
@@ -120,7 +120,7 @@ async def patch_site(request: web.Request) -> web.Response:
 
 @requires_scope(WRITE)
 @operation("Delete a site and everything on it", tags=TAGS, parameters=[_IF_MATCH],
-           responses={"204": {"description": "deleted"}, **_RESPONSES})
+           responses=_RESPONSES, status=204)
 async def delete_site(request: web.Request) -> web.Response:
     scope, site_id, expected = scope_of(request), site_id_of(request), if_match(request)
     await _transaction(request, lambda conn: writes.delete_site(conn, scope, site_id, expected))
@@ -163,7 +163,7 @@ def _node_id(value: Any, name: str) -> int | None:
 
 
 @requires_scope(WRITE)
-@_site_doc("Add a node (with its subtree) to the fuse tree", "FuseNodeCreate", "201")
+@_site_doc("Add a node (with its subtree) to the fuse tree", "FuseNodeCreate", 201)
 async def add_fuse_node(request: web.Request) -> web.Response:
     body = await body_of(request)
     if not isinstance(body, dict):
@@ -215,7 +215,7 @@ async def delete_fuse_node(request: web.Request) -> web.Response:
 
 
 @requires_scope(WRITE)
-@_site_doc("Add a charger (optionally with its ports)", "ChargerInput", "201")
+@_site_doc("Add a charger (optionally with its ports)", "ChargerInput", 201)
 async def add_charger(request: web.Request) -> web.Response:
     body = inputs.parse_charger_create(await body_of(request))
     site_id = site_id_of(request)
@@ -249,7 +249,7 @@ async def delete_charger(request: web.Request) -> web.Response:
 
 
 @requires_scope(WRITE)
-@_site_doc("Add a port to a charger", "PortInput", "201")
+@_site_doc("Add a port to a charger", "PortInput", 201)
 async def add_port(request: web.Request) -> web.Response:
     body = parse(await body_of(request), inputs.PORT_FIELDS)
     site_id, charger_id = site_id_of(request), int(request.match_info["charger_id"])
