@@ -13,19 +13,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
 from hub.db.models import Connector, LatestReading, MeterValue, Station, Transaction
 from hub.services.timestamps import format_timestamp
+from sites_api.columns import in_sites, raw, ts
+from sites_api.fuse_trees import load_fuse_trees
 from sites_api.models import (
     CONNECTOR_TYPES,
     Charger,
-    FuseNode,
-    FuseNodeConnector,
     LocalController,
     Organisation,
     Port,
@@ -36,10 +34,6 @@ from sites_api.models import (
 from sites_api.readings import MEASURANDS, SOC, Sample, energy_delivered_kwh, latest_readings
 
 MAX_QUERIES = 7
-METER_KEYS = ("is_producer", "producer_name", "producer_current", "is_consumer", "consumer_name",
-              "max_possible_current", "fallback_value", "primary_transformer_ratio",
-              "secondary_transformer_ratio")
-
 S = Site.__table__
 O = Organisation.__table__  # noqa: E741
 LC = LocalController.__table__
@@ -50,8 +44,6 @@ CO = Connector.__table__
 T = Transaction.__table__
 LR = LatestReading.__table__
 MV = MeterValue.__table__
-FN = FuseNode.__table__
-FNC = FuseNodeConnector.__table__
 RC = RfidCard.__table__
 V = Vehicle.__table__
 
@@ -71,50 +63,10 @@ class Scope:
         return O.c.key == self.organisation_key
 
 
-def _ts(value: Any) -> str | None:
-    """A stored time as the API's ISO 8601 UTC text with milliseconds.
-
-    Hot paths select times through ``_raw``: SQLite then hands back its stored text (naive
-    UTC, "YYYY-MM-DD HH:MM:SS.ffffff"), which is re-cut here instead of being parsed into a
-    datetime and formatted again, thousands of times per page; PostgreSQL hands back datetimes.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if len(value) >= 23:
-            return f"{value[:10]}T{value[11:23]}Z"
-        return f"{value[:10]}T{value[11:19]}.000Z"
-    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
-
-
-def _raw_json(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """A JSON column as its stored text (decoded by ``_json`` with orjson, several times faster
-    than the stdlib decoder the JSON type uses; PostgreSQL may hand back text or values)."""
-    return sa.type_coerce(column, sa.Text()).label(column.key)
-
-
-def _json(value: Any) -> Any:
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _meter(value: Any) -> dict[str, Any] | None:
-    meter = _json(value)
-    if meter is None:
-        return None
-    if len(meter) == len(METER_KEYS):
-        return meter  # written complete by the write API
-    return {k: meter.get(k) for k in METER_KEYS}
-
-
-def _raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """``column`` without result processing (see ``_ts``)."""
-    return sa.type_coerce(column, sa.String()).label(column.key)
-
-
 _SITE_COLUMNS = (
     S.c.id, S.c.name, S.c.reference_id, S.c.status, S.c.timezone, S.c.address, S.c.street,
     S.c.house_number, S.c.postal_code, S.c.city, S.c.region, S.c.country, S.c.latitude,
-    S.c.longitude, S.c.version, _raw(S.c.created_at), _raw(S.c.updated_at),
+    S.c.longitude, S.c.version, raw(S.c.created_at), raw(S.c.updated_at),
     O.c.key.label("org_key"), O.c.name.label("org_name"), O.c.id.label("org_id"),
     LC.c.id.label("lc_id"), LC.c.name.label("lc_name"), LC.c.serial_no.label("lc_serial_no"),
     LC.c.device_id.label("lc_device_id"),
@@ -176,19 +128,13 @@ def load_all(conn: sa.Connection, scope: Scope) -> list[dict[str, Any]]:
     return _assemble(conn, rows, selector)
 
 
-def _in_sites(column: sa.ColumnElement[int], selector: Any) -> sa.ColumnElement[bool]:
-    if selector is None:
-        return sa.true()
-    return column.in_(selector)
-
-
 def _assemble(conn: sa.Connection, site_rows: Sequence[Any], selector: Any
                     ) -> list[dict[str, Any]]:
     chargers = _chargers(conn, selector)
     ports, sessions = _ports(conn, selector)
     samples = _readings(conn, selector) if sessions else {}
     soc_start = _soc_start(conn, selector) if sessions else {}
-    trees = _fuse_trees(conn, selector)
+    trees = load_fuse_trees(conn, selector)
 
     for (station_id, port_number), session in sessions.items():
         tx = session.pop("_tx")
@@ -244,8 +190,8 @@ def _assemble(conn: sa.Connection, site_rows: Sequence[Any], selector: Any
             "fuse_tree": trees.get(r.id, []),
             "chargers": site_chargers,
             "devices": devices,
-            "time_created": _ts(r.created_at),
-            "time_updated": _ts(r.updated_at),
+            "time_created": ts(r.created_at),
+            "time_updated": ts(r.updated_at),
             "version": r.version,
             # For the Flipturn view only (numeric ids); ``public`` removes it.
             "_organization_number": r.org_id,
@@ -290,11 +236,11 @@ def _chargers(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, An
     query = (sa.select(
         C.c.id, C.c.site_id, C.c.name, C.c.station_id, C.c.manufacturer, C.c.model,
         C.c.serial_number, C.c.firmware_version, C.c.latitude, C.c.longitude, C.c.external_id,
-        C.c.type, _raw(C.c.created_at), ST.c.vendor, ST.c.model, ST.c.serial_number,
+        C.c.type, raw(C.c.created_at), ST.c.vendor, ST.c.model, ST.c.serial_number,
         ST.c.charge_box_serial_number, ST.c.firmware_version, ST.c.connected,
-        _raw(ST.c.connected_at), _raw(ST.c.disconnected_at), _raw(ST.c.last_seen_at))
+        raw(ST.c.connected_at), raw(ST.c.disconnected_at), raw(ST.c.last_seen_at))
         .select_from(C.outerjoin(ST, ST.c.id == C.c.station_id))
-        .where(_in_sites(C.c.site_id, selector))
+        .where(in_sites(C.c.site_id, selector))
         .order_by(C.c.site_id, C.c.id))
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     # Tuples, not attribute access: this loop runs for every charger of the page.
@@ -304,10 +250,10 @@ def _chargers(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, An
             conn.execute(query)).all():
         if connected:
             connection: dict[str, Any] | None = {"status": "Connected",
-                                                 "timestamp": _ts(connected_at)}
+                                                 "timestamp": ts(connected_at)}
         elif connected_at is not None or disconnected_at is not None:
             connection = {"status": "Disconnected",
-                          "timestamp": _ts(disconnected_at or connected_at)}
+                          "timestamp": ts(disconnected_at or connected_at)}
         else:
             connection = None  # never connected
         out[site_id].append({
@@ -326,8 +272,8 @@ def _chargers(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, An
             "connection_status": connection,
             "number_of_ports": 0,
             "ports": [],
-            "_created_at": _ts(created_at),
-            "_last_seen": _ts(last_seen_at),
+            "_created_at": ts(created_at),
+            "_last_seen": ts(last_seen_at),
         })
     return out
 
@@ -339,7 +285,7 @@ def _ports(conn: sa.Connection, selector: Any
         P.c.id, P.c.charger_id, P.c.name, P.c.port_number, P.c.maximum_power_kw,
         P.c.connector_type, P.c.power_type, P.c.evse_id, C.c.station_id,
         CO.c.status, CO.c.error_code, CO.c.info, CO.c.vendor_error_code,
-        _raw(CO.c.status_timestamp),
+        raw(CO.c.status_timestamp),
         T.c.id.label("tx_id"), T.c.start_timestamp, T.c.id_tag, T.c.meter_start,
         T.c.ocpp_transaction_id, RC.c.id.label("card_id"), RC.c.name.label("card_name"),
         RC.c.customer_name, V.c.id.label("vehicle_id"), V.c.make.label("vehicle_make"),
@@ -354,7 +300,7 @@ def _ports(conn: sa.Connection, selector: Any
                                   T.c.status == "active"))
             .outerjoin(RC, card_join)
             .outerjoin(V, V.c.id == RC.c.vehicle_id))
-        .where(_in_sites(C.c.site_id, selector))
+        .where(in_sites(C.c.site_id, selector))
         .order_by(P.c.charger_id, P.c.port_number))
     ports: dict[int, list[dict[str, Any]]] = defaultdict(list)
     sessions: dict[tuple[str, int], dict[str, Any]] = {}
@@ -369,7 +315,7 @@ def _ports(conn: sa.Connection, selector: Any
                 int(ocpp_transaction_id) if ocpp_transaction_id.isdigit() else None)
             session = {
                 "id": str(tx_id),
-                "start_time": _ts(start_timestamp),
+                "start_time": ts(start_timestamp),
                 "soc_start_percent": None,
                 "energy_delivered_kwh": 0.0,
                 "ocpp_id_tag": id_tag,
@@ -394,7 +340,7 @@ def _ports(conn: sa.Connection, selector: Any
             "evse_id": evse_id,
             "ocpp_status": None if status is None else {
                 "status": status,
-                "timestamp": _ts(status_timestamp),
+                "timestamp": ts(status_timestamp),
                 "error_code": error_code or "NoError",
                 "vendor_error_code": vendor_error_code,
                 "info": info,
@@ -410,7 +356,7 @@ def _active_ports(selector: Any) -> sa.Select[Any]:
             .select_from(P.join(C, C.c.id == P.c.charger_id)
                          .join(CO, sa.and_(CO.c.station_id == C.c.station_id,
                                            CO.c.connector_id == P.c.port_number)))
-            .where(_in_sites(C.c.site_id, selector), CO.c.current_transaction_id.is_not(None)))
+            .where(in_sites(C.c.site_id, selector), CO.c.current_transaction_id.is_not(None)))
 
 
 def _readings(conn: sa.Connection, selector: Any
@@ -440,62 +386,3 @@ def _soc_start(conn: sa.Connection, selector: Any) -> dict[int, float]:
     query = sa.select(MV.c.transaction_id, MV.c.numeric_value).select_from(
         MV.join(first, MV.c.id == first.c.first_id))
     return {r.transaction_id: r.numeric_value for r in (conn.execute(query)).all()}
-
-
-def _fuse_trees(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, Any]]]:
-    nodes = (conn.execute(
-        sa.select(FN.c.id, FN.c.site_id, FN.c.parent_id, FN.c.type, FN.c.name, FN.c.limit,
-                  FN.c.inbound_limit, FN.c.outbound_limit, FN.c.fallback,
-                  FN.c.pending_fallback_value, FN.c.fallback_status, FN.c.order, FN.c.fuse_id,
-                  FN.c.firmware_version, FN.c.additional_comments, _raw_json(FN.c.meter))
-        .where(_in_sites(FN.c.site_id, selector))
-        .order_by(FN.c.site_id, FN.c.order, FN.c.id))).all()
-    if not nodes:
-        return {}
-    by_node: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for (connector_id, node_id, name, station_id, ocpp_connector, priority, charging,
-         discharging) in (conn.execute(
-            sa.select(FNC.c.id, FNC.c.node_id, FNC.c.name, FNC.c.station_id,
-                      FNC.c.connector_id, FNC.c.priority, _raw_json(FNC.c.charging_capability),
-                      _raw_json(FNC.c.discharge_capability))
-            .where(_in_sites(FNC.c.site_id, selector))
-            .order_by(FNC.c.node_id, FNC.c.id))).all():
-        by_node[node_id].append({
-            "id": str(connector_id), "name": name, "connector_id": str(ocpp_connector),
-            "charging_station_id": station_id, "priority": priority,
-            "charging_capability": _json(charging) or [],
-            "discharge_capability": _json(discharging) or [],
-        })
-    built: dict[int, dict[str, Any]] = {}
-    children: dict[int | None, list[int]] = defaultdict(list)
-    site_of: dict[int, int] = {}
-    for (node_id, site_id, parent_id, kind, name, limit, inbound, outbound, fallback, pending,
-         fallback_status, order, fuse_id, firmware, comments, meter) in nodes:
-        built[node_id] = {
-            "id": str(node_id), "type": kind,
-            "parameters": {
-                "name": name, "limit": limit, "inbound_limit": inbound,
-                "outbound_limit": outbound, "fallback": fallback,
-                "pending_fallback_value": pending, "fallback_status": fallback_status,
-                "order": order, "depth": "0", "fuse_id": fuse_id, "firmware_version": firmware,
-                "additional_comments": comments,
-                "meter": _meter(meter),
-                "connectors": by_node.get(node_id, []),
-            },
-            "children": [],
-        }
-        children[parent_id].append(node_id)
-        site_of[node_id] = site_id
-    trees: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    # Iterative walk from the roots (siblings keep the query's order): depth is the level.
-    stack = [(root, 0, None) for root in reversed(children.get(None, []))]
-    while stack:
-        node_id, depth, parent = stack.pop()
-        node = built[node_id]
-        node["parameters"]["depth"] = str(depth)
-        if parent is None:
-            trees[site_of[node_id]].append(node)
-        else:
-            parent["children"].append(node)
-        stack.extend((child, depth + 1, node) for child in reversed(children.get(node_id, [])))
-    return trees
