@@ -18,7 +18,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.db.models import Connector, LatestReading, MeterValue, Station, Transaction
-from hub.services.timestamps import format_timestamp
 from sites_api.columns import in_sites, raw, ts
 from sites_api.fuse_trees import load_fuse_trees
 from sites_api.models import (
@@ -145,7 +144,7 @@ def _assemble(conn: sa.Connection, site_rows: Sequence[Any], selector: Any
         readings = latest_readings(mine_samples)
         for reading in readings.values():
             if reading is not None:
-                reading["timestamp"] = format_timestamp(reading["timestamp"])
+                reading["timestamp"] = ts(reading["timestamp"])
         session["latest_readings"] = readings
         session["energy_delivered_kwh"] = energy_delivered_kwh(mine_samples, meter_start)
         session["soc_start_percent"] = soc_start.get(tx)
