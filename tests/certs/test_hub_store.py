@@ -33,6 +33,7 @@ from certs.store import (
     record_certificate,
 )
 from certs.validation import ChainValidator, ValidationUse
+from hub.app import features
 from hub.certificate_store import DatabaseCertificateStore
 from hub.db import create_engine, session_factory
 from hub.db.migrate import upgrade_database
@@ -43,10 +44,16 @@ from tests.hub.process import cli
 from .conftest import CPO, make_csr, needs_openssl, openssl
 
 
+def shipped_migrations() -> list[Path]:
+    """Every feature's migrations, as the app and the CLI apply them: the store reads the Sites
+    feature's ports once that feature's model is imported, which other tests may have done."""
+    return [f.migrations for f in features() if f.migrations is not None]
+
+
 @pytest.fixture
 async def db_store(database_url: str) -> AsyncIterator[DatabaseCertificateStore]:
     engine = create_engine(database_url)
-    await upgrade_database(engine)
+    await upgrade_database(engine, shipped_migrations())
     try:
         yield DatabaseCertificateStore(session_factory(engine))
     finally:
@@ -70,7 +77,7 @@ async def any_store(request: pytest.FixtureRequest,
         url, name = await _fresh_postgres_database()
     engine = create_engine(url)
     try:
-        await upgrade_database(engine)
+        await upgrade_database(engine, shipped_migrations())
         yield DatabaseCertificateStore(session_factory(engine))
     finally:
         await engine.dispose()
