@@ -285,3 +285,13 @@ async def test_rfid_cards_belong_to_one_organisation(hub: RunningHub, admin: Api
     assert status == 200 and org == {"id": "org-a", "name": "Org A GmbH"}
     _, page, _ = await writer_a.get("/sites")
     assert page["data"][0]["organization"]["name"] == "Org A GmbH"
+
+
+async def test_port_evse_ids_join_the_stations_certificate_identities(
+        hub: RunningHub, site: dict[str, Any]) -> None:
+    """The core's certificate store accepts a port's EvseID as its station's identity."""
+    from hub.certificate_store import DatabaseCertificateStore
+
+    evse_id = site["chargers"][0]["ports"][0]["evse_id"]
+    identities = await DatabaseCertificateStore(hub.hub.sessions).station_identities("CP-1")
+    assert identities is not None and evse_id in identities
