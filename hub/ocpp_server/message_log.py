@@ -105,8 +105,11 @@ class MessageLog:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     break
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+                # cancellation stop() sends when it races with a row arriving.
                 try:
-                    rows.append(await asyncio.wait_for(self._queue.get(), timeout))
+                    async with asyncio.timeout(timeout):
+                        rows.append(await self._queue.get())
                 except TimeoutError:
                     break
             self._collecting = []
