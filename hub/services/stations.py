@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -59,15 +60,25 @@ class StationAdmission:
 
 async def admission(hub: Hub, station_id: str) -> StationAdmission | None:
     """What the hub knows about a station at handshake time; None = unknown and rejected."""
-    async with hub.sessions() as session:
-        row = await session.get(Station, station_id)
-    if row is not None:
-        return StationAdmission(station_id, row.registration_status, row.password_hash, True)
+    return (await admissions(hub, [station_id]))[station_id]
+
+
+async def admissions(hub: Hub, station_ids: Sequence[str]) -> dict[str, StationAdmission | None]:
+    """``admission`` for many stations with one query (handshakes of a reconnect storm are
+    batched by the endpoint's admission control)."""
+    async with hub.engine.connect() as conn:
+        rows = (await conn.execute(
+            sa.select(Station.id, Station.registration_status, Station.password_hash)
+            .where(Station.id.in_(station_ids)))).all()
+    known = {row.id: StationAdmission(row.id, row.registration_status, row.password_hash, True)
+             for row in rows}
     policy = "accept" if hub.config.dev else hub.config.ocpp.unknown_stations
-    if policy == "reject":
-        return None
     status = "Accepted" if policy == "accept" else "Pending"
-    return StationAdmission(station_id, status, None, False)
+    return {
+        station_id: known.get(station_id) or (
+            None if policy == "reject" else StationAdmission(station_id, status, None, False))
+        for station_id in station_ids
+    }
 
 
 async def mark_connected(hub: Hub, station_id: str, ocpp_version: str, remote: str | None,
