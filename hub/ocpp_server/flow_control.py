@@ -1,0 +1,112 @@
+"""Flow control of a live OCPP connection: a per-station message-rate limit and a bounded send.
+
+Rate limit: a token bucket per connection (``ocpp.rate_limit`` messages per second sustained,
+``ocpp.rate_burst`` at once). A CALL over the limit is answered at once with a CALLERROR
+``GenericError`` carrying its unique id (and ``retryAfter`` in the details) instead of being
+processed: the charger learns why and retries later, and one misbehaving charger cannot take the
+hub's CPU or database from the others. Answers to the hub's own calls are never refused, and a
+malformed frame over the limit still gets the CALLERROR the OCPP-J spec gives it. The bucket lives
+in the read loop's locals, so it costs no memory per held station.
+
+Bounded send: aiohttp's WebSocket writer already stops when the socket's buffer is full (it
+awaits the transport's drain above ``writer_limit``), so a charger that stops reading cannot make
+the hub buffer without bound; but the sending coroutine would wait forever. ``GuardedWebSocket``
+gives every send (and the closing handshake) ``ocpp.send_timeout`` seconds; after that the
+socket is aborted, which ends the session like any disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+from ocpp.messages import Call, MessageType
+
+from hub.ocpp_server.framing import FrameError, parse_frame
+
+if TYPE_CHECKING:
+    from hub.ocpp_server.session import StationSession
+
+log = logging.getLogger(__name__)
+
+
+class GuardedWebSocket(web.WebSocketResponse):
+    """A server WebSocket whose sends give up (and abort the socket) after ``send_timeout``."""
+
+    def __init__(self, *, send_timeout: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._send_timeout = send_timeout or None
+
+    async def send_str(self, data: str, compress: int | None = None) -> None:
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await super().send_str(data, compress)
+        except TimeoutError:
+            self.abort()
+            raise ConnectionResetError(
+                f"send timed out after {self._send_timeout:g} s: the peer is not reading"
+            ) from None
+
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                return await super().close(code=code, message=message, drain=drain)
+        except TimeoutError:
+            self.abort()
+            return True
+
+    def abort(self) -> None:
+        """Drop the socket now, with whatever is still unsent (a peer that stopped reading)."""
+        request = self._req
+        if request is not None and request.transport is not None:
+            log.info("%s: aborting the socket, its peer stopped reading",
+                     request.match_info.get("station_id", "?"))
+            request.transport.abort()
+
+
+async def read_loop(session: StationSession, ws: web.WebSocketResponse, rate: float,
+                    burst: float) -> None:
+    """Feed every frame to ``session``; CALLs over the rate limit get a CALLERROR instead."""
+    tokens = burst
+    stamp = time.monotonic()
+    async for msg in ws:
+        if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+            # Binary frames are not OCPP-J frames, but get an answer so the charger learns why.
+            if rate > 0:
+                now = time.monotonic()
+                tokens = min(burst, tokens + (now - stamp) * rate)
+                stamp = now
+                if tokens < 1.0:
+                    await _refuse(session, msg.data, (1.0 - tokens) / rate, rate)
+                    continue
+                tokens -= 1.0
+            await session.route_message(msg.data)
+        elif msg.type is WSMsgType.ERROR:
+            log.info("%s: websocket error %s", session.id, ws.exception())
+            break
+
+
+async def _refuse(session: StationSession, raw: str | bytes, retry_after: float,
+                  rate: float) -> None:
+    started = time.perf_counter()
+    hub = session.hub
+    try:
+        msg = parse_frame(raw, hub.config.ocpp.max_frame_bytes)
+    except FrameError:
+        # Malformed frames cost no more than this refusal: answer them as the spec says.
+        await session.route_message(raw)
+        return
+    if not isinstance(msg, Call):
+        await session.route_message(raw)  # an answer to one of our calls is never refused
+        return
+    session.messages_in += 1
+    session.last_seen = time.time()
+    session._log_frame("in", MessageType.Call, msg.unique_id, msg.action, raw)
+    await session._send_call_error(
+        msg.unique_id, "GenericError",
+        f"message rate limit of {rate:g}/s exceeded; {msg.action} was not processed, "
+        "retry later", {"retryAfter": round(retry_after, 3)})
+    hub.metrics.record("in", "(rate-limited)", time.perf_counter() - started, "GenericError")
