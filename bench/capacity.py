@@ -240,11 +240,21 @@ class Server:
         else:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-baseline",
                    "--port", str(self.port)]
+        cpus = self.cpus
+
+        def pin() -> None:  # in the child before exec, so that every thread inherits it
+            if cpus and hasattr(os, "sched_setaffinity"):
+                os.sched_setaffinity(0, cpus)
+
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log,
-                                         stderr=subprocess.STDOUT)
-        if self.cpus and hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(self.proc.pid, self.cpus)
+                                         stderr=subprocess.STDOUT, preexec_fn=pin)
+        if os.environ.get("CAPACITY_PROFILE") and self.name == "hub":
+            # py-spy on the hub for the whole phase (a profiling aid, not part of the figures).
+            self.profiler = subprocess.Popen(
+                ["py-spy", "record", "-o", os.environ["CAPACITY_PROFILE"], "-f", "raw",
+                 "--pid", str(self.proc.pid), "-r", "200"], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -274,6 +284,10 @@ class Server:
         return psutil.Process(self.proc.pid).memory_info().rss
 
     def stop(self) -> None:
+        profiler = getattr(self, "profiler", None)
+        if profiler is not None:
+            profiler.send_signal(2)
+            profiler.wait(30)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -15,12 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
+from hub.db.group_commit import Write
 from hub.db.models import Station
 from hub.events import StationBooted, StationConnected, StationDisconnected
 
 # OCPP 1.6 Security Whitepaper: the AuthorizationKey is 16 to 40 bytes.
 MIN_PASSWORD_LENGTH = 16
 MAX_PASSWORD_LENGTH = 40
+
+
+_STATIONS = Station.__table__
+_CONNECT_COLUMNS = ("connected", "connected_at", "last_seen_at", "ocpp_version")
 
 
 class UnknownStation(LookupError):
@@ -84,24 +89,19 @@ async def admissions(hub: Hub, station_ids: Sequence[str]) -> dict[str, StationA
 async def mark_connected(hub: Hub, station_id: str, ocpp_version: str, remote: str | None,
                          registration_status: str) -> None:
     now = utcnow()
-
+    # One upsert for every connection of the batch (a reconnect storm commits thousands at
+    # once); the insert is the first contact of a station admitted by policy (--dev, pending).
+    row = {"id": station_id, "registration_status": registration_status, "connected": True,
+           "connected_at": now, "last_seen_at": now, "ocpp_version": ocpp_version,
+           "created_at": now}
     event = StationConnected(station_id=station_id, ocpp_version=ocpp_version, remote=remote)
 
     async def work(conn: AsyncConnection) -> None:
-        updated = await conn.execute(
-            sa.update(Station).where(Station.id == station_id).values(
-                connected=True, connected_at=now, last_seen_at=now, ocpp_version=ocpp_version
-            )
-        )
-        if updated.rowcount == 0:
-            # First contact of a station admitted by policy (--dev or pending).
-            await conn.execute(sa.insert(Station).values(
-                id=station_id, registration_status=registration_status, connected=True,
-                connected_at=now, last_seen_at=now, ocpp_version=ocpp_version, created_at=now,
-            ))
+        # In-transaction hooks (e.g. an OICP status push) commit atomically with the connect.
         await hub.bus.run_in_transaction(conn, event)
 
-    await hub.committer.run(work)
+    await hub.committer.run(work, writes=[Write(_STATIONS, [row], upsert_key=("id",),
+                                                update=_CONNECT_COLUMNS)])
     hub.bus.publish(event)
 
 
@@ -149,14 +149,10 @@ async def register_boot(hub: Hub, station_id: str, info: BootInfo,
     status = registration_status
     interval = (hub.config.ocpp.heartbeat_interval if status == "Accepted"
                 else hub.config.ocpp.pending_retry_interval)
-    values: dict[str, Any] = {k: v for k, v in info.__dict__.items()}
-
-    async def work(conn: AsyncConnection) -> None:
-        await conn.execute(sa.update(Station).where(Station.id == station_id).values(
-            **values, boot_status=status, last_boot_at=now, last_seen_at=now
-        ))
-
-    await hub.committer.run(work)
+    row: dict[str, Any] = {"id": station_id, **info.__dict__, "boot_status": status,
+                           "last_boot_at": now, "last_seen_at": now}
+    # Written with every other boot of the batch in one statement (boot storms).
+    await hub.committer.run(writes=[Write(_STATIONS, [row], update_key=("id",))])
     hub.bus.publish(StationBooted(station_id=station_id, status=status, vendor=info.vendor,
                                   model=info.model, firmware_version=info.firmware_version))
     return BootDecision(status=status, interval=interval, current_time=now)
