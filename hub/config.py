@@ -100,6 +100,8 @@ class OcppConfig:
     # Seconds one send to a station may wait for its socket to drain (a charger that stopped
     # reading); then the socket is aborted. aiohttp bounds what is buffered meanwhile.
     send_timeout: float = 30.0
+    # Unsent bytes a station's socket may hold before the hub gives up on it (aborts).
+    send_buffer_bytes: int = 256 * 1024
 
 
 @dataclass
@@ -249,9 +251,10 @@ def _validate(config: Config) -> None:
             or ocpp.admission_batch <= 0 or ocpp.db_queue_limit <= 0:
         raise ConfigError("ocpp.max_connections must be >= 0; ocpp.max_pending_handshakes, "
                           "ocpp.admission_batch and ocpp.db_queue_limit must be positive")
-    if ocpp.handshake_timeout <= 0 or ocpp.send_timeout < 0 or ocpp.retry_after < 0:
-        raise ConfigError("ocpp.handshake_timeout must be positive; ocpp.send_timeout and "
-                          "ocpp.retry_after must be >= 0")
+    if ocpp.handshake_timeout <= 0 or ocpp.send_timeout < 0 or ocpp.retry_after < 0 \
+            or ocpp.send_buffer_bytes <= 0:
+        raise ConfigError("ocpp.handshake_timeout and ocpp.send_buffer_bytes must be "
+                          "positive; ocpp.send_timeout and ocpp.retry_after must be >= 0")
     if ocpp.rate_limit < 0 or (ocpp.rate_limit > 0 and ocpp.rate_burst < 1):
         raise ConfigError("ocpp.rate_limit must be >= 0 and ocpp.rate_burst >= 1")
     if config.server.backlog <= 0:

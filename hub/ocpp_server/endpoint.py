@@ -99,6 +99,7 @@ def make_handler(hub_key: web.AppKey[Hub], admission_control: AdmissionControl |
 
         ws = GuardedWebSocket(
             send_timeout=hub.config.ocpp.send_timeout,
+            max_buffer=hub.config.ocpp.send_buffer_bytes,
             protocols=tuple(SESSION_CLASSES),
             heartbeat=hub.config.ocpp.websocket_ping_interval or None,
             max_msg_size=hub.config.ocpp.max_frame_bytes * HARD_FRAME_FACTOR,

@@ -8,11 +8,13 @@ hub's CPU or database from the others. Answers to the hub's own calls are never 
 malformed frame over the limit still gets the CALLERROR the OCPP-J spec gives it. The bucket lives
 in the read loop's locals, so it costs no memory per held station.
 
-Bounded send: aiohttp's WebSocket writer already stops when the socket's buffer is full (it
-awaits the transport's drain above ``writer_limit``), so a charger that stops reading cannot make
-the hub buffer without bound; but the sending coroutine would wait forever. ``GuardedWebSocket``
-gives every send (and the closing handshake) ``ocpp.send_timeout`` seconds; after that the
-socket is aborted, which ends the session like any disconnect.
+Bounded send: aiohttp's WebSocket writer waits for the transport to drain once its buffer is
+above the high-water mark, so a charger that stops reading blocks the sender rather than growing
+the buffer; but the sender would wait forever, and a sender that is cancelled meanwhile (a
+command's own timeout) leaves its frame buffered, so repeated commands would still grow it.
+``GuardedWebSocket`` gives every send (and the closing handshake) ``ocpp.send_timeout`` seconds
+and refuses to add to a buffer already holding more than ``ocpp.send_buffer_bytes``; either way
+the socket is aborted, which ends the session like any disconnect.
 """
 
 from __future__ import annotations
@@ -34,13 +36,23 @@ log = logging.getLogger(__name__)
 
 
 class GuardedWebSocket(web.WebSocketResponse):
-    """A server WebSocket whose sends give up (and abort the socket) after ``send_timeout``."""
+    """A server WebSocket whose sends give up (and abort the socket) after ``send_timeout``,
+    and that aborts instead of buffering more than ``max_buffer`` unsent bytes."""
 
-    def __init__(self, *, send_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, *, send_timeout: float, max_buffer: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._send_timeout = send_timeout or None
+        self._max_buffer = max_buffer
 
     async def send_str(self, data: str, compress: int | None = None) -> None:
+        request = self._req
+        transport = request.transport if request is not None else None
+        if transport is not None and transport.get_write_buffer_size() > self._max_buffer:
+            # A sender that gave up waiting (a command's own timeout cancels the send) leaves
+            # its frame in the buffer; without this check every further command would add one.
+            self.abort()
+            raise ConnectionResetError(
+                f"more than {self._max_buffer} bytes unsent: the peer is not reading")
         try:
             async with asyncio.timeout(self._send_timeout):
                 await super().send_str(data, compress)
