@@ -95,7 +95,13 @@ async def read_loop(session: StationSession, ws: web.WebSocketResponse, rate: fl
                     await _refuse(session, msg.data, (1.0 - tokens) / rate, rate)
                     continue
                 tokens -= 1.0
-            await session.route_message(msg.data)
+            try:
+                await session.route_message(msg.data)
+            except Exception:
+                # route_message answers every frame itself; should a bug let an exception out,
+                # it must not end the session (aiohttp would write an HTTP 500 into the
+                # WebSocket stream).
+                log.exception("%s: frame could not be handled", session.id)
         elif msg.type is WSMsgType.ERROR:
             log.info("%s: websocket error %s", session.id, ws.exception())
             break

@@ -1,0 +1,75 @@
+"""The hub as a real child process whose log goes to a file (so that a long fault run can never
+block on a full pipe, and the log can be searched afterwards)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.hub.process import ROOT, HubProcess, cli
+
+# What a log line of an unhandled error looks like (Python tracebacks, aiohttp's and asyncio's
+# own reports, and the session's "<station>: <action> failed" for an exception in a handler).
+UNHANDLED_MARKERS = ("Traceback", "Error handling request", "exception was never retrieved",
+                     "Unhandled exception", "Task was destroyed")
+
+
+class LoggedHubProcess(HubProcess):
+    def __init__(self, database_url: str, port: int, log_path: Path, *extra: str,
+                 env: dict[str, str] | None = None, log_level: str = "WARNING") -> None:
+        super().__init__(database_url, port, *extra)
+        self.log_path = log_path
+        self.env = env or {}
+        self.log_level = log_level
+
+    async def start(self) -> None:
+        with open(self.log_path, "ab") as log:  # noqa: ASYNC230 (a local file, once)
+            self.proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once; we poll it)
+                [sys.executable, "-m", "hub", "--log-level", self.log_level, "serve", "--host",
+                 "127.0.0.1", "--port", str(self.port), "--database-url", self.database_url,
+                 *self.extra],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
+                env={**os.environ, **self.env})
+        await self.wait_ready()
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with aiohttp.ClientSession() as http:
+            while asyncio.get_running_loop().time() < deadline:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"hub exited:\n{self.log()[-3000:]}")
+                try:
+                    async with http.get(f"http://127.0.0.1:{self.port}/healthCheck-01") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise TimeoutError("hub did not become ready")
+
+    def terminate(self) -> str:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        return self.log()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def unhandled_errors(self) -> list[str]:
+        return [line for line in self.log().splitlines()
+                if any(marker in line for marker in UNHANDLED_MARKERS)]
+
+
+def upgrade_schema(database_url: str) -> None:
+    """A PostgreSQL hub does not migrate by itself at start-up (SQLite does)."""
+    if not database_url.startswith("sqlite"):
+        done = cli("db", "upgrade", "--database-url", database_url)
+        assert done.returncode == 0, done.stdout + done.stderr
