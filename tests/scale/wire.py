@@ -62,3 +62,45 @@ def stalled_client(host: str, port: int, path: str, rcvbuf: int = 4096) -> socke
 
 def frame(message_type: int, unique_id: str, *rest: Any) -> str:
     return json.dumps([message_type, unique_id, *rest])
+
+
+class StationLost(Exception):
+    """The connection went away before the answer came."""
+
+
+class RawStation:
+    """One charge point on a raw aiohttp client WebSocket with hand-built OCPP-J frames; one
+    call in flight; CSMS-initiated calls are answered NotImplemented."""
+
+    def __init__(self, station_id: str) -> None:
+        self.id = station_id
+        self.ws: Any = None
+        self.seq = 0
+
+    async def connect(self, http: Any, base_url: str) -> None:
+        self.ws = await http.ws_connect(f"{base_url}/{self.id}", protocols=("ocpp1.6",),
+                                        heartbeat=None, autoping=True)
+
+    async def call(self, action: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        """(3, payload) or (4, error code); raises StationLost when the socket goes away."""
+        import aiohttp
+
+        self.seq += 1
+        uid = f"{self.id}-{self.seq}"
+        try:
+            await self.ws.send_str(json.dumps([2, uid, action, payload]))
+            while True:
+                msg = await self.ws.receive()
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    raise StationLost(f"{msg.type.name}")
+                answer = json.loads(msg.data)
+                if answer[0] == 2:
+                    await self.ws.send_str(json.dumps([4, answer[1], "NotImplemented", "", {}]))
+                elif answer[1] == uid:
+                    return answer[0], answer[2]
+        except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
+            raise StationLost(repr(exc)) from exc
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
