@@ -94,7 +94,8 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> Call | CallResult | CallErr
     try:
         msg = json.loads(raw, parse_int=_int32, parse_constant=_no_constant)
     except IntegerOutOfRange as exc:
-        raise FrameError("TypeConstraintViolation", str(exc), _unique_id_of(raw)) from exc
+        # The code StationSession201.check_int32 gives for the same fault.
+        raise FrameError("PropertyConstraintViolation", str(exc), _unique_id_of(raw)) from exc
     except ValueError as exc:
         raise FrameError("FormatViolation", "frame is not valid JSON",
                          guess_unique_id(raw)) from exc
