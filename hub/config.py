@@ -95,8 +95,10 @@ class OcppConfig:
     retry_after: int = 5
     # Per-station message rate: sustained CALLs per second and burst; a CALL over the limit is
     # answered with CALLERROR GenericError (details.retryAfter) unprocessed. 0 = no limit.
+    # The burst is large on purpose: a charger back online flushes its queued transaction
+    # messages back to back, and some give a message up after a few CALLERRORs.
     rate_limit: float = 20.0
-    rate_burst: int = 200
+    rate_burst: int = 1000
     # Seconds one send to a station may wait for its socket to drain (a charger that stopped
     # reading); then the socket is aborted. aiohttp bounds what is buffered meanwhile.
     send_timeout: float = 30.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,11 +54,24 @@ class LoggedHubProcess(HubProcess):
                 await asyncio.sleep(0.1)
         raise TimeoutError("hub did not become ready")
 
-    def terminate(self) -> str:
+    def terminate(self, timeout: float = 75.0) -> str:
+        """SIGTERM and wait for the graceful shutdown (aiohttp gives handlers 60 s); a hub that
+        does not exit by then is killed and the test fails with its log tail."""
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(30)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                stacks = ""
+                if shutil.which("py-spy"):  # a diagnosis aid where it is installed
+                    stacks = subprocess.run(["py-spy", "dump", "--pid", str(self.proc.pid)],
+                                            capture_output=True, text=True).stdout
+                self.proc.kill()
+                self.proc.wait(10)
+                raise AssertionError(f"the hub did not shut down within {timeout:g} s of "
+                                     f"SIGTERM; log tail:\n{self.log()[-4000:]}\n{stacks}"
+                                     ) from None
         return self.log()
 
     def log(self) -> str:

@@ -281,7 +281,8 @@ async def test_ten_thousand_hostile_frames(database_url: str, tmp_path: Path) ->
     # Rate limiting has its own test; here every frame must reach the frame handling.
     hub = LoggedHubProcess(database_url, free_port(), tmp_path / "hub.log", "--dev",
                            env={"PNC_HUB_OCPP__RATE_LIMIT": "0",
-                                "PNC_HUB_DATABASE__SQLITE_SYNCHRONOUS": "NORMAL"})
+                                "PNC_HUB_DATABASE__SQLITE_SYNCHRONOUS": "NORMAL"},
+                           log_level="INFO")
     await hub.start()
     url = f"ws://127.0.0.1:{hub.port}/ocpp/"
     Tally.frames = Tally.sessions = 0

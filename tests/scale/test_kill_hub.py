@@ -26,8 +26,8 @@ from tests.scale.process import LoggedHubProcess, upgrade_schema
 from tests.scale.wire import RawStation, StationLost
 
 STATIONS = 200
-RUN_BEFORE_KILL = 2.0
-RUN_AFTER_RESTART = 2.0
+RUN_BEFORE_KILL = 1.5
+RUN_AFTER_RESTART = 1.5
 
 
 def _now() -> str:

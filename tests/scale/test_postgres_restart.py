@@ -29,7 +29,7 @@ from tests.hub.process import free_port
 from tests.scale.process import LoggedHubProcess, upgrade_schema
 from tests.scale.wire import RawStation, StationLost, handshake_status
 
-STATIONS = 50
+STATIONS = 30
 CRASH_MARKERS = ("Error handling request", "exception was never retrieved", "Task was destroyed")
 
 
