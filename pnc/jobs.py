@@ -162,11 +162,15 @@ class Jobs:
         self._wake.set()
 
     async def _station_back(self, event: StationConnected | StationBooted) -> None:
-        async with self.pnc.hub.engine.begin() as conn:
+        async def work(conn: Any) -> None:
             await conn.execute(sa.update(JOBS).where(
                 JOBS.c.station_id == event.station_id, JOBS.c.state.in_(OPEN_STATES),
                 sa.or_(JOBS.c.step != "signing", JOBS.c.kind != "renew"),
             ).values(next_run_at=utcnow()))
+
+        # Through group commit: in a reconnect storm every station connects and boots, and a
+        # transaction of its own per event would take the database from the handshakes.
+        await self.pnc.hub.committer.run(work)
         self.wake()
 
     async def _loop(self) -> None:
