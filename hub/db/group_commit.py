@@ -80,7 +80,7 @@ class GroupCommitter:
 
     async def stop(self) -> None:
         # Finish what was accepted before stopping: callers are waiting for their commits.
-        while not self._queue.empty():  # noqa: ASYNC110 (shutdown only, bounded by the queue)
+        while not self._queue.empty() and self._alive():  # noqa: ASYNC110 (shutdown only)
             await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
@@ -92,6 +92,9 @@ class GroupCommitter:
         ``work`` (None without one) once committed."""
         if not self._tasks:
             raise RuntimeError("GroupCommitter is not started")
+        if not self._alive():
+            # Never wait for a commit no writer will make (a hang of every charger call).
+            raise RuntimeError("the group committer's writers have stopped")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((work, writes, future))
         return await future
@@ -103,8 +106,26 @@ class GroupCommitter:
                 batch.append(self._queue.get_nowait())
             # A caller that gave up (cancelled) no longer needs its write.
             batch = [unit for unit in batch if not unit[2].cancelled()]
-            if batch:
+            if not batch:
+                continue
+            try:
                 await self._commit(batch)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # stop()
+                # A cancellation from below (a driver future), not of this task: the batch
+                # failed, but the writer must live on, or every later commit waits forever.
+                log.error("a group commit of %d units was interrupted; failing them", len(batch))
+                for unit in batch:
+                    self._fail(unit[2], RuntimeError("the commit was interrupted"))
+            except Exception as exc:
+                log.exception("group commit writer error; failing %d units", len(batch))
+                for unit in batch:
+                    self._fail(unit[2], exc)
+
+    def _alive(self) -> bool:
+        return any(not task.done() for task in self._tasks)
 
     async def _commit(self, batch: list[_Unit]) -> None:
         started = time.perf_counter()
