@@ -70,3 +70,30 @@ async def _moved(due, later):  # noqa: ANN001, ANN202 (test helper)
     if times["CP-BACK-1"] < later and times["CP-BACK-2"] < later:
         return times
     return None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_group_commit_writer_survives_a_cancellation_from_below(database_url: str) -> None:
+    """Every charger call that records a fact waits for the committer's writer: a unit that
+    raises CancelledError (as a driver's future may) fails its batch, not the writer."""
+    from hub.db import create_engine
+    from hub.db.group_commit import GroupCommitter
+    from hub.db.migrate import upgrade_database
+
+    engine = create_engine(database_url)
+    await upgrade_database(engine)
+    committer = GroupCommitter(engine)
+    committer.start()
+    try:
+        async def interrupted(conn: object) -> None:
+            raise asyncio.CancelledError()
+
+        async def fine(conn: object) -> str:
+            return "committed"
+
+        with pytest.raises(RuntimeError, match="interrupted"):
+            await asyncio.wait_for(committer.run(interrupted), 10)
+        assert await asyncio.wait_for(committer.run(fine), 10) == "committed"
+    finally:
+        await committer.stop()
+        await engine.dispose()
