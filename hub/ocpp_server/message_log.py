@@ -118,8 +118,11 @@ class MessageLog:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     break
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can turn a cancel that
+                # meets its timeout into TimeoutError, and stop() then waits forever.
                 try:
-                    rows.append(await asyncio.wait_for(self._queue.get(), timeout))
+                    async with asyncio.timeout(timeout):
+                        rows.append(await self._queue.get())
                 except TimeoutError:
                     break
             self._collecting = []
