@@ -195,8 +195,11 @@ class Jobs:
                 await self.run_due()
             except Exception:
                 log.exception("the Plug&Charge job runner failed; trying again")
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can turn a cancel that
+            # meets its timeout into TimeoutError, and stop() then waits forever.
             try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.job_poll_seconds)
+                async with asyncio.timeout(self.settings.job_poll_seconds):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
