@@ -20,6 +20,16 @@ UNHANDLED_MARKERS = ("Traceback", "Error handling request", "exception was never
                      "Unhandled exception", "Task was destroyed")
 
 
+def _die_with_parent() -> None:
+    """Linux: the hub gets SIGKILL if the test process dies first (no orphaned hubs)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+
 class LoggedHubProcess(HubProcess):
     def __init__(self, database_url: str, port: int, log_path: Path, *extra: str,
                  env: dict[str, str] | None = None, log_level: str = "WARNING") -> None:
@@ -35,7 +45,7 @@ class LoggedHubProcess(HubProcess):
                  "127.0.0.1", "--port", str(self.port), "--database-url", self.database_url,
                  *self.extra],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
-                env={**os.environ, **self.env})
+                env={**os.environ, **self.env}, preexec_fn=_die_with_parent)
         await self.wait_ready()
 
     async def wait_ready(self, timeout: float = 30.0) -> None:

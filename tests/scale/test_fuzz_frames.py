@@ -15,20 +15,19 @@ Heartbeat after each frame that may go unanswered keeps the answers aligned with
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
 import json
 import os
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from ocpp.messages import MessageType, get_validator
 from ocpp.v16.enums import Action
-from websockets.sync.client import connect
 
 from tests.hub.process import free_port
 from tests.scale.process import LoggedHubProcess
@@ -242,20 +241,23 @@ def _check_answer(raw: str | bytes, answer: list, expected_id: str | None) -> No
 class Tally:
     frames = 0
     sessions = 0
-    lock = threading.Lock()
 
 
-def _run_session(url: str, station: str, batch: list[str | bytes]) -> None:
+async def _run_session(http: aiohttp.ClientSession, url: str, station: str,
+                       batch: list[str | bytes]) -> None:
     """Pipeline ``batch`` on one connection (with probes), then check every answer."""
     plan: list[tuple[str | bytes, str]] = []
-    with connect(url + station, subprotocols=["ocpp1.6"], max_size=None,
-                 open_timeout=10, close_timeout=2) as ws:
+    async with http.ws_connect(url + station, protocols=("ocpp1.6",), max_msg_size=0,
+                               heartbeat=None) as ws:
         for n, raw in enumerate(batch):
-            ws.send(raw)
+            if isinstance(raw, bytes):
+                await ws.send_bytes(raw)
+            else:
+                await ws.send_str(raw)
             if _is_answer(raw):
                 # Perhaps unanswered: a probe marks where this frame's answers end.
                 probe = f"probe-{n}"
-                ws.send(json.dumps([2, probe, "Heartbeat", {}]))
+                await ws.send_str(json.dumps([2, probe, "Heartbeat", {}]))
                 plan.append((raw, probe))
             else:
                 plan.append((raw, ""))
@@ -263,17 +265,16 @@ def _run_session(url: str, station: str, batch: list[str | bytes]) -> None:
             expected = _call_shaped(raw)
             if probe:
                 while True:
-                    answer = json.loads(ws.recv(timeout=20))
+                    answer = json.loads(await ws.receive_str(timeout=20))
                     if answer[1] == probe:
                         assert answer[0] == 3, answer
                         break
                     _check_answer(raw, answer, None)
                     assert answer[0] == 4, ("an answer to nothing got a CALLRESULT", raw)
             else:
-                _check_answer(raw, json.loads(ws.recv(timeout=20)), expected)
-    with Tally.lock:
-        Tally.frames += len(batch)
-        Tally.sessions += 1
+                _check_answer(raw, json.loads(await ws.receive_str(timeout=20)), expected)
+    Tally.frames += len(batch)
+    Tally.sessions += 1
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -286,32 +287,46 @@ async def test_ten_thousand_hostile_frames(database_url: str, tmp_path: Path) ->
     await hub.start()
     url = f"ws://127.0.0.1:{hub.port}/ocpp/"
     Tally.frames = Tally.sessions = 0
-    # Sessions run in threads while hypothesis draws the next ones (drawing is the slow part);
-    # never two at once on one station id (a second connection would replace the first).
-    pool = ThreadPoolExecutor(max_workers=4)
-    sessions: list[Future[None]] = []
+    loop = asyncio.get_running_loop()
+    # Hypothesis draws in a worker thread (drawing is the slow part) while the sessions run on
+    # this loop, at most 4 at once; never two at once on one station id (a second connection
+    # would replace the first).
+    gate = asyncio.Semaphore(4)
+    sessions: list[concurrent.futures.Future[None]] = []
 
-    # No shrinking: each example is a live session against a process that keeps state, and
-    # the failing frame is in the assertion message already.
-    @settings(max_examples=SESSIONS, deadline=None, database=None, derandomize=True,
-              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
-    @given(st.lists(frames, min_size=FRAMES_PER_SESSION, max_size=FRAMES_PER_SESSION))
-    def fuzz(batch: list[str | bytes]) -> None:
-        station = f"FUZZ-{len(sessions) % STATION_POOL}"
-        sessions.append(pool.submit(_run_session, url, station, batch))
+    async def session(http: aiohttp.ClientSession, station: str,
+                      batch: list[str | bytes]) -> None:
+        async with gate:
+            await _run_session(http, url, station, batch)
 
     try:
-        await asyncio.to_thread(fuzz)
-        for session in sessions:
-            await asyncio.wrap_future(session)  # raises the first failed session's assertion
-        assert hub.proc is not None and hub.proc.poll() is None, "the hub died"
-        assert Tally.frames >= 10_000, Tally.frames
-        # Still serving: a well-behaved station after the storm of garbage.
-        with connect(url + "FUZZ-AFTER", subprotocols=["ocpp1.6"]) as ws:
-            ws.send(json.dumps([2, "boot", "BootNotification", VALID["BootNotification"]]))
-            answer = json.loads(ws.recv(timeout=10))
-            assert answer[:2] == [3, "boot"] and answer[2]["status"] == "Accepted"
+        async with aiohttp.ClientSession() as http:
+            # No shrinking: each example is a live session against a process that keeps
+            # state, and the failing frame is in the assertion message already.
+            @settings(max_examples=SESSIONS, deadline=None, database=None, derandomize=True,
+                      phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+            @given(st.lists(frames, min_size=FRAMES_PER_SESSION, max_size=FRAMES_PER_SESSION))
+            def fuzz(batch: list[str | bytes]) -> None:
+                station = f"FUZZ-{len(sessions) % STATION_POOL}"
+                sessions.append(asyncio.run_coroutine_threadsafe(
+                    session(http, station, batch), loop))
+                # Backpressure: keep the drawing at most a few sessions ahead.
+                if len(sessions) > 8:
+                    sessions[-8].result(60)
+
+            await asyncio.to_thread(fuzz)
+            for done in sessions:
+                await asyncio.wrap_future(done)  # raises the first failed session's assertion
+            assert hub.proc is not None and hub.proc.poll() is None, "the hub died"
+            assert Tally.frames >= 10_000, Tally.frames
+            # Still serving: a well-behaved station after the storm of garbage.
+            async with http.ws_connect(url + "FUZZ-AFTER", protocols=("ocpp1.6",)) as ws:
+                await ws.send_str(json.dumps([2, "boot", "BootNotification",
+                                              VALID["BootNotification"]]))
+                answer = json.loads(await ws.receive_str(timeout=10))
+                assert answer[:2] == [3, "boot"] and answer[2]["status"] == "Accepted"
     finally:
-        pool.shutdown(cancel_futures=True)
+        for pending in sessions:
+            pending.cancel()
         hub.terminate()
     assert hub.unhandled_errors() == []
