@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
-from hub.db.group_commit import Write
+from hub.db.group_commit import Write, write_rows
 from hub.db.models import Station
 from hub.events import StationBooted, StationConnected, StationDisconnected
 
@@ -95,13 +95,17 @@ async def mark_connected(hub: Hub, station_id: str, ocpp_version: str, remote: s
            "connected_at": now, "last_seen_at": now, "ocpp_version": ocpp_version,
            "created_at": now}
     event = StationConnected(station_id=station_id, ocpp_version=ocpp_version, remote=remote)
+    write = Write(_STATIONS, [row], upsert_key=("id",), update=_CONNECT_COLUMNS)
+    if hub.bus.has_in_transaction_hooks(StationConnected):
+        async def work(conn: AsyncConnection) -> None:
+            # The hooks (e.g. an OICP status push, committed atomically with the connect) read
+            # the connected row: it is written first, in this unit.
+            await write_rows(conn, [write])
+            await hub.bus.run_in_transaction(conn, event)
 
-    async def work(conn: AsyncConnection) -> None:
-        # In-transaction hooks (e.g. an OICP status push) commit atomically with the connect.
-        await hub.bus.run_in_transaction(conn, event)
-
-    await hub.committer.run(work, writes=[Write(_STATIONS, [row], upsert_key=("id",),
-                                                update=_CONNECT_COLUMNS)])
+        await hub.committer.run(work)
+    else:
+        await hub.committer.run(writes=[write])
     hub.bus.publish(event)
 
 
