@@ -49,6 +49,7 @@ async def _run_station(station: RawStation, http: aiohttp.ClientSession, base_ur
                        ledger: Ledger, stop: asyncio.Event) -> None:
     meter = 0
     open_tx: int | None = None
+    stop_message: dict[str, object] | None = None
     while True:
         # (Re)connect with a charger's back-off until the hub is there.
         while station.ws is None or station.ws.closed:
@@ -65,13 +66,15 @@ async def _run_station(station: RawStation, http: aiohttp.ClientSession, base_ur
                 await asyncio.sleep(random.uniform(0.1, 0.3))
         try:
             if open_tx is not None:
-                meter += 100
-                kind, _ = await station.call("StopTransaction", {
-                    "transactionId": open_tx, "meterStop": meter, "timestamp": _now(),
-                    "reason": "Local"})
+                if stop_message is None:
+                    meter += 100
+                    stop_message = {"transactionId": open_tx, "meterStop": meter,
+                                    "timestamp": _now(), "reason": "Local"}
+                # A charger resends the same StopTransaction until it is answered.
+                kind, _ = await station.call("StopTransaction", stop_message)
                 if kind == 3:
-                    ledger.stopped[open_tx] = meter
-                    open_tx = None
+                    ledger.stopped[open_tx] = stop_message["meterStop"]
+                    open_tx = stop_message = None
                 continue
             if stop.is_set():
                 await station.close()
