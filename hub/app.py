@@ -33,6 +33,7 @@ from hub.health import add_health_routes
 from hub.id_tags import IdTagCache
 from hub.management import add_management_routes
 from hub.metrics import ActionMetrics
+from hub.ocpp_server.admission import ADMISSION, AdmissionControl
 from hub.ocpp_server.endpoint import make_handler
 from hub.ocpp_server.message_log import MessageLog
 from hub.ocpp_server.registry import StationRegistry
@@ -80,6 +81,9 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     app = web.Application(
         middlewares=[error_middleware, auth_middleware(lambda request: request.app[TOKENS])],
         client_max_size=8 * 1024 * 1024,
+        # aiohttp's keep-alive timer is its only clock before a request is in: it closes a
+        # connection that sends nothing (or trickles its headers) for this long.
+        handler_args={"keepalive_timeout": config.ocpp.handshake_timeout},
     )
     app[CONFIG] = config
     app[STARTUP] = startup or StartupOptions()
@@ -90,7 +94,8 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     add_health_routes(app)
     add_openapi_routes(app)
     add_management_routes(app)
-    handler = make_handler(HUB)
+    app[ADMISSION] = AdmissionControl()
+    handler = make_handler(HUB, app[ADMISSION])
     app.router.add_get("/ocpp/{station_id}", handler)
     for feature in selected:
         feature.setup(app)

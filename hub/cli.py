@@ -118,7 +118,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"pnc-hub listening on {scheme}://{config.server.host}:{config.server.port}"
           f"/ocpp/{{station_id}} (database {_safe_url(config.database.url)})", flush=True)
     web.run_app(app, host=config.server.host, port=config.server.port, ssl_context=tls,
-                print=None, access_log=None, handle_signals=True)
+                print=None, access_log=None, handle_signals=True,
+                backlog=config.server.backlog)
     return 0
 
 

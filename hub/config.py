@@ -41,6 +41,9 @@ class ServerConfig:
     tls_require_client_cert: bool = False
     # Printed in logs and used to build URLs the hub hands out (e.g. OCSP, uploads).
     public_url: str = ""
+    # Listen backlog: connections the kernel queues before the hub accepts them (reconnect
+    # storms arrive all at once; the kernel caps it at net.core.somaxconn).
+    backlog: int = 4096
 
 
 @dataclass
@@ -72,6 +75,35 @@ class OcppConfig:
     last_seen_flush_seconds: float = 30.0
     # How long a local id tag lookup is reused (0 = always read the database).
     id_tag_cache_seconds: float = 5.0
+
+    # -- protections (hub/ocpp_server/admission.py, flow_control.py) --
+    # Most WebSocket connections held at once; beyond, handshakes get HTTP 503 + Retry-After.
+    # 0 = the process's file descriptor limit (ulimit -n) minus 1024 kept for everything else.
+    max_connections: int = 0
+    # Seconds a handshake may take: from TCP connect until the HTTP request is in (slow or silent
+    # clients are closed; idle HTTP keep-alive connections too), and again for its admission to
+    # be read from the database (else 503 + Retry-After).
+    handshake_timeout: float = 10.0
+    # Handshakes waiting for their admission read at once; beyond, 503 + Retry-After at once.
+    max_pending_handshakes: int = 5000
+    # Stations whose admission is read with one query (all handshakes waiting share queries).
+    admission_batch: int = 500
+    # Group-commit units queued (the database is behind) above which handshakes get 503.
+    db_queue_limit: int = 5000
+    # Retry-After of a 503 handshake, in seconds; each answer adds a random 0..retry_after
+    # so that refused chargers do not come back as one wave.
+    retry_after: int = 5
+    # Per-station message rate: sustained CALLs per second and burst; a CALL over the limit is
+    # answered with CALLERROR GenericError (details.retryAfter) unprocessed. 0 = no limit.
+    # The burst is large on purpose: a charger back online flushes its queued transaction
+    # messages back to back, and some give a message up after a few CALLERRORs.
+    rate_limit: float = 20.0
+    rate_burst: int = 1000
+    # Seconds one send to a station may wait for its socket to drain (a charger that stopped
+    # reading); then the socket is aborted. aiohttp bounds what is buffered meanwhile.
+    send_timeout: float = 30.0
+    # Unsent bytes a station's socket may hold before the hub gives up on it (aborts).
+    send_buffer_bytes: int = 256 * 1024
 
 
 @dataclass
@@ -216,3 +248,16 @@ def _validate(config: Config) -> None:
         raise ConfigError("ocpp.heartbeat_interval must be positive")
     if config.message_log.max_queue <= 0:
         raise ConfigError("message_log.max_queue must be positive")
+    ocpp = config.ocpp
+    if ocpp.max_connections < 0 or ocpp.max_pending_handshakes <= 0 \
+            or ocpp.admission_batch <= 0 or ocpp.db_queue_limit <= 0:
+        raise ConfigError("ocpp.max_connections must be >= 0; ocpp.max_pending_handshakes, "
+                          "ocpp.admission_batch and ocpp.db_queue_limit must be positive")
+    if ocpp.handshake_timeout <= 0 or ocpp.send_timeout < 0 or ocpp.retry_after < 0 \
+            or ocpp.send_buffer_bytes <= 0:
+        raise ConfigError("ocpp.handshake_timeout and ocpp.send_buffer_bytes must be "
+                          "positive; ocpp.send_timeout and ocpp.retry_after must be >= 0")
+    if ocpp.rate_limit < 0 or (ocpp.rate_limit > 0 and ocpp.rate_burst < 1):
+        raise ConfigError("ocpp.rate_limit must be >= 0 and ocpp.rate_burst >= 1")
+    if config.server.backlog <= 0:
+        raise ConfigError("server.backlog must be positive")

@@ -77,6 +77,8 @@ class Jobs:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._back_ids: set[str] | None = None
+        self._back_write: asyncio.Future[None] | None = None
         self._limit = asyncio.Semaphore(8)
         self.lease = dt.timedelta(seconds=self.settings.command_timeout_seconds * 3 + 60)
         self._handlers: dict[str, Callable[[Any], Awaitable[Outcome]]] = {
@@ -162,12 +164,30 @@ class Jobs:
         self._wake.set()
 
     async def _station_back(self, event: StationConnected | StationBooted) -> None:
-        async with self.pnc.hub.engine.begin() as conn:
-            await conn.execute(sa.update(JOBS).where(
-                JOBS.c.station_id == event.station_id, JOBS.c.state.in_(OPEN_STATES),
-                sa.or_(JOBS.c.step != "signing", JOBS.c.kind != "renew"),
-            ).values(next_run_at=utcnow()))
+        # In a reconnect storm every station connects and boots at once: the stations back in
+        # the same moment share one UPDATE, committed with the hub's other writes (group
+        # commit), instead of a transaction each. Each caller returns once its own is committed.
+        if self._back_ids is None:
+            self._back_ids = set()
+            self._back_write = asyncio.ensure_future(self._reschedule_back(self._back_ids))
+        self._back_ids.add(event.station_id)
+        await asyncio.shield(self._back_write)
         self.wake()
+
+    async def _reschedule_back(self, station_ids: set[str]) -> None:
+        await asyncio.sleep(0)  # the other stations of this moment join the set
+        self._back_ids = None
+
+        async def work(conn: Any) -> None:
+            ids = sorted(station_ids)
+            for start in range(0, len(ids), 500):  # bound the statement's parameters
+                await conn.execute(sa.update(JOBS).where(
+                    JOBS.c.station_id.in_(ids[start:start + 500]),
+                    JOBS.c.state.in_(OPEN_STATES),
+                    sa.or_(JOBS.c.step != "signing", JOBS.c.kind != "renew"),
+                ).values(next_run_at=utcnow()))
+
+        await self.pnc.hub.committer.run(work)
 
     async def _loop(self) -> None:
         while True:
@@ -175,8 +195,8 @@ class Jobs:
                 await self.run_due()
             except Exception:
                 log.exception("the Plug&Charge job runner failed; trying again")
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow stop()'s
-            # cancellation when it races with a wake-up, and this loop would never end.
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can turn a cancel that
+            # meets its timeout into TimeoutError, and stop() then waits forever.
             try:
                 async with asyncio.timeout(self.settings.job_poll_seconds):
                     await self._wake.wait()

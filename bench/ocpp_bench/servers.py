@@ -109,6 +109,9 @@ class Server:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
         )
+        # Bench stations send back to back, far above the hub's per-station message-rate limit
+        # (ocpp.rate_limit, a protection against a runaway charger): measure without it.
+        env.setdefault("PNC_HUB_OCPP__RATE_LIMIT", "0")
         return env
 
     def prepare_hub(self) -> str | None:

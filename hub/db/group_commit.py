@@ -38,13 +38,18 @@ class Write:
     """Rows for ``table``, written at the end of the batch with one statement per table.
 
     With ``upsert_key`` the rows replace existing ones with the same key, last one in the batch
-    wins, and ``newer_than`` (a column name) keeps a stored row that is newer than the new one.
+    wins, and ``newer_than`` (a column name) keeps a stored row that is newer than the new one;
+    ``update`` names the columns an existing row gets from the new one (default: all but the
+    key). With ``update_key`` instead, the rows only UPDATE existing rows (matched on those
+    columns; the other columns of each row are set), after every insert and upsert of the batch.
     """
 
     table: sa.Table
     rows: Sequence[dict[str, Any]]
     upsert_key: tuple[str, ...] | None = None
     newer_than: str | None = None
+    update: tuple[str, ...] | None = None
+    update_key: tuple[str, ...] | None = None
 
 
 _Unit = tuple[UnitOfWork[Any] | None, Sequence[Write], "asyncio.Future[Any]"]
@@ -75,7 +80,7 @@ class GroupCommitter:
 
     async def stop(self) -> None:
         # Finish what was accepted before stopping: callers are waiting for their commits.
-        while not self._queue.empty():  # noqa: ASYNC110 (shutdown only, bounded by the queue)
+        while not self._queue.empty() and self._alive():  # noqa: ASYNC110 (shutdown only)
             await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
@@ -87,6 +92,9 @@ class GroupCommitter:
         ``work`` (None without one) once committed."""
         if not self._tasks:
             raise RuntimeError("GroupCommitter is not started")
+        if not self._alive():
+            # Never wait for a commit no writer will make (a hang of every charger call).
+            raise RuntimeError("the group committer's writers have stopped")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((work, writes, future))
         return await future
@@ -98,8 +106,26 @@ class GroupCommitter:
                 batch.append(self._queue.get_nowait())
             # A caller that gave up (cancelled) no longer needs its write.
             batch = [unit for unit in batch if not unit[2].cancelled()]
-            if batch:
+            if not batch:
+                continue
+            try:
                 await self._commit(batch)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # stop()
+                # A cancellation from below (a driver future), not of this task: the batch
+                # failed, but the writer must live on, or every later commit waits forever.
+                log.error("a group commit of %d units was interrupted; failing them", len(batch))
+                for unit in batch:
+                    self._fail(unit[2], RuntimeError("the commit was interrupted"))
+            except Exception as exc:
+                log.exception("group commit writer error; failing %d units", len(batch))
+                for unit in batch:
+                    self._fail(unit[2], exc)
+
+    def _alive(self) -> bool:
+        return any(not task.done() for task in self._tasks)
 
     async def _commit(self, batch: list[_Unit]) -> None:
         started = time.perf_counter()
@@ -158,23 +184,41 @@ class GroupCommitter:
         }
 
 
-
 async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:
-    """Write ``writes`` now, one statement per table (upserts deduplicated by key)."""
+    """Write ``writes`` now, one statement per table (upserts deduplicated by key): inserts,
+    then upserts, then updates."""
     inserts: dict[sa.Table, list[dict[str, Any]]] = {}
-    upserts: dict[tuple[sa.Table, tuple[str, ...], str | None], dict[tuple[Any, ...], Any]] = {}
+    upserts: dict[tuple[sa.Table, tuple[str, ...], str | None, tuple[str, ...] | None],
+                  dict[tuple[Any, ...], Any]] = {}
+    updates: dict[tuple[sa.Table, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
     for write in writes:
+        if write.update_key is not None:
+            for row in write.rows:
+                columns = tuple(c for c in row if c not in write.update_key)
+                updates.setdefault((write.table, write.update_key, columns), []).append(row)
+            continue
         if write.upsert_key is None:
             inserts.setdefault(write.table, []).extend(write.rows)
             continue
-        by_key = upserts.setdefault((write.table, write.upsert_key, write.newer_than), {})
+        by_key = upserts.setdefault(
+            (write.table, write.upsert_key, write.newer_than, write.update), {})
         for row in write.rows:
             by_key[tuple(row[k] for k in write.upsert_key)] = row
     for table, rows in inserts.items():
         if rows:
             await conn.execute(_insert_statement(table), rows)
-    for (table, key, newer_than), rows_by_key in upserts.items():
-        await upsert(conn, table, list(rows_by_key.values()), key=key, newer_than=newer_than)
+    for (table, key, newer_than, update), rows_by_key in upserts.items():
+        await upsert(conn, table, list(rows_by_key.values()), key=key, update=update,
+                     newer_than=newer_than)
+    for (table, key, columns), rows in updates.items():
+        # Bind names must differ from column names in an UPDATE's SET clause.
+        stmt = sa.update(table).where(
+            *(table.c[k] == sa.bindparam(f"k_{k}") for k in key)
+        ).values({c: sa.bindparam(f"v_{c}") for c in columns})
+        await conn.execute(stmt, [
+            {**{f"k_{k}": row[k] for k in key}, **{f"v_{c}": row[c] for c in columns}}
+            for row in rows
+        ])
 
 
 _inserts: dict[sa.Table, sa.Insert] = {}

@@ -15,10 +15,12 @@ import logging
 import ssl
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from hub.auth import public
 from hub.context import Hub
+from hub.ocpp_server.admission import AdmissionControl
+from hub.ocpp_server.flow_control import GuardedWebSocket, read_loop
 from hub.ocpp_server.session import StationSession
 from hub.ocpp_server.session16 import StationSession16
 from hub.ocpp_server.session201 import StationSession201
@@ -81,7 +83,10 @@ def _client_certificate_cn(request: web.Request) -> str | None | bool:
     return None
 
 
-def make_handler(hub_key: web.AppKey[Hub]) -> Any:
+def make_handler(hub_key: web.AppKey[Hub], admission_control: AdmissionControl | None = None
+                 ) -> Any:
+    guard = admission_control or AdmissionControl()
+
     # Chargers authenticate with the OCPP security profiles below, not with API tokens.
     @public
     async def ocpp_websocket(request: web.Request) -> web.StreamResponse:
@@ -92,7 +97,9 @@ def make_handler(hub_key: web.AppKey[Hub]) -> Any:
                           f"station id must be 1..{MAX_STATION_ID} printable ASCII characters "
                           "without spaces or URL delimiters")
 
-        ws = web.WebSocketResponse(
+        ws = GuardedWebSocket(
+            send_timeout=hub.config.ocpp.send_timeout,
+            max_buffer=hub.config.ocpp.send_buffer_bytes,
             protocols=tuple(SESSION_CLASSES),
             heartbeat=hub.config.ocpp.websocket_ping_interval or None,
             max_msg_size=hub.config.ocpp.max_frame_bytes * HARD_FRAME_FACTOR,
@@ -106,7 +113,9 @@ def make_handler(hub_key: web.AppKey[Hub]) -> Any:
             return _error(400, "unsupported_subprotocol",
                           f"offered [{offered}], supported: {', '.join(SESSION_CLASSES)}")
 
-        admission = await stations.admission(hub, station_id)
+        admission = await guard.admit(hub, station_id)
+        if isinstance(admission, web.Response):
+            return admission  # 503 + Retry-After: the hub is full or its database is busy
         if admission is None:
             log.info("refused unknown station %s", station_id)
             return _error(404, "unknown_station", f"station {station_id} is not registered")
@@ -128,16 +137,28 @@ def make_handler(hub_key: web.AppKey[Hub]) -> Any:
         try:
             await stations.mark_connected(hub, station_id, session.ocpp_version, remote,
                                           admission.registration_status)
-            await _read_loop(session, ws)
+        except Exception as exc:
+            # The database is failing over: the charger reconnects with its own back-off.
+            log.warning("%s: could not record the connection (%r); asking it to retry",
+                        station_id, exc)
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"database unavailable")
+        else:
+            await read_loop(session, ws, hub.config.ocpp.rate_limit, hub.config.ocpp.rate_burst)
         finally:
             session.connection_closed()
             if hub.stations.remove(session):
-                await asyncio.shield(
-                    stations.mark_disconnected(hub, station_id, session.last_seen_at,
-                                               reason=str(ws.close_code)))
+                await asyncio.shield(_mark_disconnected(hub, session, str(ws.close_code)))
         return ws
 
     return ocpp_websocket
+
+
+async def _mark_disconnected(hub: Hub, session: StationSession, reason: str) -> None:
+    try:
+        await stations.mark_disconnected(hub, session.id, session.last_seen_at, reason=reason)
+    except Exception as exc:
+        # Start-up resets every connected flag, so a lost write here is repaired by a restart.
+        log.warning("%s: could not record the disconnect (%r)", session.id, exc)
 
 
 def _check_credentials(request: web.Request, station_id: str,
@@ -164,18 +185,6 @@ def _check_credentials(request: web.Request, station_id: str,
             {"error": "unauthorized", "detail": "wrong station id or password"},
             status=401, headers={"WWW-Authenticate": 'Basic realm="OCPP"'})
     return None
-
-
-async def _read_loop(session: StationSession, ws: web.WebSocketResponse) -> None:
-    async for msg in ws:
-        if msg.type is WSMsgType.TEXT:
-            await session.route_message(msg.data)
-        elif msg.type is WSMsgType.BINARY:
-            # OCPP-J frames are text; answer rather than drop so the charger learns why.
-            await session.route_message(msg.data)
-        elif msg.type is WSMsgType.ERROR:
-            log.info("%s: websocket error %s", session.id, ws.exception())
-            break
 
 
 def ssl_context(cert: str, key: str, client_ca: str = "",

@@ -41,6 +41,37 @@ class FrameError(Exception):
         return f"{self.code}: {self.description}"
 
 
+class IntegerOutOfRange(ValueError):
+    pass
+
+
+INT32 = range(-(2**31), 2**31)
+
+
+def _int32(literal: str) -> int:
+    """OCPP integers are 32-bit (OCPP 2.0.1 says so; 1.6's SOAP types are xs:int): a bigger one
+    is refused at the edge instead of failing in the database."""
+    value = int(literal)
+    if value not in INT32:
+        raise IntegerOutOfRange(f"integer {literal[:24]} is outside the 32-bit range")
+    return value
+
+
+def _unique_id_of(raw: str) -> str:
+    """The id of a well-formed frame we refuse for its content (slow path, errors only)."""
+    try:
+        msg = json.loads(raw)
+    except (ValueError, RecursionError):
+        return guess_unique_id(raw)
+    if isinstance(msg, list) and len(msg) > 1 and isinstance(msg[1], str) and msg[1]:
+        return msg[1]
+    return "-1"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def guess_unique_id(raw: str) -> str:
     """The message id of a frame we will not parse fully (oversize, broken), or '-1'."""
     match = _UNIQUE_ID_PREFIX.match(raw[:128])
@@ -61,12 +92,24 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> Call | CallResult | CallErr
             guess_unique_id(raw),
         )
     try:
-        msg = json.loads(raw)
+        msg = json.loads(raw, parse_int=_int32, parse_constant=_no_constant)
+    except IntegerOutOfRange as exc:
+        # The code StationSession201.check_int32 gives for the same fault.
+        raise FrameError("PropertyConstraintViolation", str(exc), _unique_id_of(raw)) from exc
     except ValueError as exc:
         raise FrameError("FormatViolation", "frame is not valid JSON",
                          guess_unique_id(raw)) from exc
+    except RecursionError as exc:
+        # [[[[...]]]] a few thousand deep: Python's parser gives up; so do we, politely.
+        raise FrameError("FormatViolation", "frame is nested too deeply",
+                         guess_unique_id(raw)) from exc
     if not isinstance(msg, list) or not msg:
         raise FrameError("FormatViolation", "frame must be a JSON array [MessageTypeId, ...]")
+    if ("\\ud" in raw or "\\uD" in raw) and _has_lone_surrogate(msg):
+        # "\ud800" alone is valid JSON but not Unicode text: no database or charger takes it.
+        unique_id = msg[1] if len(msg) > 1 and isinstance(msg[1], str) and msg[1] else "-1"
+        raise FrameError("FormatViolation", "frame contains a lone UTF-16 surrogate escape",
+                         unique_id)
 
     unique_id = msg[1] if len(msg) > 1 and isinstance(msg[1], str) else "-1"
     type_id = msg[0]
@@ -77,8 +120,10 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> Call | CallResult | CallErr
     if len(msg) < 2 or not isinstance(msg[1], str) or not msg[1]:
         raise FrameError("FormatViolation", "UniqueId must be a non-empty string")
     if len(unique_id) > MAX_UNIQUE_ID:
+        # Echoed whole (the frame size limit bounds it): only the same id lets the charger
+        # match this CALLERROR to its CALL.
         raise FrameError("FormatViolation", f"UniqueId longer than {MAX_UNIQUE_ID} characters",
-                         unique_id[:MAX_UNIQUE_ID])
+                         unique_id)
 
     if type_id == MessageType.Call:
         if len(msg) != 4:
@@ -102,6 +147,14 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> Call | CallResult | CallErr
         )
     details = msg[4] if len(msg) > 4 and isinstance(msg[4], dict) else {}
     return CallError(unique_id, msg[2], str(msg[3]), details)
+
+
+def _has_lone_surrogate(msg: Any) -> bool:
+    try:
+        json.dumps(msg, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def validate(message_type: int, action: str, payload: dict[str, Any], version: str,

@@ -23,6 +23,13 @@ from hub.db.models import OcppMessage
 log = logging.getLogger(__name__)
 
 
+_ID_LENGTH = OcppMessage.__table__.c.unique_id.type.length or 64
+
+
+def _loggable(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")[:_ID_LENGTH]
+
+
 class MessageLog:
     def __init__(
         self,
@@ -69,6 +76,12 @@ class MessageLog:
     ) -> None:
         if not self.enabled or (action is not None and action in self.skip_actions):
             return
+        # A hostile frame's id or action may be long or hold lone surrogates ("\\ud800"): the
+        # log keeps what fits its columns and can be encoded, not the batch failing on it.
+        if unique_id is not None and (len(unique_id) > _ID_LENGTH or not unique_id.isascii()):
+            unique_id = _loggable(unique_id)
+        if action is not None and (len(action) > _ID_LENGTH or not action.isascii()):
+            action = _loggable(action)
         row = {
             "station_id": station_id,
             "direction": direction,
@@ -105,8 +118,8 @@ class MessageLog:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     break
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
-                # cancellation stop() sends when it races with a row arriving.
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can turn a cancel that
+                # meets its timeout into TimeoutError, and stop() then waits forever.
                 try:
                     async with asyncio.timeout(timeout):
                         rows.append(await self._queue.get())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,12 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
+from hub.db.group_commit import Write, write_rows
 from hub.db.models import Station
 from hub.events import StationBooted, StationConnected, StationDisconnected
 
 # OCPP 1.6 Security Whitepaper: the AuthorizationKey is 16 to 40 bytes.
 MIN_PASSWORD_LENGTH = 16
 MAX_PASSWORD_LENGTH = 40
+
+
+_STATIONS = Station.__table__
+_CONNECT_COLUMNS = ("connected", "connected_at", "last_seen_at", "ocpp_version")
 
 
 class UnknownStation(LookupError):
@@ -59,38 +65,47 @@ class StationAdmission:
 
 async def admission(hub: Hub, station_id: str) -> StationAdmission | None:
     """What the hub knows about a station at handshake time; None = unknown and rejected."""
-    async with hub.sessions() as session:
-        row = await session.get(Station, station_id)
-    if row is not None:
-        return StationAdmission(station_id, row.registration_status, row.password_hash, True)
+    return (await admissions(hub, [station_id]))[station_id]
+
+
+async def admissions(hub: Hub, station_ids: Sequence[str]) -> dict[str, StationAdmission | None]:
+    """``admission`` for many stations with one query (handshakes of a reconnect storm are
+    batched by the endpoint's admission control)."""
+    async with hub.engine.connect() as conn:
+        rows = (await conn.execute(
+            sa.select(Station.id, Station.registration_status, Station.password_hash)
+            .where(Station.id.in_(station_ids)))).all()
+    known = {row.id: StationAdmission(row.id, row.registration_status, row.password_hash, True)
+             for row in rows}
     policy = "accept" if hub.config.dev else hub.config.ocpp.unknown_stations
-    if policy == "reject":
-        return None
     status = "Accepted" if policy == "accept" else "Pending"
-    return StationAdmission(station_id, status, None, False)
+    return {
+        station_id: known.get(station_id) or (
+            None if policy == "reject" else StationAdmission(station_id, status, None, False))
+        for station_id in station_ids
+    }
 
 
 async def mark_connected(hub: Hub, station_id: str, ocpp_version: str, remote: str | None,
                          registration_status: str) -> None:
     now = utcnow()
-
+    # One upsert for every connection of the batch (a reconnect storm commits thousands at
+    # once); the insert is the first contact of a station admitted by policy (--dev, pending).
+    row = {"id": station_id, "registration_status": registration_status, "connected": True,
+           "connected_at": now, "last_seen_at": now, "ocpp_version": ocpp_version,
+           "created_at": now}
     event = StationConnected(station_id=station_id, ocpp_version=ocpp_version, remote=remote)
+    write = Write(_STATIONS, [row], upsert_key=("id",), update=_CONNECT_COLUMNS)
+    if hub.bus.has_in_transaction_hooks(StationConnected):
+        async def work(conn: AsyncConnection) -> None:
+            # The hooks (e.g. an OICP status push, committed atomically with the connect) read
+            # the connected row: it is written first, in this unit.
+            await write_rows(conn, [write])
+            await hub.bus.run_in_transaction(conn, event)
 
-    async def work(conn: AsyncConnection) -> None:
-        updated = await conn.execute(
-            sa.update(Station).where(Station.id == station_id).values(
-                connected=True, connected_at=now, last_seen_at=now, ocpp_version=ocpp_version
-            )
-        )
-        if updated.rowcount == 0:
-            # First contact of a station admitted by policy (--dev or pending).
-            await conn.execute(sa.insert(Station).values(
-                id=station_id, registration_status=registration_status, connected=True,
-                connected_at=now, last_seen_at=now, ocpp_version=ocpp_version, created_at=now,
-            ))
-        await hub.bus.run_in_transaction(conn, event)
-
-    await hub.committer.run(work)
+        await hub.committer.run(work)
+    else:
+        await hub.committer.run(writes=[write])
     hub.bus.publish(event)
 
 
@@ -138,14 +153,10 @@ async def register_boot(hub: Hub, station_id: str, info: BootInfo,
     status = registration_status
     interval = (hub.config.ocpp.heartbeat_interval if status == "Accepted"
                 else hub.config.ocpp.pending_retry_interval)
-    values: dict[str, Any] = {k: v for k, v in info.__dict__.items()}
-
-    async def work(conn: AsyncConnection) -> None:
-        await conn.execute(sa.update(Station).where(Station.id == station_id).values(
-            **values, boot_status=status, last_boot_at=now, last_seen_at=now
-        ))
-
-    await hub.committer.run(work)
+    row: dict[str, Any] = {"id": station_id, **info.__dict__, "boot_status": status,
+                           "last_boot_at": now, "last_seen_at": now}
+    # Written with every other boot of the batch in one statement (boot storms).
+    await hub.committer.run(writes=[Write(_STATIONS, [row], update_key=("id",))])
     hub.bus.publish(StationBooted(station_id=station_id, status=status, vendor=info.vendor,
                                   model=info.model, firmware_version=info.firmware_version))
     return BootDecision(status=status, interval=interval, current_time=now)

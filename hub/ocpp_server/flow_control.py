@@ -1,0 +1,130 @@
+"""Flow control of a live OCPP connection: a per-station message-rate limit and a bounded send.
+
+Rate limit: a token bucket per connection (``ocpp.rate_limit`` messages per second sustained,
+``ocpp.rate_burst`` at once). A CALL over the limit is answered at once with a CALLERROR
+``GenericError`` carrying its unique id (and ``retryAfter`` in the details) instead of being
+processed: the charger learns why and retries later, and one misbehaving charger cannot take the
+hub's CPU or database from the others. Answers to the hub's own calls are never refused, and a
+malformed frame over the limit still gets the CALLERROR the OCPP-J spec gives it. The bucket lives
+in the read loop's locals, so it costs no memory per held station.
+
+Bounded send: aiohttp's WebSocket writer waits for the transport to drain once its buffer is
+above the high-water mark, so a charger that stops reading blocks the sender rather than growing
+the buffer; but the sender would wait forever, and a sender that is cancelled meanwhile (a
+command's own timeout) leaves its frame buffered, so repeated commands would still grow it.
+``GuardedWebSocket`` gives every send (and the closing handshake) ``ocpp.send_timeout`` seconds
+and refuses to add to a buffer already holding more than ``ocpp.send_buffer_bytes``; either way
+the socket is aborted, which ends the session like any disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+from ocpp.messages import Call, MessageType
+
+from hub.ocpp_server.framing import FrameError, parse_frame
+
+if TYPE_CHECKING:
+    from hub.ocpp_server.session import StationSession
+
+log = logging.getLogger(__name__)
+
+
+class GuardedWebSocket(web.WebSocketResponse):
+    """A server WebSocket whose sends give up (and abort the socket) after ``send_timeout``,
+    and that aborts instead of buffering more than ``max_buffer`` unsent bytes."""
+
+    def __init__(self, *, send_timeout: float, max_buffer: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._send_timeout = send_timeout or None
+        self._max_buffer = max_buffer
+
+    async def send_str(self, data: str, compress: int | None = None) -> None:
+        request = self._req
+        transport = request.transport if request is not None else None
+        if transport is not None and transport.get_write_buffer_size() > self._max_buffer:
+            # A sender that gave up waiting (a command's own timeout cancels the send) leaves
+            # its frame in the buffer; without this check every further command would add one.
+            self.abort()
+            raise ConnectionResetError(
+                f"more than {self._max_buffer} bytes unsent: the peer is not reading")
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await super().send_str(data, compress)
+        except TimeoutError:
+            self.abort()
+            raise ConnectionResetError(
+                f"send timed out after {self._send_timeout:g} s: the peer is not reading"
+            ) from None
+
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                return await super().close(code=code, message=message, drain=drain)
+        except TimeoutError:
+            self.abort()
+            return True
+
+    def abort(self) -> None:
+        """Drop the socket now, with whatever is still unsent (a peer that stopped reading)."""
+        request = self._req
+        if request is not None and request.transport is not None:
+            log.info("%s: aborting the socket, its peer stopped reading",
+                     request.match_info.get("station_id", "?"))
+            request.transport.abort()
+
+
+async def read_loop(session: StationSession, ws: web.WebSocketResponse, rate: float,
+                    burst: float) -> None:
+    """Feed every frame to ``session``; CALLs over the rate limit get a CALLERROR instead."""
+    tokens = burst
+    stamp = time.monotonic()
+    async for msg in ws:
+        if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+            # Binary frames are not OCPP-J frames, but get an answer so the charger learns why.
+            if rate > 0:
+                now = time.monotonic()
+                tokens = min(burst, tokens + (now - stamp) * rate)
+                stamp = now
+                if tokens < 1.0:
+                    await _refuse(session, msg.data, (1.0 - tokens) / rate, rate)
+                    continue
+                tokens -= 1.0
+            try:
+                await session.route_message(msg.data)
+            except Exception:
+                # route_message answers every frame itself; should a bug let an exception out,
+                # it must not end the session (aiohttp would write an HTTP 500 into the
+                # WebSocket stream).
+                log.exception("%s: frame could not be handled", session.id)
+        elif msg.type is WSMsgType.ERROR:
+            log.info("%s: websocket error %s", session.id, ws.exception())
+            break
+
+
+async def _refuse(session: StationSession, raw: str | bytes, retry_after: float,
+                  rate: float) -> None:
+    started = time.perf_counter()
+    hub = session.hub
+    try:
+        msg = parse_frame(raw, hub.config.ocpp.max_frame_bytes)
+    except FrameError:
+        # Malformed frames cost no more than this refusal: answer them as the spec says.
+        await session.route_message(raw)
+        return
+    if not isinstance(msg, Call):
+        await session.route_message(raw)  # an answer to one of our calls is never refused
+        return
+    session.messages_in += 1
+    session.last_seen = time.time()
+    session._log_frame("in", MessageType.Call, msg.unique_id, msg.action, raw)
+    await session._send_call_error(
+        msg.unique_id, "GenericError",
+        f"message rate limit of {rate:g}/s exceeded; {msg.action} was not processed, "
+        "retry later", {"retryAfter": round(retry_after, 3)})
+    hub.metrics.record("in", "(rate-limited)", time.perf_counter() - started, "GenericError")

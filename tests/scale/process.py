@@ -1,0 +1,99 @@
+"""The hub as a real child process whose log goes to a file (so that a long fault run can never
+block on a full pipe, and the log can be searched afterwards)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.hub.process import ROOT, HubProcess, cli
+
+# What a log line of an unhandled error looks like (Python tracebacks, aiohttp's and asyncio's
+# own reports, and the session's "<station>: <action> failed" for an exception in a handler).
+UNHANDLED_MARKERS = ("Traceback", "Error handling request", "exception was never retrieved",
+                     "Unhandled exception", "Task was destroyed")
+
+
+def _die_with_parent() -> None:
+    """Linux: the hub gets SIGKILL if the test process dies first (no orphaned hubs)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+
+class LoggedHubProcess(HubProcess):
+    def __init__(self, database_url: str, port: int, log_path: Path, *extra: str,
+                 env: dict[str, str] | None = None, log_level: str = "WARNING") -> None:
+        super().__init__(database_url, port, *extra)
+        self.log_path = log_path
+        self.env = env or {}
+        self.log_level = log_level
+
+    async def start(self) -> None:
+        with open(self.log_path, "ab") as log:  # noqa: ASYNC230 (a local file, once)
+            self.proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once; we poll it)
+                [sys.executable, "-m", "hub", "--log-level", self.log_level, "serve", "--host",
+                 "127.0.0.1", "--port", str(self.port), "--database-url", self.database_url,
+                 *self.extra],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
+                env={**os.environ, **self.env}, preexec_fn=_die_with_parent)
+        await self.wait_ready()
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with aiohttp.ClientSession() as http:
+            while asyncio.get_running_loop().time() < deadline:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"hub exited:\n{self.log()[-3000:]}")
+                try:
+                    async with http.get(f"http://127.0.0.1:{self.port}/healthCheck-01") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise TimeoutError("hub did not become ready")
+
+    def terminate(self, timeout: float = 75.0) -> str:
+        """SIGTERM and wait for the graceful shutdown (aiohttp gives handlers 60 s); a hub that
+        does not exit by then is killed and the test fails with its log tail."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                stacks = ""
+                if shutil.which("py-spy"):  # a diagnosis aid where it is installed
+                    stacks = subprocess.run(["py-spy", "dump", "--pid", str(self.proc.pid)],
+                                            capture_output=True, text=True).stdout
+                self.proc.kill()
+                self.proc.wait(10)
+                raise AssertionError(f"the hub did not shut down within {timeout:g} s of "
+                                     f"SIGTERM; log tail:\n{self.log()[-4000:]}\n{stacks}"
+                                     ) from None
+        return self.log()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def unhandled_errors(self) -> list[str]:
+        return [line for line in self.log().splitlines()
+                if any(marker in line for marker in UNHANDLED_MARKERS)]
+
+
+def upgrade_schema(database_url: str) -> None:
+    """A PostgreSQL hub does not migrate by itself at start-up (SQLite does)."""
+    if not database_url.startswith("sqlite"):
+        done = cli("db", "upgrade", "--database-url", database_url)
+        assert done.returncode == 0, done.stdout + done.stderr
