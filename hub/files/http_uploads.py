@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import AsyncIterator
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 from aiohttp.web_urldispatcher import _default_expect_handler
@@ -155,7 +156,8 @@ async def post_upload(request: web.Request) -> web.Response:
             token = (await part.read_chunk(256)).decode("ascii", "replace").strip()
             continue
         if part.name in ("diag", "file"):
-            given = _checked_name(part.filename)
+            # Some clients (aiohttp's FormData among them) percent-encode the file name.
+            given = _checked_name(part.filename and unquote(part.filename))
             claim = await diagnostics.claim_upload(files, token)
             try:
                 result = await _receive(files, claim, given, None, _part_chunks(part),
