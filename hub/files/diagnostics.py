@@ -191,12 +191,17 @@ async def _answered(files: Files, request_id: int, station_id: str, state: str,
             file_name=file_name and file_name[:255], updated_at=now))
         terminal = state not in OPEN
         # Only forward: an upload or notification may already have moved the request on.
-        await conn.execute(sa.update(table).where(
+        changed = (await conn.execute(sa.update(table).where(
             table.id == request_id, table.state == "pending").values(
             state=state, updated_at=now, completed_at=now if terminal else None,
-            error=f"station answered {station_status}" if state == "rejected" else None))
-        await add_event(conn, REQUEST_TYPE, request_id, state, station_status,
-                        {"file_name": file_name})
+            error=f"station answered {station_status}" if state == "rejected" else None
+        ))).rowcount
+        shown = state
+        if not changed:  # the upload or a notification was faster than the answer
+            shown = (await conn.execute(sa.select(table.state).where(
+                table.id == request_id))).scalar_one()
+        await add_event(conn, REQUEST_TYPE, request_id, shown, station_status,
+                        {"answer": station_status or "fileName", "file_name": file_name})
         if station_status == "AcceptedCanceled":
             # The station dropped its ongoing log upload for this one.
             await _close_others(conn, station_id, request_id, "cancelled",

@@ -187,11 +187,15 @@ async def _answered(files: Files, request_id: int, station_id: str, status: str)
     async def work(conn: AsyncConnection) -> None:
         now = utcnow()
         table = FirmwareRequest
-        await conn.execute(sa.update(table).where(
+        changed = (await conn.execute(sa.update(table).where(
             table.id == request_id, table.state == "pending").values(
             state=state, updated_at=now, completed_at=None if state == "accepted" else now,
-            error=None if state == "accepted" else f"station answered {status}"))
-        await add_event(conn, REQUEST_TYPE, request_id, state, detail={"answer": status})
+            error=None if state == "accepted" else f"station answered {status}"))).rowcount
+        shown = state
+        if not changed:  # a notification was faster than the answer
+            shown = (await conn.execute(sa.select(table.state).where(
+                table.id == request_id))).scalar_one()
+        await add_event(conn, REQUEST_TYPE, request_id, shown, detail={"answer": status})
         if status == "AcceptedCanceled":
             ids = (await conn.execute(sa.select(table.id).where(
                 table.station_id == station_id, table.id != request_id,
