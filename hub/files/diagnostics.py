@@ -242,10 +242,12 @@ async def on_notification(conn: AsyncConnection, event: StationNotified) -> None
     if row is None:
         return
     request_id, _, transport = row
+    target = STATION_STATES.get(event.status)
+    if target is None and row.state not in OPEN:
+        return  # Idle after the request ended says nothing about it
     now = utcnow()
     await conn.execute(sa.update(table).where(table.id == request_id).values(
         station_status=event.status[:32], updated_at=now))
-    target = STATION_STATES.get(event.status)
     if target == "uploaded" and transport == "external":
         target = "complete"  # nothing arrives here: the station's word is all there is
     if target is None:

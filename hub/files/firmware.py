@@ -223,10 +223,12 @@ async def on_notification(conn: AsyncConnection, event: StationNotified) -> None
     row = (await conn.execute(query)).first()
     if row is None:
         return
+    target = STATION_STATES.get(event.status)
+    if target is None and row.state not in OPEN:
+        return  # Idle after the request ended says nothing about it
     now = utcnow()
     await conn.execute(sa.update(table).where(table.id == row.id).values(
         station_status=event.status[:32], updated_at=now))
-    target = STATION_STATES.get(event.status)
     if target is None:  # Idle: nothing in progress
         await add_event(conn, REQUEST_TYPE, row.id, row.state, event.status)
         return

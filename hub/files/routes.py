@@ -74,6 +74,13 @@ def _limit(request: web.Request) -> int:
     return value
 
 
+def _station_filter(request: web.Request) -> str | None:
+    station_id = request.query.get("station_id")
+    if station_id and "\x00" in station_id:
+        raise bad_request("station_id", "must not contain NUL characters")
+    return station_id or None
+
+
 def _name(request: web.Request) -> str:
     name = request.match_info["name"]
     try:
@@ -110,7 +117,7 @@ def _serve(files: Files, row: StoredFile, attachment: bool) -> web.FileResponse:
 async def list_diagnostics(request: web.Request) -> web.Response:
     files = _files(request)
     statement = sa.select(StoredFile).where(StoredFile.kind == "diagnostics")
-    station_id = request.query.get("station_id")
+    station_id = _station_filter(request)
     if station_id:
         statement = statement.where(StoredFile.station_id == station_id)
     async with files.hub.sessions() as session:
@@ -222,7 +229,7 @@ async def list_firmware(request: web.Request) -> web.Response:
            responses={**NOT_FOUND, "409": error("an open update request uses it")})
 async def delete_firmware(request: web.Request) -> web.Response:
     files = _files(request)
-    name = request.match_info["name"]
+    name = _name(request)
     try:
         await firmware.delete_firmware(files, name)
     except ApiError as exc:
@@ -321,7 +328,7 @@ async def _list(request: web.Request, model: Any, view: Any,
                 states: tuple[str, ...]) -> web.Response:
     files = _files(request)
     statement = sa.select(model)
-    station_id = request.query.get("station_id")
+    station_id = _station_filter(request)
     if station_id:
         statement = statement.where(model.station_id == station_id)
     state = request.query.get("state")

@@ -230,11 +230,16 @@ async def test_station_failures_and_answers_end_the_request(
     await station.call(call.DiagnosticsStatusNotification(status="Uploaded"))
     done = await request_state(hub, http, "diagnostics", body["request_id"], "complete")
     assert done["file"] is None
+    # Idle (a TriggerMessage answer) after the end says nothing about the request.
+    await station.call(call.DiagnosticsStatusNotification(status="Idle"), suppress=False)
+    again = await api(hub, http, "GET", f"/api/diagnostics/requests/{body['request_id']}")
+    assert (again["state"], again["station_status"]) == ("complete", "Uploaded")
 
     listed = await api(hub, http, "GET", "/api/diagnostics/requests",
                        params={"station_id": STATION, "state": "failed"})
     assert [r["state"] for r in listed["requests"]] == ["failed"]
     await api(hub, http, "GET", "/api/diagnostics/requests", 400, params={"state": "nope"})
+    await api(hub, http, "GET", "/api/firmware/requests", 400, params={"station_id": "C\x00"})
     await api(hub, http, "GET", "/api/diagnostics/requests/999999", 404)
 
 
@@ -266,3 +271,45 @@ async def test_ftp_off_is_409(hub_factory: Any, http: aiohttp.ClientSession) -> 
         body = await api(running, http, "POST", "/api/getDiagnostics", 409,
                          json={"station_id": STATION, "transport": "ftp"})
         assert body["error"] == "ftp_disabled"
+
+
+async def test_ftp_passive_ports_are_the_configured_ones(
+        hub_factory: Any, http: aiohttp.ClientSession) -> None:
+    import asyncio
+
+    from tests.hub.harness import connect_station, wait_for
+    from tests.hub.process import free_port
+
+    data_port = free_port()
+    running: RunningHub = await hub_factory(ftp_passive_ports=str(data_port))
+    async with connect_station(running, STATION) as cp:
+        await wait_for(lambda: STATION in running.hub.stations)
+        body = await api(running, http, "POST", "/api/getDiagnostics",
+                         json={"station_id": STATION, "transport": "ftp"})
+        url = URL(cp.received[-1].payload["location"])
+        assert url.user == f"diag{body['request_id']}"
+
+        # A plain FTP dialogue: the PASV answer names the configured data port.
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+
+        async def say(line: str | None) -> str:
+            if line is not None:
+                writer.write(line.encode() + b"\r\n")
+            return (await reader.readline()).decode()
+
+        assert (await say(None)).startswith("220")
+        assert (await say(f"USER {url.user}")).startswith("331")
+        assert (await say(f"PASS {url.password}")).startswith("230")
+        assert (await say("LIST")).startswith("502")  # nothing to browse
+        assert (await say("RETR /etc/passwd")).startswith("502")  # nor to read
+        pasv = await say("PASV")
+        numbers = pasv[pasv.index("(") + 1:pasv.index(")")].split(",")
+        assert int(numbers[4]) * 256 + int(numbers[5]) == data_port
+        assert (await say("QUIT")).startswith("221")
+        assert await reader.read() == b""
+        writer.close()
+
+        await ftp_upload(str(url), b"through the configured port")
+        done = await request_state(running, http, "diagnostics", body["request_id"],
+                                   "complete")
+        assert done["file"]["size"] == len(b"through the configured port")
