@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
-from aiohttp.web_urldispatcher import _default_expect_handler
 
 from hub.auth import public
 from hub.errors import ApiError, bad_request, error_response
@@ -126,7 +125,12 @@ async def expect_upload(request: web.Request) -> web.StreamResponse | None:
                            f"{files.config.max_upload_bytes}")
     except ApiError as exc:
         return exc.response()
-    return await _default_expect_handler(request)
+    if request.headers.get("Expect", "").lower() != "100-continue":
+        return error_response(417, "expectation_failed", "only Expect: 100-continue is known")
+    if request.version >= (1, 1):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the real answer's size starts after this line
+    return None
 
 
 @public

@@ -125,8 +125,9 @@ async def test_oversize_uploads_are_refused_and_nothing_is_written(
     assert failed.value.received_codes[-1].matches("552")
     await nothing_written(hub)
 
-    # Exactly at the limit is fine, with the same token as before.
-    assert await put(http, location + "/edge.bin", b"y" * limit) == 200
+    # Exactly at the limit is fine, with the same token as before (and 100-continue).
+    async with http.put(location + "/edge.bin", data=b"y" * limit, expect100=True) as resp:
+        assert resp.status == 200
     done = await request_state(hub, http, "diagnostics", request_id, "complete")
     assert done["file"]["size"] == limit
 
