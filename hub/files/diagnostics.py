@@ -34,7 +34,7 @@ from hub.commands import CallError, CallTimeout, StationOffline
 from hub.db.base import utcnow
 from hub.errors import ApiError
 from hub.events import StationNotified
-from hub.files.models import DiagnosticsRequest, StoredFile
+from hub.files.models import DiagnosticsRequest, FileRequestEvent, StoredFile
 from hub.files.names import safe_file_name, station_dir
 from hub.files.service import Files, add_event
 from hub.files.store import Sink
@@ -112,7 +112,9 @@ async def start(files: Files, station_id: str, ask: DiagnosticsAsk,
         request_id = row.id
         location, shown = _locations(files, request_id, transport, token, base_url, ask)
         row.location = shown
-    await _write(files, request_id, "pending", detail={"action": action, "location": shown})
+        session.add(FileRequestEvent(
+            request_type=REQUEST_TYPE, request_id=request_id, at=now, state="pending",
+            detail=json.dumps({"action": action, "location": shown})))
 
     try:
         if action == "GetDiagnostics":

@@ -36,7 +36,7 @@ from hub.commands import CallError, CallTimeout, StationOffline
 from hub.db.base import utcnow
 from hub.errors import ApiError
 from hub.events import StationNotified
-from hub.files.models import FirmwareRequest, StoredFile
+from hub.files.models import FileRequestEvent, FirmwareRequest, StoredFile
 from hub.files.service import Files, add_event
 from hub.files.store import AlreadyStored, Sink
 from hub.files.tokens import DOWNLOAD_PREFIX, looks_like, new_token, token_hash
@@ -127,7 +127,9 @@ async def start(files: Files, station_id: str, ask: FirmwareAsk,
         session.add(row)
         await session.flush()
         request_id = row.id
-    await _write(files, request_id, "pending", detail={"action": action, "location": shown})
+        session.add(FileRequestEvent(
+            request_type=REQUEST_TYPE, request_id=request_id, at=now, state="pending",
+            detail=json.dumps({"action": action, "location": shown})))
 
     try:
         if action == "UpdateFirmware" and version != V201:
