@@ -44,6 +44,7 @@ REFUSALS = {
     "413": error("larger than [files] max_upload_bytes"),
     "507": error("the storage quota is used up"),
 }
+MULTIPART_SLACK = 64 * 1024
 TOKEN_QUERY = query("token", STRING, description="the upload token (else in the path)")
 
 
@@ -119,7 +120,9 @@ async def expect_upload(request: web.Request) -> web.StreamResponse | None:
         if token is not None or request.method == "PUT":
             await diagnostics.check_token(files, token)
         length = request.content_length
-        if length is not None and length > files.config.max_upload_bytes:
+        # A multipart body is a little larger than its file: leave room for the envelope.
+        slack = 0 if request.method == "PUT" else MULTIPART_SLACK
+        if length is not None and length > files.config.max_upload_bytes + slack:
             raise ApiError(413, "upload_too_large",
                            f"the upload is {length} bytes; the limit is "
                            f"{files.config.max_upload_bytes}")

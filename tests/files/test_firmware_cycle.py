@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
+import sqlalchemy as sa
 from ocpp.v16 import call, call_result
 from ocpp.v201 import call as call201
 from yarl import URL
 
+from hub.db.base import utcnow
+from hub.files.models import FirmwareRequest
 from tests.files.conftest import STATION, Background, api, files_on_disk, request_state
 from tests.hub.harness import RunningHub, TestStation, connect_station, wait_for
 from tests.ocpp201.harness201 import connect_station201
@@ -176,7 +180,7 @@ async def test_a_2_0_1_station_gets_its_update_firmware(
 
 async def test_who_may_download_firmware(
         hub_factory: Any, http: aiohttp.ClientSession) -> None:
-    running: RunningHub = await hub_factory(firmware_timeout=0.5)
+    running: RunningHub = await hub_factory()
     await upload_image(running, http)
     await upload_image(running, http, "other.bin")
     url = f"{running.http_url}/firmware/wallbox-2.1.bin"
@@ -203,7 +207,12 @@ async def test_who_may_download_firmware(
             async with http.get(other) as resp:
                 assert resp.status == 403
                 assert (await resp.json())["error"] == "invalid_download_token"
-        # Once the request timed out, its token is dead.
+        # Once the request timed out, its token is dead (its deadline moved into the past
+        # rather than a short timeout: a busy machine must not time it out too early).
+        async with running.hub.sessions() as session, session.begin():
+            await session.execute(sa.update(FirmwareRequest).where(
+                FirmwareRequest.id == body["request_id"]).values(
+                deadline=utcnow() - timedelta(seconds=1)))
         await request_state(running, http, "firmware", body["request_id"], "timed_out")
         async with http.get(str(location)) as resp:
             assert resp.status == 403
