@@ -138,8 +138,9 @@ async def test_put_to_the_location_itself_and_name_appended_without_slash(
         assert await put(http, location + "glued.log", b"second") == 200
 
     uploading_station(station, background, glued)
-    body = await api(hub, http, "GET", f"/getDiagnostics/{STATION}",
+    body = await api(hub, http, "GET", f"/getDiagnosticsHTTP/{STATION}",
                      headers={"Accept": "application/json"})
+    assert body["transport"] == "http"
     await background.wait()
     done = await request_state(hub, http, "diagnostics", body["request_id"], "complete")
     assert done["file"]["name"] == f"{body['request_id']}-glued.log"
