@@ -1,4 +1,4 @@
-"""Tables of hub.files (migration 0004_diagnostics).
+"""Tables of hub.files (migration 0005_diagnostics).
 
 - ``stored_files``: every file the hub keeps under ``[files] data_dir`` (diagnostics and logs
   that stations uploaded, firmware images an operator uploaded), with size and SHA-256.

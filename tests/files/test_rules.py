@@ -133,7 +133,7 @@ async def test_migration_matches_the_models_and_goes_down_and_up(database_url: s
         def down_and_up(sync: object) -> None:
             cfg = alembic_config()
             cfg.attributes["connection"] = sync
-            command.downgrade(cfg, "0003_pki_certificates")
+            command.downgrade(cfg, "0004_station_secc_ids")
             command.upgrade(cfg, "heads")
 
         async with engine.connect() as conn:

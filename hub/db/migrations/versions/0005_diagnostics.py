@@ -1,7 +1,7 @@
 """diagnostics and firmware: stored files, request cycles and their history (hub/files)
 
-Revision ID: 0004_diagnostics
-Revises: 0003_pki_certificates
+Revision ID: 0005_diagnostics
+Revises: 0004_station_secc_ids
 Create Date: 2026-11-21
 """
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from hub.db.base import UTCDateTime
 
-revision = '0004_diagnostics'
-down_revision = '0003_pki_certificates'
+revision = '0005_diagnostics'
+down_revision = '0004_station_secc_ids'
 branch_labels = None
 depends_on = None
 
