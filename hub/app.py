@@ -29,6 +29,7 @@ from hub.db.group_commit import GroupCommitter
 from hub.db.migrate import pending_revisions, upgrade_database
 from hub.errors import error_middleware
 from hub.events import EventBus
+from hub.files.runtime import add_file_routes
 from hub.health import add_health_routes
 from hub.id_tags import IdTagCache
 from hub.management import add_management_routes
@@ -95,6 +96,7 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     add_openapi_routes(app)
     add_management_routes(app)
     app[ADMISSION] = AdmissionControl()
+    add_file_routes(app)
     handler = make_handler(HUB, app[ADMISSION])
     app.router.add_get("/ocpp/{station_id}", handler)
     for feature in selected:

@@ -117,11 +117,43 @@ class MessageLogConfig:
 
 
 @dataclass
+class FilesConfig:
+    """Diagnostics uploads and firmware images (hub.files)."""
+
+    data_dir: str = "./pnc-hub-files"
+    # One diagnostics/log upload; one firmware image; everything stored together.
+    max_upload_bytes: int = 100 * 1024 * 1024
+    max_firmware_bytes: int = 1024 * 1024 * 1024
+    quota_bytes: int = 10 * 1024 * 1024 * 1024
+    # Base URL chargers reach the hub's HTTP routes at (upload and firmware locations).
+    # Empty: server.public_url, else the scheme and host the API request came in on.
+    public_url: str = ""
+    # Where the hub asks for diagnostics when the caller names no location: http or ftp.
+    default_transport: Literal["http", "ftp"] = "http"
+    # A request not finished by then is timed_out (its upload/download token expires with it).
+    diagnostics_timeout: float = 3600.0
+    firmware_timeout: float = 86400.0
+    sweep_interval: float = 15.0
+    # True: GET /firmware/{name} without a token (the seed Broker's behaviour). Default: only
+    # with the per-request token the hub puts in the location, or an admin bearer token.
+    firmware_public: bool = False
+    # The FTP server for chargers that only upload over FTP (off by default).
+    ftp_enabled: bool = False
+    ftp_host: str = "0.0.0.0"
+    ftp_port: int = 2121
+    # Passive data ports, e.g. "30000-30009" or "30000,30002"; empty = any free port.
+    ftp_passive_ports: str = ""
+    # Host announced in ftp:// locations and PASV answers (NAT); empty = the public URL's host.
+    ftp_public_host: str = ""
+
+
+@dataclass
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     ocpp: OcppConfig = field(default_factory=OcppConfig)
     message_log: MessageLogConfig = field(default_factory=MessageLogConfig)
+    files: FilesConfig = field(default_factory=FilesConfig)
     dev: bool = False
     # Sections owned by feature packages, passed through untouched.
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -136,6 +168,7 @@ _CORE_SECTIONS = {
     "database": DatabaseConfig,
     "ocpp": OcppConfig,
     "message_log": MessageLogConfig,
+    "files": FilesConfig,
 }
 _SHORT_ENV = {"DATABASE_URL": ("database", "url"), "PORT": ("server", "port")}
 
@@ -261,3 +294,30 @@ def _validate(config: Config) -> None:
         raise ConfigError("ocpp.rate_limit must be >= 0 and ocpp.rate_burst >= 1")
     if config.server.backlog <= 0:
         raise ConfigError("server.backlog must be positive")
+    files = config.files
+    for name in ("max_upload_bytes", "max_firmware_bytes", "quota_bytes"):
+        if getattr(files, name) <= 0:
+            raise ConfigError(f"files.{name} must be positive")
+    for name in ("diagnostics_timeout", "firmware_timeout", "sweep_interval"):
+        if getattr(files, name) <= 0:
+            raise ConfigError(f"files.{name} must be positive")
+    if not 0 <= files.ftp_port < 65536:
+        raise ConfigError(f"invalid value for files.ftp_port: {files.ftp_port}")
+    parse_port_list(files.ftp_passive_ports, "files.ftp_passive_ports")
+
+
+def parse_port_list(text: str, name: str) -> list[int]:
+    """"30000-30009,30020" -> the ports; empty -> []."""
+    ports: list[int] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        low, _, high = item.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ConfigError(f"invalid value for {name}: {text!r}") from None
+        if not 0 < first <= last < 65536 or last - first > 10000:
+            raise ConfigError(f"invalid value for {name}: {text!r}")
+        ports.extend(range(first, last + 1))
+    return ports

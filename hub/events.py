@@ -99,6 +99,17 @@ class MeterValuesReceived(Event):
     samples: tuple[dict[str, Any], ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
+class StationNotified(Event):
+    """A station reported about itself (StationNotification row): DiagnosticsStatus, LogStatus,
+    FirmwareStatus, SignedFirmwareStatus, SecurityEvent, ... ``request_id`` is the OCPP
+    requestId where the message has one."""
+
+    kind: str
+    status: str
+    request_id: int | None = None
+
+
 E = TypeVar("E", bound=Event)
 AfterCommitHandler = Callable[[Any], Awaitable[None]]
 InTransactionHandler = Callable[[AsyncConnection, Any], Awaitable[None]]

@@ -209,14 +209,29 @@ async def disconnect_charge_point(request: web.Request) -> web.Response:
                         {"status": "disconnected", "station_id": station_id})
 
 
-@operation("GetDiagnostics to location; text answer, JSON if Accept asks", tags=TAGS,
-           parameters=[s.STATION_PATH, query("location", s.STRING, required=True),
+@operation("GetDiagnostics (to location, or to the hub when omitted); text answer, JSON if "
+           "Accept asks", tags=TAGS,
+           parameters=[s.STATION_PATH, query("location", s.STRING),
+                       query("transport", s.enum("http", "ftp")),
                        query("start_time", s.STRING), query("stop_time", s.STRING),
                        query("retries", s.INTEGER), query("retry_interval", s.INTEGER)],
            responses=s.COMMAND_ERRORS)
 async def get_diagnostics_get(request: web.Request) -> web.Response:
     station_id = request.match_info["station_id"]
-    result = await get_diagnostics(hub_of(request), station_id, dict(request.query))
+    result = await get_diagnostics(request, station_id, dict(request.query))
+    return text_or_json(request, f"GetDiagnostics-Aufruf gestartet: {result['status']}", result)
+
+
+@operation("GetDiagnostics with an upload to the hub over HTTP; text answer, JSON if Accept "
+           "asks", tags=TAGS,
+           parameters=[s.STATION_PATH, query("start_time", s.STRING),
+                       query("stop_time", s.STRING), query("retries", s.INTEGER),
+                       query("retry_interval", s.INTEGER)],
+           responses=s.COMMAND_ERRORS)
+async def get_diagnostics_http(request: web.Request) -> web.Response:
+    station_id = request.match_info["station_id"]
+    data = {k: v for k, v in request.query.items() if k not in ("location", "transport")}
+    result = await get_diagnostics(request, station_id, {**data, "transport": "http"})
     return text_or_json(request, f"GetDiagnostics-Aufruf gestartet: {result['status']}", result)
 
 
@@ -234,3 +249,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/rebootChargePoint/{station_id}", reboot_charge_point)
     r.add_get("/disconnectChargePoint/{station_id}", disconnect_charge_point)
     r.add_get("/getDiagnostics/{station_id}", get_diagnostics_get)
+    r.add_get("/getDiagnosticsHTTP/{station_id}", get_diagnostics_http)

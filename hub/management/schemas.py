@@ -99,11 +99,6 @@ TRIGGER_BODY = station_body(("requested_message",), connector_id=CONNECTOR_ID,
 DATA_TRANSFER_BODY = station_body(("vendor_id",), vendor_id={"type": "string", "maxLength": 255},
                                   message_id={"type": "string", "maxLength": 50},
                                   data={"description": "a string, or JSON sent as a string"})
-DIAGNOSTICS_BODY = station_body(("location",), location={"type": "string", "format": "uri"},
-                                retries=INTEGER, retry_interval=INTEGER,
-                                start_time=STRING, stop_time=STRING)
-FIRMWARE_BODY = station_body(("location",), location={"type": "string", "format": "uri"},
-                             retrieve_date=STRING, retries=INTEGER, retry_interval=INTEGER)
 
 # -- answers ----------------------------------------------------------------------------------
 

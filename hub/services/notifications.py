@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.context import Hub
 from hub.db.base import utcnow
 from hub.db.models import StationNotification
+from hub.events import StationNotified
 
 
 async def record_notification(
@@ -24,11 +25,16 @@ async def record_notification(
     timestamp: datetime | None = None,
 ) -> None:
     text = json.dumps(detail) if isinstance(detail, dict) else detail
+    event = StationNotified(station_id=station_id, kind=kind, status=status,
+                            request_id=request_id)
 
     async def work(conn: AsyncConnection) -> None:
         await conn.execute(sa.insert(StationNotification).values(
             station_id=station_id, kind=kind, status=status, request_id=request_id, detail=text,
             timestamp=timestamp or utcnow(),
         ))
+        # In the same transaction: request tracking (diagnostics, firmware) follows the report.
+        await hub.bus.run_in_transaction(conn, event)
 
     await hub.committer.run(work)
+    hub.bus.publish(event)

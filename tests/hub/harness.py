@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import shutil
 import ssl
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +32,8 @@ class RunningHub:
     port: int
     admin_token: str
     scheme: str = "ws"
+    # The [files] data_dir start_hub made (removed on stop).
+    files_dir: str = ""
 
     @property
     def hub(self) -> Hub:
@@ -49,6 +53,8 @@ class RunningHub:
 
     async def stop(self) -> None:
         await self.runner.cleanup()
+        if self.files_dir:
+            shutil.rmtree(self.files_dir, ignore_errors=True)
 
 
 async def start_hub(database_url: str, *, ssl_context: ssl.SSLContext | None = None,
@@ -60,6 +66,10 @@ async def start_hub(database_url: str, *, ssl_context: ssl.SSLContext | None = N
     for key, value in overrides.items():
         sections[key] = value
     sections.setdefault("ocpp", {}).setdefault("validate_responses", True)
+    # Uploaded diagnostics and firmware go to a fresh directory, never the working directory.
+    files = sections.setdefault("files", {})
+    own_dir = "" if "data_dir" in files else tempfile.mkdtemp(prefix="pnc-hub-files-")
+    files.setdefault("data_dir", own_dir)
     config = load_config(env={}, overrides=sections)
     app = create_app(config, feature_list=feature_list,
                      startup=StartupOptions(upgrade_database=True))
@@ -69,7 +79,7 @@ async def start_hub(database_url: str, *, ssl_context: ssl.SSLContext | None = N
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     token = await create_token(app[HUB].sessions, "test admin")
-    return RunningHub(app, runner, port, token, "wss" if ssl_context else "ws")
+    return RunningHub(app, runner, port, token, "wss" if ssl_context else "ws", files_dir=own_dir)
 
 
 def now() -> str:

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import aiohttp
@@ -31,13 +32,16 @@ class HubProcess:
         self.port = port
         self.extra = extra
         self.proc: subprocess.Popen[str] | None = None
+        self.files_dir = tempfile.mkdtemp(prefix="pnc-hub-files-")
 
     async def start(self) -> None:
         self.proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once; we poll it)
             [sys.executable, "-m", "hub", "--log-level", "WARNING", "serve", "--host",
              "127.0.0.1", "--port", str(self.port), "--database-url", self.database_url,
              *self.extra],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            # Uploaded files go to a temporary directory, not the checkout.
+            env={"PNC_HUB_FILES__DATA_DIR": self.files_dir, **os.environ})
         await self.wait_ready()
 
     async def wait_ready(self, timeout: float = 30.0) -> None:

@@ -62,11 +62,18 @@ async def test_command_routes_reach_a_2_0_1_station(hub: RunningHub, api: Api) -
         await api.error("POST", "/api/stopTransaction", 404, "unknown_transaction",
                         json={**ONE, "transaction_id": 12345})
 
-        # GetDiagnostics/UpdateFirmware have no 2.0.1 mapping yet (the diagnostics issue).
-        assert "2.0.1" not in COMMAND_VERSIONS
-        body = await api.error("POST", "/api/getDiagnostics", 409, "unsupported_ocpp_version",
-                               json={**ONE, "location": "ftp://d/"})
-        assert body["ocpp_version"] == "2.0.1"
+        # GetDiagnostics is GetLog (DiagnosticsLog) for 2.0.1, UpdateFirmware its own shape.
+        assert "2.0.1" not in COMMAND_VERSIONS  # the plain 1.6-only routes still say so
+        body = await api.ok("POST", "/api/getDiagnostics", json={**ONE, "location": "ftp://d/"})
+        assert (body["action"], body["fileName"]) == ("GetLog", "log.tgz")
+        assert (last().action, last().payload["log_type"]) == ("GetLog", "DiagnosticsLog")
+        assert last().payload["request_id"] == body["request_id"]
+        assert last().payload["log"] == {"remote_location": "ftp://d/"}
+        body = await api.ok("POST", "/api/updateFirmware",
+                            json={**ONE, "location": "https://fw.example/2.bin"})
+        assert body["status"] == "Accepted" and last().action == "UpdateFirmware"
+        assert last().payload["firmware"]["location"] == "https://fw.example/2.bin"
+        assert last().payload["request_id"] == body["request_id"]
 
         async with connect_station(hub, "CP-16") as cp16:
             await wait_for(lambda: "CP-16" in hub.hub.stations)
