@@ -228,18 +228,27 @@ class RemoteControl:
                                       emp_partner_session_id=values["emp_partner_session_id"])
         return outcome
 
+    async def _own_session(self, body: Any, provider_in_path: str | None, kind: str,
+                           unknown: str, other_evse: str, other_provider: str) -> Any:
+        """(body, EVSE, session) of a stop/cancel request, or BadRequest: the session must
+        exist with this kind (400), run on this EVSE (022) and belong to the caller (017)."""
+        body = self._common(body, provider_in_path)
+        ref = await self._evse(body["EvseID"])
+        session = await self._session(body["SessionID"])
+        if session is None or session.kind != kind:
+            raise BadRequest("400", unknown)
+        if session.evse_id != ref.evse_id:
+            raise BadRequest("022", other_evse)
+        if _norm(session.provider_id or "") != _norm(body["ProviderID"]):
+            raise BadRequest("017", other_provider)
+        return body, ref, session
+
     async def stop(self, body: Any, provider_in_path: str | None = None) -> Outcome:
         started = time.monotonic()
         try:
-            body = self._common(body, provider_in_path)
-            ref = await self._evse(body["EvseID"])
-            session = await self._session(body["SessionID"])
-            if session is None or session.kind != REMOTE:
-                raise BadRequest("400", "no remote session with this SessionID")
-            if session.evse_id != ref.evse_id:
-                raise BadRequest("022", "the session runs on another EVSE")
-            if _norm(session.provider_id or "") != _norm(body["ProviderID"]):
-                raise BadRequest("017", "the session belongs to another provider")
+            body, ref, session = await self._own_session(
+                body, provider_in_path, REMOTE, "no remote session with this SessionID",
+                "the session runs on another EVSE", "the session belongs to another provider")
         except BadRequest as bad:
             return Outcome(self._fail(bad, body))
         outcome = Outcome(self._ok(session), ref.station_id, ref.connector_id,
@@ -332,15 +341,10 @@ class RemoteControl:
                                  provider_in_path: str | None = None) -> Outcome:
         started = time.monotonic()
         try:
-            body = self._common(body, provider_in_path)
-            ref = await self._evse(body["EvseID"])
-            session = await self._session(body["SessionID"])
-            if session is None or session.kind != RESERVATION:
-                raise BadRequest("400", "no reservation with this SessionID")
-            if session.evse_id != ref.evse_id:
-                raise BadRequest("022", "the reservation is for another EVSE")
-            if _norm(session.provider_id or "") != _norm(body["ProviderID"]):
-                raise BadRequest("017", "the reservation belongs to another provider")
+            body, ref, session = await self._own_session(
+                body, provider_in_path, RESERVATION, "no reservation with this SessionID",
+                "the reservation is for another EVSE",
+                "the reservation belongs to another provider")
         except BadRequest as bad:
             return Outcome(self._fail(bad, body))
         outcome = Outcome(self._ok(session), ref.station_id, ref.connector_id,
