@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -66,12 +65,13 @@ class FileStore:
         self.reserved_bytes = 0
 
     def prepare(self) -> None:
-        """Create the layout and drop uploads a previous process left unfinished."""
-        for sub in ("tmp", "diagnostics", "firmware"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        for leftover in (self.root / "tmp").glob("*.part"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+        """Drop uploads a previous process left unfinished. Directories are created on the
+        first upload: a hub that never receives a file leaves nothing on disk."""
+        tmp = self.root / "tmp"
+        if tmp.is_dir():
+            for leftover in tmp.glob("*.part"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
     def path(self, relpath: str) -> Path:
         """The absolute path of a stored file; refuses anything outside data_dir."""
@@ -88,9 +88,6 @@ class FileStore:
             self.path(relpath).unlink()
         self.used_bytes = max(0, self.used_bytes - size)
 
-    def disk_free(self) -> int:
-        return shutil.disk_usage(self.root).free
-
 
 class Sink:
     """One upload in progress: write chunks, then ``place`` it or ``discard`` it."""
@@ -101,6 +98,7 @@ class Sink:
         self.size = 0
         self._hash = hashlib.sha256()
         self._tmp = store.root / "tmp" / f"{uuid.uuid4().hex}.part"
+        self._tmp.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self._tmp, "xb")  # noqa: SIM115 (closed by place/discard)
         self._placed: Path | None = None
         self._reserved = True
