@@ -213,7 +213,7 @@ def load_config(
             continue
         raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
 
-    config = Config(dev=_coerce("dev", raw.pop("dev", False), bool))
+    config = Config(dev=coerce_setting("dev", raw.pop("dev", False), bool))
     for section, cls in _CORE_SECTIONS.items():
         values = raw.pop(section, {})
         if not isinstance(values, dict):
@@ -231,12 +231,14 @@ def _build_section(section: str, cls: type, values: dict[str, Any]) -> Any:
     for key, value in values.items():
         if key not in known:
             raise ConfigError(f"unknown setting [{section}] {key}")
-        kwargs[key] = _coerce(f"{section}.{key}", value, hints[key])
+        kwargs[key] = coerce_setting(f"{section}.{key}", value, hints[key])
     return cls(**kwargs)
 
 
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Turn TOML values and environment strings into the declared type, or fail naming the key."""
+def coerce_setting(name: str, value: Any, hint: Any) -> Any:
+    """Turn TOML values and environment strings into the declared type, or fail naming the key.
+
+    Features use it for their own sections, so every section reads values the same way."""
     origin = getattr(hint, "__origin__", None)
     try:
         if origin is Literal:
@@ -264,6 +266,8 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         if origin is list:
             if isinstance(value, str):
                 return [item.strip() for item in value.split(",") if item.strip()]
+            if get_args(hint) == (str,):
+                return [str(item) for item in value]
             return list(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid value for {name}: {value!r} ({exc})") from exc

@@ -22,14 +22,13 @@ answer "Service not available".
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hub.config import ConfigError
+from hub.config import ConfigError, coerce_setting
 
 BASE_URLS = {
     "qa": "https://service-qa.hubject.com/api/oicp",
@@ -154,7 +153,7 @@ _DICTS = {"rate_limits", "pricing"}
 
 def load_oicp_config(section: dict[str, Any], dev: bool = False) -> OicpConfig:
     """Build and check the section; a bad value raises ConfigError naming the key."""
-    known = {f.name: f for f in dataclasses.fields(OicpConfig)}
+    known = get_type_hints(OicpConfig)
     kwargs: dict[str, Any] = {}
     for key, value in section.items():
         if key not in known or key == "dev":
@@ -165,9 +164,7 @@ def load_oicp_config(section: dict[str, Any], dev: bool = False) -> OicpConfig:
     return config
 
 
-def _coerce(key: str, value: Any, spec: dataclasses.Field[Any]) -> Any:
-    default = (spec.default if spec.default is not dataclasses.MISSING
-               else spec.default_factory())  # type: ignore[misc]
+def _coerce(key: str, value: Any, hint: Any) -> Any:
     try:
         if key == "evses":
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -177,26 +174,9 @@ def _coerce(key: str, value: Any, spec: dataclasses.Field[Any]) -> Any:
             if not isinstance(value, dict):
                 raise ValueError("must be a table")
             return value
-        if isinstance(default, list):
-            if isinstance(value, str):
-                return [item.strip() for item in value.split(",") if item.strip()]
-            return [str(item) for item in value]
-        if isinstance(default, bool):
-            if isinstance(value, bool):
-                return value
-            lowered = str(value).strip().lower()
-            if lowered in {"1", "true", "yes", "on"}:
-                return True
-            if lowered in {"0", "false", "no", "off", ""}:
-                return False
-            raise ValueError("must be true or false")
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:
         raise ConfigError(f"invalid value for oicp.{key}: {value!r} ({exc})") from exc
+    return coerce_setting(f"oicp.{key}", value, hint)
 
 
 def _validate(config: OicpConfig) -> None:
