@@ -36,7 +36,7 @@ class Sample(NamedTuple):  # a tuple: pages build hundreds of these
     location: str
     value: float
     unit: str | None
-    timestamp: datetime
+    timestamp: datetime | str  # a raw stored time on SQLite (see ``columns.ts``)
 
 
 def _scaled(sample: Sample) -> float:
@@ -46,7 +46,7 @@ def _scaled(sample: Sample) -> float:
     return sample.value * table.get(sample.unit, 1.0)
 
 
-def pick(samples: Iterable[Sample], measurand: str) -> tuple[float, datetime] | None:
+def pick(samples: Iterable[Sample], measurand: str) -> tuple[float, datetime | str] | None:
     """One value and its timestamp for ``measurand`` (kW for power, Wh for energy)."""
     candidates = [s for s in samples if s.measurand == measurand]
     if not candidates:

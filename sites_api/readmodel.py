@@ -10,6 +10,7 @@ organisation), never per site, charger or port.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.db.models import Connector, LatestReading, MeterValue, Station, Transaction
-from sites_api.columns import in_sites, raw, ts
+from sites_api.columns import in_sites, raw, statement_for, ts
 from sites_api.fuse_trees import load_fuse_trees
 from sites_api.models import (
     CONNECTOR_TYPES,
@@ -61,6 +62,15 @@ class Scope:
             return sa.false()
         return O.c.key == self.organisation_key
 
+    def parameters(self) -> dict[str, Any]:
+        """The values of ``bound_condition`` (a NULL key matches no organisation)."""
+        return {} if self.everything else {"org_key": self.organisation_key}
+
+
+def bound_condition(everything: bool) -> sa.ColumnElement[bool]:
+    """``Scope.condition`` with the organisation as a parameter, for statements built once."""
+    return sa.true() if everything else O.c.key == sa.bindparam("org_key")
+
 
 _SITE_COLUMNS = (
     S.c.id, S.c.name, S.c.reference_id, S.c.status, S.c.timezone, S.c.address, S.c.street,
@@ -72,11 +82,11 @@ _SITE_COLUMNS = (
 )
 
 
-def sites_query(scope: Scope) -> sa.Select[Any]:
+def sites_query(condition: sa.ColumnElement[bool]) -> sa.Select[Any]:
     return (sa.select(*_SITE_COLUMNS)
             .select_from(S.join(O, O.c.id == S.c.organisation_id)
                          .outerjoin(LC, LC.c.site_id == S.c.id))
-            .where(scope.condition()))
+            .where(condition))
 
 
 @dataclass
@@ -85,20 +95,35 @@ class Page:
     has_more: bool
 
 
+@functools.cache
+def _page_query(everything: bool, by_reference: bool, after: bool, before: bool
+                ) -> sa.Select[Any]:
+    """The page statement for one combination of filters, built once (parameters bound later)."""
+    query = sites_query(bound_condition(everything))
+    if by_reference:
+        query = query.where(S.c.reference_id == sa.bindparam("reference_id"))
+    if after:
+        query = query.where(S.c.id > sa.bindparam("starting_after"))
+    if before:
+        query = query.where(S.c.id < sa.bindparam("ending_before"))
+    return query.order_by(S.c.id.desc() if before else S.c.id).limit(sa.bindparam("limit"))
+
+
+@functools.cache
+def _site_query(everything: bool) -> sa.Select[Any]:
+    return sites_query(bound_condition(everything)).where(S.c.id == sa.bindparam("site_id"))
+
+
 def load_page(conn: sa.Connection, scope: Scope, *, limit: int,
-                    starting_after: int | None = None, ending_before: int | None = None,
-                    reference_id: str | None = None) -> Page:
+              starting_after: int | None = None, ending_before: int | None = None,
+              reference_id: str | None = None) -> Page:
     """One page in id order; ``has_more`` says whether more sites lie in the walk direction."""
-    query = sites_query(scope)
-    if reference_id is not None:
-        query = query.where(S.c.reference_id == reference_id)
     backwards = ending_before is not None
-    if starting_after is not None:
-        query = query.where(S.c.id > starting_after)
-    if backwards:
-        query = query.where(S.c.id < ending_before)
-    query = query.order_by(S.c.id.desc() if backwards else S.c.id).limit(limit + 1)
-    rows = (conn.execute(query)).all()
+    query = _page_query(scope.everything, reference_id is not None, starting_after is not None,
+                        backwards)
+    rows = conn.execute(query, {
+        **scope.parameters(), "reference_id": reference_id, "starting_after": starting_after,
+        "ending_before": ending_before, "limit": limit + 1}).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
@@ -108,7 +133,8 @@ def load_page(conn: sa.Connection, scope: Scope, *, limit: int,
 
 
 def load_site(conn: sa.Connection, scope: Scope, site_id: int) -> dict[str, Any] | None:
-    rows = (conn.execute(sites_query(scope).where(S.c.id == site_id))).all()
+    rows = conn.execute(_site_query(scope.everything),
+                        {**scope.parameters(), "site_id": site_id}).all()
     if not rows:
         return None
     return (_assemble(conn, rows, [site_id]))[0]
@@ -116,7 +142,7 @@ def load_site(conn: sa.Connection, scope: Scope, site_id: int) -> dict[str, Any]
 
 def load_all(conn: sa.Connection, scope: Scope) -> list[dict[str, Any]]:
     """Every site the scope sees (the Flipturn view has no pagination)."""
-    rows = (conn.execute(sites_query(scope).order_by(S.c.id))).all()
+    rows = conn.execute(sites_query(scope.condition()).order_by(S.c.id)).all()
     if not rows:
         return []
     if scope.everything:
@@ -231,8 +257,8 @@ def _device(charger: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _chargers(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, Any]]]:
-    query = (sa.select(
+def _chargers_query(selector: Any) -> sa.Select[Any]:
+    return (sa.select(
         C.c.id, C.c.site_id, C.c.name, C.c.station_id, C.c.manufacturer, C.c.model,
         C.c.serial_number, C.c.firmware_version, C.c.latitude, C.c.longitude, C.c.external_id,
         C.c.type, raw(C.c.created_at), ST.c.vendor, ST.c.model, ST.c.serial_number,
@@ -241,12 +267,15 @@ def _chargers(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, An
         .select_from(C.outerjoin(ST, ST.c.id == C.c.station_id))
         .where(in_sites(C.c.site_id, selector))
         .order_by(C.c.site_id, C.c.id))
+
+
+def _chargers(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     # Tuples, not attribute access: this loop runs for every charger of the page.
     for (charger_id, site_id, name, station_id, manufacturer, model, serial, firmware, lat, lon,
          external_id, kind, created_at, st_vendor, st_model, st_serial, st_box, st_firmware,
-         connected, connected_at, disconnected_at, last_seen_at) in (
-            conn.execute(query)).all():
+         connected, connected_at, disconnected_at, last_seen_at) in conn.execute(
+            *statement_for(_chargers_query, selector)):
         if connected:
             connection: dict[str, Any] | None = {"status": "Connected",
                                                  "timestamp": ts(connected_at)}
@@ -277,15 +306,14 @@ def _chargers(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, An
     return out
 
 
-def _ports(conn: sa.Connection, selector: Any
-                 ) -> tuple[dict[int, list[dict[str, Any]]], dict[tuple[str, int], dict[str, Any]]]:
+def _ports_query(selector: Any) -> sa.Select[Any]:
     card_join = sa.and_(RC.c.id_tag == T.c.id_tag, RC.c.organisation_id == S.c.organisation_id)
-    query = (sa.select(
+    return (sa.select(
         P.c.id, P.c.charger_id, P.c.name, P.c.port_number, P.c.maximum_power_kw,
         P.c.connector_type, P.c.power_type, P.c.evse_id, C.c.station_id,
         CO.c.status, CO.c.error_code, CO.c.info, CO.c.vendor_error_code,
         raw(CO.c.status_timestamp),
-        T.c.id.label("tx_id"), T.c.start_timestamp, T.c.id_tag, T.c.meter_start,
+        T.c.id.label("tx_id"), raw(T.c.start_timestamp), T.c.id_tag, T.c.meter_start,
         T.c.ocpp_transaction_id, RC.c.id.label("card_id"), RC.c.name.label("card_name"),
         RC.c.customer_name, V.c.id.label("vehicle_id"), V.c.make.label("vehicle_make"),
         V.c.model.label("vehicle_model"), V.c.name.label("vehicle_name"),
@@ -301,13 +329,17 @@ def _ports(conn: sa.Connection, selector: Any
             .outerjoin(V, V.c.id == RC.c.vehicle_id))
         .where(in_sites(C.c.site_id, selector))
         .order_by(P.c.charger_id, P.c.port_number))
+
+
+def _ports(conn: sa.Connection, selector: Any
+           ) -> tuple[dict[int, list[dict[str, Any]]], dict[tuple[str, int], dict[str, Any]]]:
     ports: dict[int, list[dict[str, Any]]] = defaultdict(list)
     sessions: dict[tuple[str, int], dict[str, Any]] = {}
     for (port_id, charger_id, name, port_number, max_kw, connector_type, power_type, evse_id,
          station_id, status, error_code, info, vendor_error_code, status_timestamp, tx_id,
          start_timestamp, id_tag, meter_start, ocpp_transaction_id, card_id, card_name,
          customer_name, vehicle_id, vehicle_make, vehicle_model, vehicle_name, vehicle_vin) in (
-            conn.execute(query)).all():
+            conn.execute(*statement_for(_ports_query, selector))):
         session = None
         if tx_id is not None:
             ocpp_tx = tx_id if ocpp_transaction_id is None else (
@@ -358,30 +390,38 @@ def _active_ports(selector: Any) -> sa.Select[Any]:
             .where(in_sites(C.c.site_id, selector), CO.c.current_transaction_id.is_not(None)))
 
 
-def _readings(conn: sa.Connection, selector: Any
-                    ) -> dict[tuple[str, int], list[tuple[int | None, Sample]]]:
+def _readings_query(selector: Any) -> sa.Select[Any]:
     active = _active_ports(selector).subquery()
-    query = (sa.select(LR.c.station_id, LR.c.connector_id, LR.c.measurand, LR.c.phase,
-                       LR.c.location, LR.c.numeric_value, LR.c.unit, LR.c.timestamp,
+    return (sa.select(LR.c.station_id, LR.c.connector_id, LR.c.measurand, LR.c.phase,
+                       LR.c.location, LR.c.numeric_value, LR.c.unit, raw(LR.c.timestamp),
                        LR.c.transaction_id)
              .select_from(LR.join(active, sa.and_(
                  active.c.station_id == LR.c.station_id,
                  active.c.connector_id == LR.c.connector_id)))
              .where(LR.c.measurand.in_(MEASURANDS), LR.c.numeric_value.is_not(None)))
+
+
+def _readings(conn: sa.Connection, selector: Any
+              ) -> dict[tuple[str, int], list[tuple[int | None, Sample]]]:
     out: dict[tuple[str, int], list[tuple[int | None, Sample]]] = defaultdict(list)
-    for r in (conn.execute(query)).all():
-        out[(r.station_id, r.connector_id)].append((r.transaction_id, Sample(
-            r.measurand, r.phase, r.location, r.numeric_value, r.unit, r.timestamp)))
+    # Raw times (see ``columns.ts``) compare in time order: both sides come from one column type.
+    for (station_id, connector_id, measurand, phase, location, value, unit, timestamp,
+         transaction_id) in conn.execute(*statement_for(_readings_query, selector)):
+        out[(station_id, connector_id)].append((transaction_id, Sample(
+            measurand, phase, location, value, unit, timestamp)))
     return out
 
 
-def _soc_start(conn: sa.Connection, selector: Any) -> dict[int, float]:
-    """The first SoC each running session reported (the EV's state of charge at plug-in)."""
+def _soc_start_query(selector: Any) -> sa.Select[Any]:
     active = _active_ports(selector).with_only_columns(CO.c.current_transaction_id)
     first = (sa.select(MV.c.transaction_id, sa.func.min(MV.c.id).label("first_id"))
              .where(MV.c.transaction_id.in_(active), MV.c.measurand == SOC,
                     MV.c.numeric_value.is_not(None))
              .group_by(MV.c.transaction_id).subquery())
-    query = sa.select(MV.c.transaction_id, MV.c.numeric_value).select_from(
+    return sa.select(MV.c.transaction_id, MV.c.numeric_value).select_from(
         MV.join(first, MV.c.id == first.c.first_id))
-    return {r.transaction_id: r.numeric_value for r in (conn.execute(query)).all()}
+
+
+def _soc_start(conn: sa.Connection, selector: Any) -> dict[int, float]:
+    """The first SoC each running session reported (the EV's state of charge at plug-in)."""
+    return {tx: soc for tx, soc in conn.execute(*statement_for(_soc_start_query, selector))}
