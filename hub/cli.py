@@ -22,6 +22,7 @@ from hub.app import StartupOptions, create_app, features
 from hub.config import Config, ConfigError, load_config
 from hub.db import create_engine, session_factory
 from hub.db.migrate import upgrade_database
+from hub.gc_tuning import freeze_startup_heap, tune_collector
 from hub.ocpp_server.endpoint import ssl_context
 
 
@@ -110,6 +111,8 @@ def _config(args: argparse.Namespace, **server: Any) -> Config:
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _config(args, host=args.host, port=args.port)
     app = create_app(config, startup=StartupOptions(print_admin_token=config.dev))
+    tune_collector(config.server.gc_young_threshold)
+    app.on_startup.append(freeze_startup_heap)  # runs after the hub runtime's cleanup_ctx
     tls = None
     if config.server.tls_cert:
         tls = ssl_context(config.server.tls_cert, config.server.tls_key,

@@ -44,6 +44,9 @@ class ServerConfig:
     # Listen backlog: connections the kernel queues before the hub accepts them (reconnect
     # storms arrive all at once; the kernel caps it at net.core.somaxconn).
     backlog: int = 4096
+    # Young-generation threshold of Python's cyclic GC for the serving process (0 = Python's
+    # default of 700); see hub/gc_tuning.py for why and what it measured.
+    gc_young_threshold: int = 20_000
 
 
 @dataclass
