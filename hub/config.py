@@ -266,12 +266,14 @@ def coerce_setting(name: str, value: Any, hint: Any) -> Any:
             return float(value)
         if hint is str:
             return str(value)
-        if origin is list:
+        if origin is list or origin is tuple:
             if isinstance(value, str):
-                return [item.strip() for item in value.split(",") if item.strip()]
-            if get_args(hint) == (str,):
-                return [str(item) for item in value]
-            return list(value)
+                items = [item.strip() for item in value.split(",") if item.strip()]
+            elif get_args(hint)[:1] == (str,):
+                items = [str(item) for item in value]
+            else:
+                items = list(value)
+            return items if origin is list else tuple(items)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid value for {name}: {value!r} ({exc})") from exc
     return value

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
+from hub.config import coerce_setting
+
 SIGNERS = ("local", "est")
 OCSP_UNREACHABLE = ("reject", "accept")
 
@@ -73,7 +75,7 @@ class PncSettings:
             raise ValueError(f"unknown [pnc] setting(s): {', '.join(unknown)}")
         values: dict[str, Any] = {}
         for key, raw in data.items():
-            values[key] = _coerce(key, raw, hints[key])
+            values[key] = coerce_setting(f"pnc.{key}", raw, hints[key])
         settings = cls(**values)
         settings.check()
         return settings
@@ -88,27 +90,3 @@ class PncSettings:
             raise ValueError("[pnc] v2g_signer = 'est' needs est_url")
         if self.renew_within_days < 1 or self.max_attempts < 1:
             raise ValueError("[pnc] renew_within_days and max_attempts must be at least 1")
-
-
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    try:
-        if hint is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
-                raise ValueError("must be true or false")
-            return text in {"1", "true", "yes", "on"}
-        if hint is int:
-            return int(value)
-        if hint is float:
-            return float(value)
-        if hint is str:
-            return str(value)
-        if getattr(hint, "__origin__", None) is tuple:
-            if isinstance(value, str):
-                return tuple(v.strip() for v in value.split(",") if v.strip())
-            return tuple(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"invalid value for [pnc] {key}: {value!r} ({exc})") from exc
-    return value
