@@ -159,29 +159,22 @@ async def record_transaction_event(hub: Hub, ev: TransactionEventIn) -> Transact
 
 async def _apply(hub: Hub, conn: AsyncConnection,
                  ev: TransactionEventIn) -> tuple[TransactionEventResult, list[Event]]:
-    seen = (await conn.execute(sa.select(TransactionEventRecord.transaction_id).where(
-        TransactionEventRecord.station_id == ev.station_id,
-        TransactionEventRecord.ocpp_transaction_id == ev.ocpp_transaction_id,
-        TransactionEventRecord.seq_no == ev.seq_no,
-    ))).scalar()
+    keys = {"b_station": ev.station_id, "b_tx": ev.ocpp_transaction_id}
+    seen = (await conn.execute(_SEEN, {**keys, "b_seq": ev.seq_no})).scalar()
     if seen is not None:
         return TransactionEventResult(seen, duplicate=True), []
 
     events: list[Event] = []
     now = utcnow()
     readings = _register_readings(ev.meter_value)
-    detail: Any = (await conn.execute(sa.select(Transaction201.__table__).where(
-        Transaction201.station_id == ev.station_id,
-        Transaction201.ocpp_transaction_id == ev.ocpp_transaction_id,
-    ))).first()
+    detail: Any = (await conn.execute(_DETAIL, keys)).first()
 
     created = detail is None
     if detail is None:
         tx_id, detail = await _create(hub, conn, ev, readings, events, now)
     else:
         tx_id = detail.transaction_id
-    tx = (await conn.execute(sa.select(Transaction.__table__).where(
-        Transaction.id == tx_id))).one()
+    tx = (await conn.execute(_TRANSACTION, {"b_id": tx_id})).one()
 
     # -- the details only 2.0.1 has --------------------------------------------------------
     newest = ev.seq_no >= detail.last_seq_no or detail.events == 0
@@ -238,18 +231,17 @@ async def _apply(hub: Hub, conn: AsyncConnection,
         core["meter_stop"] = last_energy  # a late event corrected the final reading
     if core:
         core["updated_at"] = now
-        await conn.execute(sa.update(Transaction).where(Transaction.id == tx_id).values(**core))
-    await conn.execute(sa.update(Transaction201).where(
-        Transaction201.transaction_id == tx_id).values(**changes))
+        await conn.execute(_UPDATE_TRANSACTION, {"b_id": tx_id, **core})
+    await conn.execute(_UPDATE_DETAIL, {"b_id": tx_id, **changes})
 
-    await conn.execute(sa.insert(TransactionEventRecord).values(
-        station_id=ev.station_id, ocpp_transaction_id=ev.ocpp_transaction_id,
-        seq_no=ev.seq_no, event_type=ev.event_type, trigger_reason=ev.trigger_reason,
-        timestamp=ev.timestamp, offline=ev.offline, charging_state=ev.charging_state,
-        evse_id=ev.evse_id, connector_id=ev.connector_id, id_token=ev.id_token,
-        id_token_type=ev.id_token_type, stopped_reason=ev.stopped_reason,
-        meter_values=len(ev.meter_value), transaction_id=tx_id, received_at=now,
-    ))
+    await conn.execute(_INSERT_EVENT, {
+        "station_id": ev.station_id, "ocpp_transaction_id": ev.ocpp_transaction_id,
+        "seq_no": ev.seq_no, "event_type": ev.event_type, "trigger_reason": ev.trigger_reason,
+        "timestamp": ev.timestamp, "offline": ev.offline, "charging_state": ev.charging_state,
+        "evse_id": ev.evse_id, "connector_id": ev.connector_id, "id_token": ev.id_token,
+        "id_token_type": ev.id_token_type, "stopped_reason": ev.stopped_reason,
+        "meter_values": len(ev.meter_value), "transaction_id": tx_id, "received_at": now,
+    })
 
     samples = tuple(flatten_meter_values(ev.meter_value))
     await write_rows(conn, sample_writes(ev.station_id, connector_id, tx_id, ev.meter_value,
@@ -280,7 +272,12 @@ async def _apply(hub: Hub, conn: AsyncConnection,
         await hub.bus.run_in_transaction(conn, ended)
         events.append(ended)
 
-    if connector_id:
+    # The EVSE's derived status depends on the transaction only through its existence, its
+    # EVSE and its chargingState (evse_status.core_status): other events cannot change it.
+    moved = connector_id != tx.connector_id
+    charging_state_changed = changes.get("charging_state", detail.charging_state) != (
+        detail.charging_state)
+    if connector_id and (created or ended_now or moved or charging_state_changed):
         status = await refresh_status(hub, conn, ev.station_id, connector_id, ev.timestamp,
                                       ended_now=ended_now)
         if status is not None:
@@ -362,3 +359,20 @@ def _meter_changes(detail: Transaction201, readings: list[_Reading]) -> dict[str
             changes.update(last_energy_wh=last.wh, last_energy_at=last.timestamp,
                            last_energy_end=last.context == END)
     return changes
+
+
+# The hot path's statements, built once (see transactions.py): an Updated event runs these and
+# nothing else unless its status or the transaction's state changes.
+_SEEN = sa.select(TransactionEventRecord.transaction_id).where(
+    TransactionEventRecord.station_id == sa.bindparam("b_station"),
+    TransactionEventRecord.ocpp_transaction_id == sa.bindparam("b_tx"),
+    TransactionEventRecord.seq_no == sa.bindparam("b_seq"))
+_DETAIL = sa.select(Transaction201.__table__).where(
+    Transaction201.station_id == sa.bindparam("b_station"),
+    Transaction201.ocpp_transaction_id == sa.bindparam("b_tx"))
+_TRANSACTION = sa.select(Transaction.__table__).where(Transaction.id == sa.bindparam("b_id"))
+# Executed with the columns to set as parameters (SET takes them from the parameter names).
+_UPDATE_TRANSACTION = sa.update(Transaction).where(Transaction.id == sa.bindparam("b_id"))
+_UPDATE_DETAIL = sa.update(Transaction201).where(
+    Transaction201.transaction_id == sa.bindparam("b_id"))
+_INSERT_EVENT = sa.insert(TransactionEventRecord)
