@@ -110,6 +110,15 @@ class StationNotified(Event):
     request_id: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class EvseDataChanged(Event):
+    """The master data of EVSEs changed (where they are, their plugs and power, their EvseIDs):
+    roaming features re-publish it. Not about one station: ``station_id`` is empty."""
+
+    station_id: str = ""
+    reason: str
+
+
 E = TypeVar("E", bound=Event)
 AfterCommitHandler = Callable[[Any], Awaitable[None]]
 InTransactionHandler = Callable[[AsyncConnection, Any], Awaitable[None]]

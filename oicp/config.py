@@ -116,6 +116,13 @@ class OicpConfig:
     dynamic_info_available: str = "true"
     is_hubject_compatible: bool = True
     push_evse_data_on_start: bool = False
+    # After a Sites API write that changes EVSE master data (sites, chargers, ports), push a
+    # fullLoad built when it is sent; edits within the delay share one push.
+    push_evse_data_on_change: bool = True
+    evse_data_change_delay: float = 10.0
+    # Reconcile Hubject with the Sites model: a fullLoad when none was sent for this long
+    # (hours; 0 = never). Counted from start-up, then from the last one delivered.
+    evse_data_full_load_hours: float = 24.0
 
     # EvseID -> station/connector for deployments without the Sites API:
     # [[oicp.evses]] evse_id = "DE*ABC*E1*1", station_id = "CP-1", connector_id = 1

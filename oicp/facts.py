@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.db.base import utcnow
 from hub.db.models import MeterValue, Transaction
 from hub.events import (
+    EvseDataChanged,
     StationConnected,
     StationDisconnected,
     StatusChanged,
@@ -69,15 +70,23 @@ class FactHooks:
         bus.on_commit(TransactionStarted, self.on_started)
         bus.on_commit(TransactionUpdated, self.on_updated)
         bus.on_commit(TransactionEnded, self.on_ended)
+        events: list[type[Any]] = [StatusChanged, StationConnected, StationDisconnected,
+                                   TransactionStarted, TransactionUpdated, TransactionEnded]
+        if self.config.push_evse_data_on_change:
+            bus.on_commit(EvseDataChanged, self.on_evse_data_changed)
+            events.append(EvseDataChanged)
         # After the commit, wake the worker so that the row goes out at once.
-        for event_type in (StatusChanged, StationConnected, StationDisconnected,
-                           TransactionStarted, TransactionUpdated, TransactionEnded):
+        for event_type in events:
             bus.subscribe(event_type, self._wake)
 
     async def _wake(self, _event: Any) -> None:
         self.rt.worker.wake()
 
-    # -- EVSE status --------------------------------------------------------------------------
+    # -- EVSE data and status -----------------------------------------------------------------
+
+    async def on_evse_data_changed(self, conn: AsyncConnection, event: EvseDataChanged) -> None:
+        await outbox.request_evse_data_sync(conn, event.reason,
+                                            self.config.evse_data_change_delay)
 
     async def on_status(self, conn: AsyncConnection, event: StatusChanged) -> None:
         if event.connector_id and event.previous_status == event.status and (

@@ -12,7 +12,7 @@ note in ``last_error`` ("superseded by #id" / "rejected: ...").
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,6 +46,27 @@ async def enqueue_status(conn: AsyncConnection, evse_id: str, status: str,
     now = now or utcnow()
     return await enqueue(conn, STATUS, evse_id,
                          {"evse_id": evse_id, "status": status, "at": now.isoformat()}, now)
+
+
+# A request for a PushEvseData fullLoad whose body is built when it is sent (the EVSE data as
+# it is then), so that one push carries every change made before it.
+EVSE_DATA_SYNC = f"{EVSE_DATA}:sync"
+
+
+async def request_evse_data_sync(conn: AsyncConnection, reason: str, delay: float,
+                                 now: datetime | None = None) -> int | None:
+    """Queue a fullLoad of the current EVSE data in ``delay`` seconds, unless one is already
+    waiting for its time (it will include this change). Returns the new row's id."""
+    now = now or utcnow()
+    waiting = (await conn.execute(sa.select(OutboxMessage.id).where(
+        lane_filter(EVSE_DATA), OutboxMessage.ordering_key == EVSE_DATA_SYNC,
+        OutboxMessage.next_attempt_at > now).limit(1))).scalar()
+    if waiting is not None:
+        return None
+    return (await conn.execute(sa.insert(OutboxMessage).values(
+        topic=TOPIC, ordering_key=EVSE_DATA_SYNC, payload={"sync": "fullLoad", "reason": reason},
+        created_at=now, attempts=0, next_attempt_at=now + timedelta(seconds=delay),
+    ).returning(OutboxMessage.id))).scalar_one()
 
 
 def lane_filter(lane: str) -> Any:

@@ -86,21 +86,40 @@ class OicpRuntime:
     async def push_evse_data(self, action: str = "fullLoad", evse_ids: list[str] | None = None,
                              evses: list[EvseSite] | None = None) -> EvseDataPush:
         """Queue a PushEvseData built from the sites model as it is now (or from ``evses``)."""
-        if evses is None:
-            async with self.hub.engine.connect() as conn:
-                evses = await load_evse_sites(conn, evse_ids)
-        records, skipped = build_records(evses, self.config)
-        if not records:
+        body, skipped = await self.evse_data_body(action, evse_ids, evses)
+        if body is None:
             # Never a fullLoad of nothing: Hubject would delete every EVSE of the operator.
             return EvseDataPush(None, [], skipped)
-        body = push_evse_data_request(self.config, records, action)
 
         async def work(conn: AsyncConnection) -> int:
             return await outbox.enqueue(conn, outbox.EVSE_DATA, action, {"body": body})
 
         row_id = await self.hub.committer.run(work)
         self.worker.wake()
+        records = body["OperatorEvseData"]["EvseDataRecord"]
         return EvseDataPush(row_id, [r["EvseID"] for r in records], skipped)
+
+    async def evse_data_body(self, action: str, evse_ids: list[str] | None = None,
+                             evses: list[EvseSite] | None = None
+                             ) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        """A PushEvseData body of the EVSEs with complete data (None if there is none) and
+        the EvseIDs left out, with why."""
+        if evses is None:
+            async with self.hub.engine.connect() as conn:
+                evses = await load_evse_sites(conn, evse_ids)
+        records, skipped = build_records(evses, self.config)
+        if not records:
+            return None, skipped
+        return push_evse_data_request(self.config, records, action), skipped
+
+    async def request_evse_data_sync(self, reason: str, delay: float = 0.0) -> int | None:
+        """Queue a fullLoad built when it is sent (see ``outbox.request_evse_data_sync``)."""
+        async def work(conn: AsyncConnection) -> int | None:
+            return await outbox.request_evse_data_sync(conn, reason, delay)
+
+        row_id = await self.hub.committer.run(work)
+        self.worker.wake()
+        return row_id
 
     async def push_pricing(self) -> list[int]:
         """Queue the configured pricing products, then the EVSE pricing (in that order)."""
@@ -172,10 +191,32 @@ class OicpRuntime:
                 if loop_time() - last_prune >= 600:
                     last_prune = loop_time()
                     await self.prune()
+                if await self._evse_data_full_load_due(loop_time() - started):
+                    await self.request_evse_data_sync("periodic fullLoad")
                 if woke:
                     self.worker.wake()
             except Exception:
                 log.exception("OICP session sweep failed")
+
+    async def _evse_data_full_load_due(self, running_seconds: float) -> bool:
+        """True when the last fullLoad finished (delivered, refused or with nothing to publish:
+        not retried sooner) ``evse_data_full_load_hours`` ago, or, if there never was one,
+        that long after start-up; and none is waiting."""
+        interval = self.config.evse_data_full_load_hours * 3600
+        if interval <= 0:
+            return False
+        async with self.hub.engine.connect() as conn:
+            waiting = (await conn.execute(sa.select(OutboxMessage.id).where(
+                outbox.lane_filter(outbox.EVSE_DATA)).limit(1))).scalar()
+            if waiting is not None:
+                return False
+            last = (await conn.execute(sa.select(sa.func.max(OutboxMessage.delivered_at)).where(
+                OutboxMessage.topic == outbox.TOPIC,
+                OutboxMessage.ordering_key.in_((outbox.EVSE_DATA_SYNC,
+                                                f"{outbox.EVSE_DATA}:fullLoad"))))).scalar()
+        if last is None:
+            return running_seconds >= interval
+        return (utcnow() - last).total_seconds() >= interval
 
     async def mark_offline_unknown(self) -> int:
         """After a restart no disconnect was seen for stations that were online before it:

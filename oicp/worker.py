@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -267,28 +268,53 @@ class OutboxWorker:
         if await self._wait_until_due(rows):
             return True
         row = rows[0]
+        if row.ordering_key == outbox.EVSE_DATA_SYNC:
+            return await self._sync_evse_data()
         payload = row.payload
         operation = Operation[payload["operation"]] if "operation" in payload \
             else LANE_OPERATIONS[lane]
-        body = payload.get("body", payload)
+        await self._deliver(lane, operation, payload.get("body", payload), [row.id])
+        return True
+
+    async def _sync_evse_data(self) -> bool:
+        """Requests for a fullLoad at the head of the lane: one push of the EVSE data as it is
+        now answers all of them (each was committed before this reads the data)."""
+        rows = await self._pending(outbox.EVSE_DATA, 1000)
+        ids = [r.id for r in itertools.takewhile(
+            lambda r: r.ordering_key == outbox.EVSE_DATA_SYNC, rows)]
+        body, skipped = await self.rt.evse_data_body("fullLoad")
+        if skipped:
+            log.warning("OICP EVSE data: %d EVSE(s) left out: %s", len(skipped),
+                        "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:10]))
+        if body is None:
+            # Never a fullLoad of nothing: Hubject would delete every EVSE of the operator.
+            await self._finish(ids, "nothing to publish: no EVSE with complete data")
+            return True
+        await self._deliver(outbox.EVSE_DATA, Operation.PushEvseData, body, ids)
+        return True
+
+    async def _deliver(self, lane: str, operation: Operation, body: dict[str, Any],
+                       ids: list[int]) -> None:
+        """Send one request for the rows ``ids`` and record the outcome on them."""
         try:
             ack, _ = await self._send(operation, body)
         except TransientError as error:
-            delay = await self._postpone([row.id], getattr(error, "tries", 1), error, lane)
+            delay = await self._postpone(ids, getattr(error, "tries", 1), error, lane)
             await self.sleep(delay)
-            return True
+            return
         except RejectedError as error:
             self._failures[lane] = 0
             self.rejected[operation.name] += 1
-            await self._finish([row.id], f"rejected: {error}"[:1000])
-            self._resolve(row.id, {"delivered": False, "error": str(error),
-                                   "answer": error.answer})
-            return True
+            await self._finish(ids, f"rejected: {error}"[:1000])
+            for row_id in ids:
+                self._resolve(row_id, {"delivered": False, "error": str(error),
+                                       "answer": error.answer})
+            return
         self._failures[lane] = 0
         self.delivered[operation.name] += 1
-        await self._finish([row.id])
-        self._resolve(row.id, {"delivered": True, "answer": ack.raw})
-        return True
+        await self._finish(ids)
+        for row_id in ids:
+            self._resolve(row_id, {"delivered": True, "answer": ack.raw})
 
     async def _drain_status(self) -> bool:
         rows = await self._pending(outbox.STATUS, self.config.status_batch_size * 10)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.auth import requires_scope
 from hub.context import HUB
 from hub.errors import ApiError, bad_request
+from hub.events import EvseDataChanged
 from hub.openapi import operation
 from sites_api import inputs, writes
 from sites_api.fields import parse
@@ -59,18 +60,29 @@ async def body_of(request: web.Request) -> Any:
         raise bad_request("body", "is not valid JSON (UTF-8)") from None
 
 
-async def _transaction(request: web.Request, work: Work) -> Any:
+async def _transaction(request: web.Request, work: Work, evse_data: bool = False) -> Any:
+    """Run ``work`` in one transaction. ``evse_data``: the write may change what roaming
+    publishes about EVSEs (EvseDataChanged runs in the same transaction, so that e.g. an OICP
+    outbox row exists exactly when the change does)."""
+    hub = request.app[HUB]
+    event = EvseDataChanged(reason=f"{request.method} {request.path}") if evse_data else None
     try:
-        async with request.app[HUB].engine.begin() as conn:
-            return await work(conn)
+        async with hub.engine.begin() as conn:
+            result = await work(conn)
+            if event is not None:
+                await hub.bus.run_in_transaction(conn, event)
     except sa.exc.IntegrityError as exc:
         # The checks ran first; only a concurrent write of the same unique value lands here.
         raise ApiError(409, "conflict", "a concurrent write conflicted with this one; "
                                         "reload and retry") from exc
+    if event is not None:
+        hub.bus.publish(event)
+    return result
 
 
 async def _site_write(request: web.Request, work: Work, status: int = 200,
-                      location: Callable[[Any], str] | None = None) -> web.Response:
+                      location: Callable[[Any], str] | None = None,
+                      evse_data: bool = False) -> web.Response:
     """Run ``work`` after locking the site, answer with the site after the write."""
     scope = scope_of(request)
     site_id = site_id_of(request)
@@ -80,7 +92,7 @@ async def _site_write(request: web.Request, work: Work, status: int = 200,
         await writes.lock_site(conn, scope, site_id, expected)
         return await work(conn)
 
-    result = await _transaction(request, locked)
+    result = await _transaction(request, locked, evse_data)
     headers = {"Location": location(result)} if location else None
     return await site_response(request.app, scope, site_id, status, headers)
 
@@ -101,7 +113,8 @@ def _site_doc(summary: str, body: str | None = None, status: int = 200) -> Any:
 async def create_site(request: web.Request) -> web.Response:
     body = inputs.parse_site_create(await body_of(request))
     scope = scope_of(request)
-    site_id = await _transaction(request, lambda conn: writes.create_site(conn, scope, body))
+    site_id = await _transaction(request, lambda conn: writes.create_site(conn, scope, body),
+                                 evse_data=True)
     return await site_response(request.app, scope, site_id, 201,
                                {"Location": f"/sites/{site_id}"})
 
@@ -115,7 +128,7 @@ async def patch_site(request: web.Request) -> web.Response:
     if "status" in values and values["status"] is None:
         raise bad_request("status", "must not be null")
     return await _site_write(request, lambda conn: writes.update_site(
-        conn, site_id_of(request), values))
+        conn, site_id_of(request), values), evse_data=True)
 
 
 @requires_scope(WRITE)
@@ -123,7 +136,8 @@ async def patch_site(request: web.Request) -> web.Response:
            responses=_RESPONSES, status=204)
 async def delete_site(request: web.Request) -> web.Response:
     scope, site_id, expected = scope_of(request), site_id_of(request), if_match(request)
-    await _transaction(request, lambda conn: writes.delete_site(conn, scope, site_id, expected))
+    await _transaction(request, lambda conn: writes.delete_site(conn, scope, site_id, expected),
+                       evse_data=True)
     return web.Response(status=204)
 
 
@@ -227,7 +241,8 @@ async def add_charger(request: web.Request) -> web.Response:
         return charger_id
 
     return await _site_write(request, work, 201,
-                             lambda charger_id: f"/sites/{site_id}/chargers/{charger_id}")
+                             lambda charger_id: f"/sites/{site_id}/chargers/{charger_id}",
+                             evse_data=True)
 
 
 @requires_scope(WRITE)
@@ -238,14 +253,15 @@ async def patch_charger(request: web.Request) -> web.Response:
         if name in values and values[name] is None:
             raise bad_request(name, "must not be null")
     return await _site_write(request, lambda conn: writes.update_charger(
-        conn, site_id_of(request), int(request.match_info["charger_id"]), values))
+        conn, site_id_of(request), int(request.match_info["charger_id"]), values),
+        evse_data=True)
 
 
 @requires_scope(WRITE)
 @_site_doc("Remove a charger and its ports")
 async def delete_charger(request: web.Request) -> web.Response:
     return await _site_write(request, lambda conn: writes.delete_charger(
-        conn, site_id_of(request), int(request.match_info["charger_id"])))
+        conn, site_id_of(request), int(request.match_info["charger_id"])), evse_data=True)
 
 
 @requires_scope(WRITE)
@@ -255,7 +271,8 @@ async def add_port(request: web.Request) -> web.Response:
     site_id, charger_id = site_id_of(request), int(request.match_info["charger_id"])
     return await _site_write(
         request, lambda conn: writes.create_port(conn, site_id, charger_id, body), 201,
-        lambda port_id: f"/sites/{site_id}/chargers/{charger_id}/ports/{port_id}")
+        lambda port_id: f"/sites/{site_id}/chargers/{charger_id}/ports/{port_id}",
+        evse_data=True)
 
 
 @requires_scope(WRITE)
@@ -267,7 +284,7 @@ async def patch_port(request: web.Request) -> web.Response:
             raise bad_request(name, "must not be null")
     return await _site_write(request, lambda conn: writes.update_port(
         conn, site_id_of(request), int(request.match_info["charger_id"]),
-        int(request.match_info["port_id"]), values))
+        int(request.match_info["port_id"]), values), evse_data=True)
 
 
 @requires_scope(WRITE)
@@ -275,7 +292,7 @@ async def patch_port(request: web.Request) -> web.Response:
 async def delete_port(request: web.Request) -> web.Response:
     return await _site_write(request, lambda conn: writes.delete_port(
         conn, site_id_of(request), int(request.match_info["charger_id"]),
-        int(request.match_info["port_id"])))
+        int(request.match_info["port_id"])), evse_data=True)
 
 
 def add_write_routes(app: web.Application) -> None:
