@@ -73,6 +73,18 @@ class TransactionStarted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TransactionAuthorized(Event):
+    """A running transaction got its id token after it started (OCPP 2.0.1: the EV was
+    plugged in first, the driver or a remote start authorised it later)."""
+
+    transaction_id: int
+    connector_id: int
+    id_tag: str
+    meter_start: int | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class TransactionUpdated(Event):
     transaction_id: int
     connector_id: int

@@ -22,6 +22,7 @@ from hub.events import (
     StationConnected,
     StationDisconnected,
     StatusChanged,
+    TransactionAuthorized,
     TransactionEnded,
     TransactionStarted,
     TransactionUpdated,
@@ -70,8 +71,10 @@ class FactHooks:
         bus.on_commit(TransactionStarted, self.on_started)
         bus.on_commit(TransactionUpdated, self.on_updated)
         bus.on_commit(TransactionEnded, self.on_ended)
+        bus.on_commit(TransactionAuthorized, self.on_authorized)
         events: list[type[Any]] = [StatusChanged, StationConnected, StationDisconnected,
-                                   TransactionStarted, TransactionUpdated, TransactionEnded]
+                                   TransactionStarted, TransactionAuthorized,
+                                   TransactionUpdated, TransactionEnded]
         if self.config.push_evse_data_on_change:
             bus.on_commit(EvseDataChanged, self.on_evse_data_changed)
             events.append(EvseDataChanged)
@@ -131,11 +134,20 @@ class FactHooks:
         return messages.zone(refs[0].timezone if refs else None, self.config.zone)
 
     async def on_started(self, conn: AsyncConnection, event: TransactionStarted) -> None:
-        now = utcnow()
         if event.reservation_id is not None:
-            await self._reservation_used(conn, event, now)
-        if not event.id_tag:
-            return
+            await self._reservation_used(conn, event, utcnow())
+        if event.id_tag:
+            await self._link_session(conn, event)
+
+    async def on_authorized(self, conn: AsyncConnection, event: TransactionAuthorized) -> None:
+        """A 2.0.1 transaction that began when the EV was plugged in, authorised later (e.g. by
+        the remote start Hubject asked for): the session starts now."""
+        await self._link_session(conn, event)
+
+    async def _link_session(self, conn: AsyncConnection,
+                            event: TransactionStarted | TransactionAuthorized) -> None:
+        """Make the pending remote/authorised session of this token the transaction's."""
+        assert event.id_tag
         row = (await conn.execute(sa.select(SESSIONS).where(
             SESSIONS.c.station_id == event.station_id, SESSIONS.c.state == PENDING,
             SESSIONS.c.kind.in_((REMOTE, AUTHORIZE)),
@@ -150,7 +162,7 @@ class FactHooks:
         updates = {
             "state": ACTIVE, "transaction_id": event.transaction_id,
             "connector_id": event.connector_id, "started_at": event.timestamp,
-            "evse_id": evse_id, "last_progress_at": event.timestamp, "updated_at": now,
+            "evse_id": evse_id, "last_progress_at": event.timestamp, "updated_at": utcnow(),
             "cpo_partner_session_id": row.cpo_partner_session_id
             or f"{event.station_id}-{event.transaction_id}",
         }

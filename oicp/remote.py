@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import commands
 from hub.db.base import utcnow
-from hub.db.models import Connector
+from hub.db.models import Connector, Transaction
 from hub.services import station_commands
 from hub.services.reservations import reserve_now
 from oicp.config import PROVIDER_ID
@@ -137,11 +137,15 @@ class RemoteControl:
         if not self.hub.commands.is_connected(ref.station_id):
             raise BadRequest("501", f"charging station {ref.station_id} is offline")
         async with self.hub.engine.connect() as conn:
+            # A transaction without an id token is an EV plugged in and waiting for
+            # authorisation (OCPP 2.0.1, TxStartPoint EVConnected): the remote start is it.
             rows = {r.connector_id: r for r in (await conn.execute(
                 sa.select(Connector.connector_id, Connector.status,
-                          Connector.current_transaction_id).where(
-                    Connector.station_id == ref.station_id,
-                    Connector.connector_id.in_((0, ref.connector_id))))).all()}
+                          Connector.current_transaction_id,
+                          Transaction.id_tag.label("transaction_id_tag"))
+                .outerjoin(Transaction, Transaction.id == Connector.current_transaction_id)
+                .where(Connector.station_id == ref.station_id,
+                       Connector.connector_id.in_((0, ref.connector_id))))).all()}
             reservation = (await conn.execute(sa.select(SESSIONS.c.id_tag).where(
                 SESSIONS.c.evse_id == ref.evse_id, SESSIONS.c.state == RESERVED))).first()
             pending = (await conn.execute(sa.select(SESSIONS.c.session_id).where(
@@ -151,7 +155,10 @@ class RemoteControl:
         status = connector.status if connector else None
         if (station and station.status in OUT_OF_SERVICE) or status in OUT_OF_SERVICE:
             raise BadRequest("700", f"EVSE {ref.evse_id} is out of service ({status})")
-        if (connector and connector.current_transaction_id is not None) or pending or (
+        authorised_transaction = connector is not None and (
+            connector.current_transaction_id is not None
+            and connector.transaction_id_tag is not None)
+        if authorised_transaction or pending or (
                 status in BUSY and (reserving or status != "Preparing")):
             raise BadRequest("602", f"EVSE {ref.evse_id} is in use ({status})")
         if status == "Reserved" or reservation is not None:

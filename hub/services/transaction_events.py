@@ -9,8 +9,9 @@ so that no surface needs to know the version. The rules:
 - (station, transactionId, seqNo) identifies an event: a repeated event changes nothing and
   gets the same answer.
 - Whatever event of a transaction arrives first creates it (TransactionStarted is published
-  then); a late Started only corrects the start time and meter start. An Ended closes it
-  (TransactionEnded); events after it still store their meter values.
+  then); a late Started only corrects the start time and meter start. The first id token of a
+  transaction that started without one (EV plugged in first) publishes TransactionAuthorized.
+  An Ended closes it (TransactionEnded); events after it still store their meter values.
 - meter_start is the energy register reading with context Transaction.Begin, else the earliest
   one seen; meter_stop the one with Transaction.End, else the latest one seen. So they only ever
   move towards the truth, whatever the order the events arrive in.
@@ -38,6 +39,7 @@ from hub.db.models201 import Transaction201, TransactionEventRecord
 from hub.events import (
     Event,
     MeterValuesReceived,
+    TransactionAuthorized,
     TransactionEnded,
     TransactionStarted,
     TransactionUpdated,
@@ -232,6 +234,13 @@ async def _apply(hub: Hub, conn: AsyncConnection,
     if core:
         core["updated_at"] = now
         await conn.execute(_UPDATE_TRANSACTION, {"b_id": tx_id, **core})
+    if core.get("id_tag") is not None and not created:
+        authorized = TransactionAuthorized(
+            station_id=ev.station_id, transaction_id=tx_id, connector_id=connector_id,
+            id_tag=core["id_tag"], meter_start=core.get("meter_start", tx.meter_start),
+            timestamp=ev.timestamp)
+        await hub.bus.run_in_transaction(conn, authorized)
+        events.append(authorized)
     await conn.execute(_UPDATE_DETAIL, {"b_id": tx_id, **changes})
 
     await conn.execute(_INSERT_EVENT, {

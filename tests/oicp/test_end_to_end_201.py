@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocpp.v201 import call
+from ocpp.v201 import call, call_result
 
 from tests.hub.harness import now, wait_for
 from tests.ocpp201.harness201 import TestStation201, connect_station201
@@ -118,3 +118,45 @@ async def test_remote_start_to_cdr_over_2_0_1(oicp_hub, mock) -> None:
     seen = [s for evse, s in mock.statuses() if evse == EVSE_1]
     changes = [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s]
     assert changes[-4:] == ["Available", "Occupied", "Available", "Unknown"], seen
+
+
+async def test_remote_start_after_the_ev_was_plugged_in(oicp_hub, mock) -> None:
+    """OCPP 2.0.1 F02, cable plugged in first: the station's transaction is already running,
+    without an id token, when Hubject asks for the remote start; the station answers with its
+    transactionId and authorises that transaction. The session is that transaction: its
+    notifications and its one CDR carry the SessionID."""
+    sid = session_id()
+    async with connect_station201(oicp_hub, "CP-1") as cp:
+        await cp.boot()
+        await status(cp, "Available")
+        await status(cp, "Occupied")
+        started = await cp.call(transaction_event(
+            "Started", 0, "CablePluggedIn", charging_state="EVConnected", evse=EVSE,
+            meter_value=energy(2000, context="Transaction.Begin")), suppress=False)
+        assert started.id_token_info is None  # nothing to authorise yet
+        await wait_for(lambda: mock.latest_status().get(EVSE_1) == "Occupied")
+
+        cp.answers["RequestStartTransaction"] = call_result.RequestStartTransaction(
+            status="Accepted", transaction_id=TX)
+        _, ack = await webhook(oicp_hub, "start", remote_start_body(sid))
+        assert ack["Result"] is True and ack["StatusCode"]["Code"] == "000", ack
+        remote = [r for r in cp.received if r.action == "RequestStartTransaction"]
+        remote_start_id = remote[0].payload["remote_start_id"]
+
+        authorised = await cp.call(transaction_event(
+            "Updated", 1, "RemoteStart", charging_state="Charging",
+            remote_start_id=remote_start_id, id_token=TOKEN), suppress=False)
+        assert authorised.id_token_info["status"] == "Accepted"
+        await wait_for(lambda: [n for n in mock.accepted("ChargingNotifications")
+                                if n["Type"] == "Start"])
+        await cp.call(transaction_event(
+            "Ended", 2, "EVCommunicationLost", stopped_reason="EVDisconnected", evse=EVSE,
+            meter_value=energy(9000, context="Transaction.End")), suppress=False)
+        cdr = (await wait_for(lambda: mock.accepted("ChargeDetailRecord")))[0]
+
+    assert cdr["SessionID"] == sid and cdr["EvseID"] == EVSE_1
+    assert cdr["Identification"] == {"RemoteIdentification": {"EvcoID": EVCO}}
+    assert cdr["MeterValueStart"] == 2.0 and cdr["MeterValueEnd"] == 9.0
+    assert cdr["ConsumedEnergy"] == 7.0
+    start = [n for n in mock.accepted("ChargingNotifications") if n["Type"] == "Start"]
+    assert len(start) == 1 and start[0]["SessionID"] == sid
