@@ -4,7 +4,8 @@
   so one operation's pushes are sequential (Hubject requires it) and per-EVSE / per-session
   order holds.
 - Status rows are coalesced: per EVSE only the newest pending status is sent (latest wins), many
-  EVSEs per PushEvseStatus request; the older rows are marked superseded.
+  EVSEs per PushEvseStatus request; the older rows are marked superseded. A status Hubject
+  already has from this worker is not sent again.
 - Timeouts, connection errors, 5xx, 429 (honouring Retry-After) and Hubject system errors are
   retried with tenacity and exponential back-off; after ``retry_attempts`` the lane writes the
   failure to the rows and waits (back-off growing up to ``retry_max``), then tries again -
@@ -68,6 +69,9 @@ class OutboxWorker:
         self.sent = collections.Counter[str]()
         self.delivered = collections.Counter[str]()
         self.coalesced = 0
+        self.unchanged = 0
+        # EvseID -> the status Hubject accepted last from this process (one drainer at a time).
+        self._last_pushed: dict[str, str] = {}
         self.rejected = collections.Counter[str]()
         self.retries = collections.Counter[str]()
         self.active = False
@@ -328,6 +332,17 @@ class OutboxWorker:
         chosen = sorted(latest.values(), key=lambda r: r.id)[:self.config.status_batch_size]
         keys = {r.ordering_key: r.id for r in chosen}
         superseded = [r.id for r in rows if r.ordering_key in keys and r.id < keys[r.ordering_key]]
+        # Preparing -> Charging -> SuspendedEV are all "Occupied" to Hubject: what it already
+        # shows is not sent again (it counts against the operator's rate limit).
+        unchanged = [r for r in chosen
+                     if self._last_pushed.get(r.payload["evse_id"]) == r.payload["status"]]
+        if unchanged:
+            await self._finish([r.id for r in unchanged], "unchanged since the last push")
+            self.unchanged += len(unchanged)
+            chosen = [r for r in chosen if r not in unchanged]
+            if not chosen:
+                await self._supersede(superseded, keys)
+                return True
         records = [(r.payload["evse_id"], r.payload["status"]) for r in chosen]
         body = messages.status_push(self.config.operator_id, self.config.operator_name, records)
         try:
@@ -349,10 +364,15 @@ class OutboxWorker:
         self._failures[outbox.STATUS] = 0
         self.delivered[Operation.PushEvseStatus.name] += len(chosen)
         await self._finish([r.id for r in chosen])
+        self._pushed(chosen)
         for row in chosen:
             self._resolve(row.id, {"delivered": True, "answer": ack.raw})
         await self._supersede(superseded, keys)
         return True
+
+    def _pushed(self, rows: Sequence[Any]) -> None:
+        for row in rows:
+            self._last_pushed[row.payload["evse_id"]] = row.payload["status"]
 
     async def _supersede(self, ids: list[int], keys: dict[str, int]) -> None:
         if ids:
@@ -376,6 +396,7 @@ class OutboxWorker:
                 continue
             self.delivered[Operation.PushEvseStatus.name] += 1
             await self._finish([row.id])
+            self._pushed([row])
             self._resolve(row.id, {"delivered": True, "answer": ack.raw})
 
     def stats(self) -> dict[str, Any]:
@@ -386,5 +407,6 @@ class OutboxWorker:
             "rejected": dict(self.rejected),
             "retries": dict(self.retries),
             "coalesced": self.coalesced,
+            "unchanged": self.unchanged,
             "consecutive_failures": {k: v for k, v in self._failures.items() if v},
         }

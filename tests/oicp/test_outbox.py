@@ -79,6 +79,30 @@ async def test_status_pushes_are_coalesced_and_retried(oicp_hub, mock) -> None:
         assert metrics["worker"]["retries"]["PushEvseStatus"] >= 1
 
 
+async def test_a_status_hubject_already_shows_is_not_pushed_again(oicp_hub, mock) -> None:
+    async def drained() -> bool:
+        return (await outbox_metrics(oicp_hub))["outbox"]["depth"] == 0
+
+    async with connect_station(oicp_hub, "CP-1") as station:
+        await station.boot()
+        await status(station, 1, "Available")
+        await wait_for(lambda: mock.latest_status().get(EVSE_1) == "Available")
+        # Each change is drained on its own (no coalescing): all three are "Occupied".
+        for value in ("Preparing", "Charging", "SuspendedEV"):
+            await status(station, 1, value)
+            await wait_for(drained)
+        await status(station, 1, "Finishing")  # Occupied as well
+        await status(station, 1, "Available")
+        await wait_for(lambda: mock.latest_status().get(EVSE_1) == "Available"
+                       and len([s for e, s in mock.statuses() if e == EVSE_1]) >= 3)
+        await wait_for(drained)
+    seen = [s for e, s in mock.statuses() if e == EVSE_1]
+    first = seen.index("Available")
+    assert seen[first:first + 3] == ["Available", "Occupied", "Available"], seen
+    assert (await written_statuses(oicp_hub))[EVSE_1].count("Occupied") >= 3
+    assert (await outbox_metrics(oicp_hub))["worker"]["unchanged"] >= 2
+
+
 async def test_429_and_timeouts_are_retried(oicp_hub, mock) -> None:
     async with connect_station(oicp_hub, "CP-1") as station:
         await station.boot()
