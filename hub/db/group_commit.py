@@ -10,8 +10,9 @@ so a bad message only fails itself. Units must therefore be plain database work 
 effects outside the transaction (events are published by the caller after the commit).
 
 Rows that need no answer from the database (meter values, the live readings) are passed as
-``Write``s instead of being executed by the unit: the batch writes all units' rows of a table with
-one statement, which is what makes a busy hub's commits cheap.
+``Write``s instead of being executed by the unit (or handed over from inside it with
+``write_later``): the batch writes all units' rows of a table with one statement, which is what
+makes a busy hub's commits cheap.
 """
 
 from __future__ import annotations
@@ -154,8 +155,14 @@ class GroupCommitter:
 
     async def _run_batch(self, batch: Sequence[_Unit]) -> list[Any]:
         async with self._engine.begin() as conn:
-            results = [await work(conn) if work is not None else None for work, _, _ in batch]
-            await write_rows(conn, [w for _, writes, _ in batch for w in writes])
+            deferred: list[Write] = []
+            conn.info[_DEFERRED] = deferred
+            try:
+                results = [await work(conn) if work is not None else None
+                           for work, _, _ in batch]
+                await write_rows(conn, [w for _, writes, _ in batch for w in writes] + deferred)
+            finally:
+                del conn.info[_DEFERRED]
             return results
 
     def _fail(self, future: asyncio.Future[Any], exc: Exception) -> None:
@@ -182,6 +189,20 @@ class GroupCommitter:
             if self.batches
             else 0,
         }
+
+
+_DEFERRED = "group_commit_deferred_writes"
+
+
+async def write_later(conn: AsyncConnection, writes: Sequence[Write]) -> None:
+    """From inside a unit of work: write ``writes`` with the rest of the batch's rows, at its
+    end, one statement per table for all units (rows a unit only learns while it runs, e.g.
+    under an id it looked up). Outside a group commit they are written at once."""
+    deferred = conn.info.get(_DEFERRED)
+    if deferred is None:
+        await write_rows(conn, writes)
+    else:
+        deferred.extend(writes)
 
 
 async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:

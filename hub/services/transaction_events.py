@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
-from hub.db.group_commit import write_rows
+from hub.db.group_commit import Write, write_later, write_rows
 from hub.db.models import Reservation, Transaction
 from hub.db.models201 import Transaction201, TransactionEventRecord
 from hub.events import (
@@ -243,18 +243,22 @@ async def _apply(hub: Hub, conn: AsyncConnection,
         events.append(authorized)
     await conn.execute(_UPDATE_DETAIL, {"b_id": tx_id, **changes})
 
-    await conn.execute(_INSERT_EVENT, {
+    # Rows nothing in this unit reads back go with the whole batch's rows, except when the
+    # transaction ends here (TransactionEnded hooks read its meter values, e.g. for a CDR).
+    # A duplicate event in the same batch fails the batch on the unique (station,
+    # transactionId, seqNo) key; the group commit then retries unit by unit, and the second
+    # one is seen as a repeat.
+    samples = tuple(flatten_meter_values(ev.meter_value))
+    write = write_rows if ended_now else write_later
+    await write(conn, [Write(TransactionEventRecord.__table__, [{
         "station_id": ev.station_id, "ocpp_transaction_id": ev.ocpp_transaction_id,
         "seq_no": ev.seq_no, "event_type": ev.event_type, "trigger_reason": ev.trigger_reason,
         "timestamp": ev.timestamp, "offline": ev.offline, "charging_state": ev.charging_state,
         "evse_id": ev.evse_id, "connector_id": ev.connector_id, "id_token": ev.id_token,
         "id_token_type": ev.id_token_type, "stopped_reason": ev.stopped_reason,
         "meter_values": len(ev.meter_value), "transaction_id": tx_id, "received_at": now,
-    })
-
-    samples = tuple(flatten_meter_values(ev.meter_value))
-    await write_rows(conn, sample_writes(ev.station_id, connector_id, tx_id, ev.meter_value,
-                                         "TransactionEvent", samples))
+    }]), *sample_writes(ev.station_id, connector_id, tx_id, ev.meter_value,
+                        "TransactionEvent", samples)])
     if samples:
         events.append(MeterValuesReceived(station_id=ev.station_id, connector_id=connector_id,
                                           transaction_id=tx_id, samples=samples))
@@ -384,4 +388,3 @@ _TRANSACTION = sa.select(Transaction.__table__).where(Transaction.id == sa.bindp
 _UPDATE_TRANSACTION = sa.update(Transaction).where(Transaction.id == sa.bindparam("b_id"))
 _UPDATE_DETAIL = sa.update(Transaction201).where(
     Transaction201.transaction_id == sa.bindparam("b_id"))
-_INSERT_EVENT = sa.insert(TransactionEventRecord)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db import create_engine
 from hub.db.base import utcnow
-from hub.db.group_commit import GroupCommitter, Write
+from hub.db.group_commit import GroupCommitter, Write, write_later
 from hub.db.migrate import upgrade_database
 from hub.db.models import IdTag, LatestReading, Station, Transaction
 
@@ -72,6 +72,41 @@ async def test_writes_upsert_keeps_the_newest(engine) -> None:
     async with engine.connect() as conn:
         values = (await conn.execute(sa.select(LatestReading.value))).scalars().all()
     assert values == ["60"]
+
+
+async def test_rows_handed_over_inside_a_unit_are_written_with_the_batch(engine) -> None:
+    committer = GroupCommitter(engine, max_batch=100)
+    committer.start()
+    seen_inside: list[int] = []
+
+    def tag_row(tag: str) -> Write:
+        return Write(IdTag.__table__, [{"id_tag": tag, "blocked": False,
+                                        "created_at": utcnow(), "updated_at": utcnow()}])
+
+    def unit(tag: str):
+        async def work(conn: AsyncConnection) -> str:
+            await write_later(conn, [tag_row(tag)])
+            # Deferred to the end of the batch: not in the table while the units run.
+            seen_inside.append((await conn.execute(
+                sa.select(sa.func.count()).select_from(IdTag))).scalar_one())
+            return tag
+        return work
+
+    tags = [f"D{i}" for i in range(20)]
+    results = await asyncio.gather(*(committer.run(unit(t)) for t in tags))
+    # A duplicate among the handed-over rows fails its batch; retried alone, only it fails.
+    dup = await asyncio.gather(committer.run(unit("D3")), committer.run(unit("D99")),
+                               return_exceptions=True)
+    await committer.stop()
+    assert results == tags and seen_inside[0] == 0
+    assert isinstance(dup[0], sa.exc.IntegrityError) and dup[1] == "D99"
+    async with engine.connect() as conn:
+        stored = (await conn.execute(sa.select(IdTag.id_tag))).scalars().all()
+        # Outside a group commit the rows are written at once.
+        await write_later(conn, [tag_row("NOW")])
+        assert (await conn.execute(sa.select(IdTag.id_tag).where(
+            IdTag.id_tag == "NOW"))).scalar() == "NOW"
+    assert sorted(stored) == sorted([*tags, "D99"])
 
 
 async def test_transaction_ids_are_never_reused(engine) -> None:

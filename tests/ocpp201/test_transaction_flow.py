@@ -4,9 +4,11 @@ tests/hub/test_charger_flow.py), on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from ocpp.v201 import call
 
@@ -27,6 +29,7 @@ from hub.events import (
     TransactionStarted,
     TransactionUpdated,
 )
+from hub.services.transaction_events import TransactionEventIn, record_transaction_event
 from tests.hub.harness import RunningHub, wait_for
 from tests.ocpp201.harness201 import connect_station201
 
@@ -306,3 +309,37 @@ async def _connector(running: RunningHub, connector_id: int, name: str,
     async with running.hub.sessions() as session:
         row = await session.get(Connector, (station_id, connector_id))
         return getattr(row, name) if row else None
+
+
+async def test_the_same_event_twice_in_one_group_commit_is_applied_once(
+        hub: RunningHub, caplog: pytest.LogCaptureFixture) -> None:
+    """A station that reconnects and repeats an event while the first copy still waits for its
+    commit: both copies can land in one batch. The batch's rows collide on (station,
+    transactionId, seqNo); retried unit by unit, the second copy is answered as a repeat."""
+    async with hub.hub.engine.begin() as conn:
+        await conn.execute(sa.insert(Station).values(
+            id="CP-DUP", registration_status="Accepted", created_at=datetime.now(UTC)))
+    at = datetime.now(UTC)
+    started = TransactionEventIn(station_id="CP-DUP", event_type="Started", timestamp=at,
+                                 trigger_reason="CablePluggedIn", seq_no=0,
+                                 ocpp_transaction_id="TX-DUP", evse_id=1, connector_id=1)
+    await record_transaction_event(hub.hub, started)
+    update = TransactionEventIn(
+        station_id="CP-DUP", event_type="Updated", timestamp=at + timedelta(seconds=5),
+        trigger_reason="MeterValuePeriodic", seq_no=1, ocpp_transaction_id="TX-DUP",
+        meter_value=[{"timestamp": at + timedelta(seconds=5), "sampled_value": [
+            {"value": "1500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}])
+    first, second = await asyncio.gather(record_transaction_event(hub.hub, update),
+                                         record_transaction_event(hub.hub, update))
+    assert "retrying one by one" in caplog.text  # both copies were in one batch
+    assert first.transaction_id == second.transaction_id
+    assert sorted([first.duplicate, second.duplicate]) == [False, True]
+    async with hub.hub.engine.connect() as conn:
+        events = (await conn.execute(sa.select(sa.func.count()).select_from(
+            TransactionEventRecord).where(TransactionEventRecord.station_id == "CP-DUP"))
+        ).scalar_one()
+        samples = (await conn.execute(sa.select(sa.func.count()).select_from(MeterValue).where(
+            MeterValue.station_id == "CP-DUP"))).scalar_one()
+        detail = (await conn.execute(sa.select(Transaction201.events).where(
+            Transaction201.ocpp_transaction_id == "TX-DUP"))).scalar_one()
+    assert (events, samples, detail) == (2, 1, 2)
