@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -161,22 +162,26 @@ async def record_transaction_event(hub: Hub, ev: TransactionEventIn) -> Transact
 
 async def _apply(hub: Hub, conn: AsyncConnection,
                  ev: TransactionEventIn) -> tuple[TransactionEventResult, list[Event]]:
-    keys = {"b_station": ev.station_id, "b_tx": ev.ocpp_transaction_id}
-    seen = (await conn.execute(_SEEN, {**keys, "b_seq": ev.seq_no})).scalar()
-    if seen is not None:
-        return TransactionEventResult(seen, duplicate=True), []
+    # One round trip: the 2.0.1 details, the core transaction and whether this event was seen.
+    state = (await conn.execute(_STATE, {
+        "b_station": ev.station_id, "b_tx": ev.ocpp_transaction_id, "b_seq": ev.seq_no,
+    })).first()
+    if state is not None and state.seen:
+        return TransactionEventResult(state.transaction_id, duplicate=True), []
 
     events: list[Event] = []
     now = utcnow()
     readings = _register_readings(ev.meter_value)
-    detail: Any = (await conn.execute(_DETAIL, keys)).first()
-
-    created = detail is None
-    if detail is None:
+    created = state is None
+    detail: Any
+    tx: Any
+    if state is None:
         tx_id, detail = await _create(hub, conn, ev, readings, events, now)
+        tx = (await conn.execute(_TRANSACTION, {"b_id": tx_id})).one()
     else:
-        tx_id = detail.transaction_id
-    tx = (await conn.execute(_TRANSACTION, {"b_id": tx_id})).one()
+        tx_id = state.transaction_id
+        detail = SimpleNamespace(**{c.name: getattr(state, c.name) for c in _T201.c})
+        tx = SimpleNamespace(**{c.name: getattr(state, f"tx_{c.name}") for c in _TX.c})
 
     # -- the details only 2.0.1 has --------------------------------------------------------
     newest = ev.seq_no >= detail.last_seq_no or detail.events == 0
@@ -376,13 +381,17 @@ def _meter_changes(detail: Transaction201, readings: list[_Reading]) -> dict[str
 
 # The hot path's statements, built once (see transactions.py): an Updated event runs these and
 # nothing else unless its status or the transaction's state changes.
-_SEEN = sa.select(TransactionEventRecord.transaction_id).where(
-    TransactionEventRecord.station_id == sa.bindparam("b_station"),
-    TransactionEventRecord.ocpp_transaction_id == sa.bindparam("b_tx"),
-    TransactionEventRecord.seq_no == sa.bindparam("b_seq"))
-_DETAIL = sa.select(Transaction201.__table__).where(
-    Transaction201.station_id == sa.bindparam("b_station"),
-    Transaction201.ocpp_transaction_id == sa.bindparam("b_tx"))
+_T201 = Transaction201.__table__
+_TX = Transaction.__table__
+_STATE = (
+    sa.select(_T201, *(c.label(f"tx_{c.name}") for c in _TX.c),
+              sa.exists().where(
+                  TransactionEventRecord.station_id == _T201.c.station_id,
+                  TransactionEventRecord.ocpp_transaction_id == _T201.c.ocpp_transaction_id,
+                  TransactionEventRecord.seq_no == sa.bindparam("b_seq")).label("seen"))
+    .join(_TX, _TX.c.id == _T201.c.transaction_id)
+    .where(_T201.c.station_id == sa.bindparam("b_station"),
+           _T201.c.ocpp_transaction_id == sa.bindparam("b_tx")))
 _TRANSACTION = sa.select(Transaction.__table__).where(Transaction.id == sa.bindparam("b_id"))
 # Executed with the columns to set as parameters (SET takes them from the parameter names).
 _UPDATE_TRANSACTION = sa.update(Transaction).where(Transaction.id == sa.bindparam("b_id"))
