@@ -171,8 +171,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_mib(pid: int) -> int:
+    """The hub process's peak resident memory (VmHWM)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return -1
+
+
 async def measure(base: str, token: str, sites: int, list_n: int, detail_n: int,
-                  server_pid: int) -> None:
+                  flipturn_n: int, server_pid: int) -> None:
     rng = random.Random(7)
     headers = {"Authorization": f"Bearer {token}"}
     connector = aiohttp.TCPConnector(limit=1)
@@ -211,6 +220,11 @@ async def measure(base: str, token: str, sites: int, list_n: int, detail_n: int,
         detail_ms = [(await timed(f"/sites/{rng.randrange(1, sites + 1)}"))[0]
                      for _ in range(detail_n)]
         detail_cpu = (cpu_seconds(server_pid) - cpu) * 1000 / detail_n
+        flipturn_ms, flipturn_size = [], 0
+        for _ in range(flipturn_n):
+            ms, body = await timed("/api/sites")
+            flipturn_ms.append(ms)
+            flipturn_size = len(body)
 
     # Wall-clock latency depends on what else the machine runs; the hub's CPU time per request
     # (its own process, all threads) does much less.
@@ -220,6 +234,11 @@ async def measure(base: str, token: str, sites: int, list_n: int, detail_n: int,
     p50, p99 = percentiles(detail_ms)
     print(f"GET /sites/{{id}}        n={detail_n:5d}  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
           f"hub CPU {detail_cpu:5.1f} ms/request  (target p99 <= 10 ms)")
+    if flipturn_ms:
+        p50 = statistics.median(flipturn_ms)
+        print(f"GET /api/sites         n={flipturn_n:5d}  p50 {p50:6.0f} ms"
+              f"  max {max(flipturn_ms):6.0f} ms  (all {sites} sites, "
+              f"{flipturn_size // (1024 * 1024)} MiB); hub peak RSS {peak_rss_mib(server_pid)} MiB")
     print(f"load average while measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} CPUs")
 
@@ -229,6 +248,8 @@ def main() -> int:
     parser.add_argument("--sites", type=int, default=10_000)
     parser.add_argument("--list-requests", type=int, default=300)
     parser.add_argument("--detail-requests", type=int, default=1000)
+    parser.add_argument("--flipturn-requests", type=int, default=3,
+                        help="GET /api/sites (every site, unpaginated) requests")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -248,7 +269,8 @@ def main() -> int:
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         try:
             asyncio.run(measure(f"http://127.0.0.1:{port}", token, args.sites,
-                                args.list_requests, args.detail_requests, server.pid))
+                                args.list_requests, args.detail_requests,
+                                args.flipturn_requests, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)

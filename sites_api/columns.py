@@ -1,8 +1,7 @@
-"""Column helpers of the read model: raw times and JSON, and the page's site selector."""
+"""Column helpers of the read model: raw times and JSON, and the page's site ids."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
@@ -41,28 +40,7 @@ def raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.type_coerce(column, sa.String()).label(column.key)
 
 
-def in_sites(column: sa.ColumnElement[int], selector: Any) -> sa.ColumnElement[bool]:
-    """``selector``: the page's site ids (``SITE_IDS``), a subquery of them, or None for all."""
-    if selector is None:
-        return sa.true()
-    return column.in_(selector)
-
-
-# The page's site ids as one expanding parameter: a statement built with it serves every page.
+# The page's site ids as one expanding parameter: the read model's statements are built once
+# with it and serve every page (building SQLAlchemy constructs per request costs CPU and leaves
+# hundreds of reference cycles per request for the garbage collector).
 SITE_IDS = sa.bindparam("site_ids", expanding=True)
-_BUILT_FOR_IDS: dict[Callable[[Any], Any], Any] = {}
-
-
-def statement_for(build: Callable[[Any], Any], selector: Any) -> tuple[Any, dict[str, Any]]:
-    """``build(selector)`` and its parameters, for ``conn.execute(*statement_for(...))``.
-
-    A list of site ids (a page, one site) reuses the statement ``build(SITE_IDS)`` built once:
-    building SQLAlchemy constructs for every request costs CPU and leaves hundreds of reference
-    cycles per request for the garbage collector. Other selectors are built each time.
-    """
-    if isinstance(selector, list):
-        stmt = _BUILT_FOR_IDS.get(build)
-        if stmt is None:
-            stmt = _BUILT_FOR_IDS[build] = build(SITE_IDS)
-        return stmt, {"site_ids": selector}
-    return build(selector), {}

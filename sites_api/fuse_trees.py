@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sites_api.columns import in_sites, json_value, raw_json, statement_for
+from sites_api.columns import SITE_IDS, json_value, raw_json
 from sites_api.models import FuseNode, FuseNodeConnector
 
 FN = FuseNode.__table__
@@ -26,31 +26,32 @@ def _meter(value: Any) -> dict[str, Any] | None:
     return {k: meter.get(k) for k in METER_KEYS}
 
 
-def _nodes_query(selector: Any) -> sa.Select[Any]:
+def _nodes_query() -> sa.Select[Any]:
     return (sa.select(FN.c.id, FN.c.site_id, FN.c.parent_id, FN.c.type, FN.c.name, FN.c.limit,
                       FN.c.inbound_limit, FN.c.outbound_limit, FN.c.fallback,
                       FN.c.pending_fallback_value, FN.c.fallback_status, FN.c.order,
                       FN.c.fuse_id, FN.c.firmware_version, FN.c.additional_comments,
                       raw_json(FN.c.meter))
-            .where(in_sites(FN.c.site_id, selector))
+            .where(FN.c.site_id.in_(SITE_IDS))
             .order_by(FN.c.site_id, FN.c.order, FN.c.id))
 
 
-def _connectors_query(selector: Any) -> sa.Select[Any]:
+def _connectors_query() -> sa.Select[Any]:
     return (sa.select(FNC.c.id, FNC.c.node_id, FNC.c.name, FNC.c.station_id,
                       FNC.c.connector_id, FNC.c.priority, raw_json(FNC.c.charging_capability),
                       raw_json(FNC.c.discharge_capability))
-            .where(in_sites(FNC.c.site_id, selector))
+            .where(FNC.c.site_id.in_(SITE_IDS))
             .order_by(FNC.c.node_id, FNC.c.id))
 
 
-def load_fuse_trees(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, Any]]]:
-    nodes = conn.execute(*statement_for(_nodes_query, selector)).all()
+def load_fuse_trees(conn: sa.Connection, site_ids: list[int]
+                    ) -> dict[int, list[dict[str, Any]]]:
+    nodes = conn.execute(_NODES, {"site_ids": site_ids}).all()
     if not nodes:
         return {}
     by_node: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for (connector_id, node_id, name, station_id, ocpp_connector, priority, charging,
-         discharging) in conn.execute(*statement_for(_connectors_query, selector)):
+         discharging) in conn.execute(_CONNECTORS, {"site_ids": site_ids}):
         by_node[node_id].append({
             "id": str(connector_id), "name": name, "connector_id": str(ocpp_connector),
             "charging_station_id": station_id, "priority": priority,
@@ -90,3 +91,7 @@ def load_fuse_trees(conn: sa.Connection, selector: Any) -> dict[int, list[dict[s
             parent["children"].append(node)
         stack.extend((child, depth + 1, node) for child in reversed(children.get(node_id, [])))
     return trees
+
+
+_NODES = _nodes_query()
+_CONNECTORS = _connectors_query()

@@ -4,8 +4,8 @@ Whatever the page size, a request runs at most ``MAX_QUERIES`` statements: the s
 organisation and local controller), their chargers (with the OCPP station), their ports (with
 the OCPP connector, the running transaction and the card that started it), the live readings
 of the running sessions, their first SoC, the fuse nodes and the fuse nodes' connectors. Every
-query selects by the page's site ids (or, for the unpaginated Flipturn view, by the caller's
-organisation), never per site, charger or port.
+query selects by the page's site ids, never per site, charger or port (the Flipturn view, which
+has no paging, is streamed a page at a time).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.db.models import Connector, LatestReading, MeterValue, Station, Transaction
-from sites_api.columns import in_sites, raw, statement_for, ts
+from sites_api.columns import SITE_IDS, raw, ts
 from sites_api.fuse_trees import load_fuse_trees
 from sites_api.models import (
     CONNECTOR_TYPES,
@@ -140,26 +140,13 @@ def load_site(conn: sa.Connection, scope: Scope, site_id: int) -> dict[str, Any]
     return (_assemble(conn, rows, [site_id]))[0]
 
 
-def load_all(conn: sa.Connection, scope: Scope) -> list[dict[str, Any]]:
-    """Every site the scope sees (the Flipturn view has no pagination)."""
-    rows = conn.execute(sites_query(scope.condition()).order_by(S.c.id)).all()
-    if not rows:
-        return []
-    if scope.everything:
-        selector: Any = None
-    else:
-        selector = sa.select(S.c.id).select_from(
-            S.join(O, O.c.id == S.c.organisation_id)).where(scope.condition())
-    return _assemble(conn, rows, selector)
-
-
-def _assemble(conn: sa.Connection, site_rows: Sequence[Any], selector: Any
-                    ) -> list[dict[str, Any]]:
-    chargers = _chargers(conn, selector)
-    ports, sessions = _ports(conn, selector)
-    samples = _readings(conn, selector) if sessions else {}
-    soc_start = _soc_start(conn, selector) if sessions else {}
-    trees = load_fuse_trees(conn, selector)
+def _assemble(conn: sa.Connection, site_rows: Sequence[Any], site_ids: list[int]
+              ) -> list[dict[str, Any]]:
+    chargers = _chargers(conn, site_ids)
+    ports, sessions = _ports(conn, site_ids)
+    samples = _readings(conn, site_ids) if sessions else {}
+    soc_start = _soc_start(conn, site_ids) if sessions else {}
+    trees = load_fuse_trees(conn, site_ids)
 
     for (station_id, port_number), session in sessions.items():
         tx = session.pop("_tx")
@@ -257,7 +244,7 @@ def _device(charger: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _chargers_query(selector: Any) -> sa.Select[Any]:
+def _chargers_query() -> sa.Select[Any]:
     return (sa.select(
         C.c.id, C.c.site_id, C.c.name, C.c.station_id, C.c.manufacturer, C.c.model,
         C.c.serial_number, C.c.firmware_version, C.c.latitude, C.c.longitude, C.c.external_id,
@@ -265,17 +252,17 @@ def _chargers_query(selector: Any) -> sa.Select[Any]:
         ST.c.charge_box_serial_number, ST.c.firmware_version, ST.c.connected,
         raw(ST.c.connected_at), raw(ST.c.disconnected_at), raw(ST.c.last_seen_at))
         .select_from(C.outerjoin(ST, ST.c.id == C.c.station_id))
-        .where(in_sites(C.c.site_id, selector))
+        .where(C.c.site_id.in_(SITE_IDS))
         .order_by(C.c.site_id, C.c.id))
 
 
-def _chargers(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, Any]]]:
+def _chargers(conn: sa.Connection, site_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     # Tuples, not attribute access: this loop runs for every charger of the page.
     for (charger_id, site_id, name, station_id, manufacturer, model, serial, firmware, lat, lon,
          external_id, kind, created_at, st_vendor, st_model, st_serial, st_box, st_firmware,
          connected, connected_at, disconnected_at, last_seen_at) in conn.execute(
-            *statement_for(_chargers_query, selector)):
+            _CHARGERS, {"site_ids": site_ids}):
         if connected:
             connection: dict[str, Any] | None = {"status": "Connected",
                                                  "timestamp": ts(connected_at)}
@@ -306,7 +293,7 @@ def _chargers(conn: sa.Connection, selector: Any) -> dict[int, list[dict[str, An
     return out
 
 
-def _ports_query(selector: Any) -> sa.Select[Any]:
+def _ports_query() -> sa.Select[Any]:
     card_join = sa.and_(RC.c.id_tag == T.c.id_tag, RC.c.organisation_id == S.c.organisation_id)
     return (sa.select(
         P.c.id, P.c.charger_id, P.c.name, P.c.port_number, P.c.maximum_power_kw,
@@ -327,11 +314,11 @@ def _ports_query(selector: Any) -> sa.Select[Any]:
                                   T.c.status == "active"))
             .outerjoin(RC, card_join)
             .outerjoin(V, V.c.id == RC.c.vehicle_id))
-        .where(in_sites(C.c.site_id, selector))
+        .where(C.c.site_id.in_(SITE_IDS))
         .order_by(P.c.charger_id, P.c.port_number))
 
 
-def _ports(conn: sa.Connection, selector: Any
+def _ports(conn: sa.Connection, site_ids: list[int]
            ) -> tuple[dict[int, list[dict[str, Any]]], dict[tuple[str, int], dict[str, Any]]]:
     ports: dict[int, list[dict[str, Any]]] = defaultdict(list)
     sessions: dict[tuple[str, int], dict[str, Any]] = {}
@@ -339,7 +326,7 @@ def _ports(conn: sa.Connection, selector: Any
          station_id, status, error_code, info, vendor_error_code, status_timestamp, tx_id,
          start_timestamp, id_tag, meter_start, ocpp_transaction_id, card_id, card_name,
          customer_name, vehicle_id, vehicle_make, vehicle_model, vehicle_name, vehicle_vin) in (
-            conn.execute(*statement_for(_ports_query, selector))):
+            conn.execute(_PORTS, {"site_ids": site_ids})):
         session = None
         if tx_id is not None:
             ocpp_tx = tx_id if ocpp_transaction_id is None else (
@@ -381,17 +368,17 @@ def _ports(conn: sa.Connection, selector: Any
     return ports, sessions
 
 
-def _active_ports(selector: Any) -> sa.Select[Any]:
-    """(station, connector, transaction) of the ports in ``selector`` with a running session."""
+def _active_ports() -> sa.Select[Any]:
+    """(station, connector, transaction) of the page's ports with a running session."""
     return (sa.select(CO.c.station_id, CO.c.connector_id, CO.c.current_transaction_id)
             .select_from(P.join(C, C.c.id == P.c.charger_id)
                          .join(CO, sa.and_(CO.c.station_id == C.c.station_id,
                                            CO.c.connector_id == P.c.port_number)))
-            .where(in_sites(C.c.site_id, selector), CO.c.current_transaction_id.is_not(None)))
+            .where(C.c.site_id.in_(SITE_IDS), CO.c.current_transaction_id.is_not(None)))
 
 
-def _readings_query(selector: Any) -> sa.Select[Any]:
-    active = _active_ports(selector).subquery()
+def _readings_query() -> sa.Select[Any]:
+    active = _active_ports().subquery()
     return (sa.select(LR.c.station_id, LR.c.connector_id, LR.c.measurand, LR.c.phase,
                        LR.c.location, LR.c.numeric_value, LR.c.unit, raw(LR.c.timestamp),
                        LR.c.transaction_id)
@@ -401,19 +388,19 @@ def _readings_query(selector: Any) -> sa.Select[Any]:
              .where(LR.c.measurand.in_(MEASURANDS), LR.c.numeric_value.is_not(None)))
 
 
-def _readings(conn: sa.Connection, selector: Any
+def _readings(conn: sa.Connection, site_ids: list[int]
               ) -> dict[tuple[str, int], list[tuple[int | None, Sample]]]:
     out: dict[tuple[str, int], list[tuple[int | None, Sample]]] = defaultdict(list)
     # Raw times (see ``columns.ts``) compare in time order: both sides come from one column type.
     for (station_id, connector_id, measurand, phase, location, value, unit, timestamp,
-         transaction_id) in conn.execute(*statement_for(_readings_query, selector)):
+         transaction_id) in conn.execute(_READINGS, {"site_ids": site_ids}):
         out[(station_id, connector_id)].append((transaction_id, Sample(
             measurand, phase, location, value, unit, timestamp)))
     return out
 
 
-def _soc_start_query(selector: Any) -> sa.Select[Any]:
-    active = _active_ports(selector).with_only_columns(CO.c.current_transaction_id)
+def _soc_start_query() -> sa.Select[Any]:
+    active = _active_ports().with_only_columns(CO.c.current_transaction_id)
     first = (sa.select(MV.c.transaction_id, sa.func.min(MV.c.id).label("first_id"))
              .where(MV.c.transaction_id.in_(active), MV.c.measurand == SOC,
                     MV.c.numeric_value.is_not(None))
@@ -422,6 +409,13 @@ def _soc_start_query(selector: Any) -> sa.Select[Any]:
         MV.join(first, MV.c.id == first.c.first_id))
 
 
-def _soc_start(conn: sa.Connection, selector: Any) -> dict[int, float]:
+def _soc_start(conn: sa.Connection, site_ids: list[int]) -> dict[int, float]:
     """The first SoC each running session reported (the EV's state of charge at plug-in)."""
-    return {tx: soc for tx, soc in conn.execute(*statement_for(_soc_start_query, selector))}
+    return {tx: soc for tx, soc in conn.execute(_SOC_START, {"site_ids": site_ids})}
+
+
+# Built once, executed with the page's site ids (see ``columns.SITE_IDS``).
+_CHARGERS = _chargers_query()
+_PORTS = _ports_query()
+_READINGS = _readings_query()
+_SOC_START = _soc_start_query()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from ocpp.v16 import call
 
 from sites_api.reader import READER
 from sites_api.readmodel import MAX_QUERIES
+from sites_api.routes import FLIPTURN_PAGE
 from tests.hub.harness import RunningHub, connect_station, now
 from tests.sites_api.builders import full_site, register_station
 from tests.sites_api.conftest import Api
@@ -153,3 +155,29 @@ async def test_a_page_costs_the_same_queries_whatever_its_size(hub: RunningHub,
     assert one_site_detail <= live_site_detail <= MAX_QUERIES
     assert flipturn_one <= flipturn_many <= MAX_QUERIES
     assert many - one_site <= 2
+
+
+async def test_flipturn_view_streams_every_site_page_by_page(admin: Api, token_api) -> None:
+    """More sites than one streamed page (FLIPTURN_PAGE): every site once, in order, valid
+    JSON across the page joins, and an organisation token still sees only its own."""
+    count = 2 * FLIPTURN_PAGE + 30
+    for org in ("org-a", "org-b"):  # created once, before the concurrent writes
+        status, created, _ = await admin.post("/sites", {"name": "first", "organization_id": org})
+        assert status == 201, created
+        assert (await admin.delete(f"/sites/{created['id']}"))[0] == 204
+    for start in range(0, count, 25):
+        results = await asyncio.gather(*(
+            admin.post("/sites", {"name": f"S{n}", "organization_id": f"org-{'ab'[n % 2]}"})
+            for n in range(start, min(start + 25, count))))
+        assert all(status == 201 for status, _, _ in results), results
+    status, body, headers = await admin.get("/api/sites")
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    ids = [site["id"] for site in body["data"]]
+    assert len(ids) == count and ids == sorted(ids) and len(set(ids)) == count
+    reader_a = await token_api("org-a", "sites:read")
+    _, mine, _ = await reader_a.get("/api/sites")
+    by_name = {site["name"]: site["id"] for site in body["data"]}
+    assert [s["id"] for s in mine["data"]] == sorted(
+        by_name[f"S{n}"] for n in range(0, count, 2))
+    reader_c = await token_api("org-c", "sites:read")
+    assert (await reader_c.get("/api/sites"))[1] == {"data": []}
