@@ -134,16 +134,11 @@ class GroupCommitter:
             results = await self._run_batch(batch)
         except Exception as exc:
             if len(batch) == 1:
-                self._fail(batch[0][2], exc)
+                await self._run_alone(batch[0], exc)
             else:
                 log.warning("group commit of %d units failed; retrying one by one", len(batch))
                 for unit in batch:
-                    try:
-                        (result,) = await self._run_batch([unit])
-                    except Exception as exc:
-                        self._fail(unit[2], exc)
-                    else:
-                        self._resolve(unit[2], result)
+                    await self._run_alone(unit)
         else:
             for unit, result in zip(batch, results, strict=True):
                 self._resolve(unit[2], result)
@@ -164,6 +159,30 @@ class GroupCommitter:
             finally:
                 del conn.info[_DEFERRED]
             return results
+
+    async def _run_alone(self, unit: _Unit, failed: Exception | None = None) -> None:
+        """Run one unit in its own transaction (``failed``: how it just failed alone).
+
+        With several writers (PostgreSQL) a unit can conflict with a row another batch was
+        committing at the same moment (a charger's repeated message on a new connection): run
+        once more, it then sees that row and answers as the repeat it is."""
+        if failed is not None and not (isinstance(failed, sa.exc.IntegrityError)
+                                       and self._writers > 1):
+            self._fail(unit[2], failed)
+            return
+        for attempt in (1, 2):
+            try:
+                (result,) = await self._run_batch([unit])
+            except sa.exc.IntegrityError as exc:
+                if attempt == 1 and self._writers > 1 and failed is None:
+                    continue
+                self._fail(unit[2], exc)
+                return
+            except Exception as exc:
+                self._fail(unit[2], exc)
+                return
+            self._resolve(unit[2], result)
+            return
 
     def _fail(self, future: asyncio.Future[Any], exc: Exception) -> None:
         self.failures += 1

@@ -109,6 +109,31 @@ async def test_rows_handed_over_inside_a_unit_are_written_with_the_batch(engine)
     assert sorted(stored) == sorted([*tags, "D99"])
 
 
+async def test_a_unit_that_lost_a_race_to_another_writer_runs_again(engine) -> None:
+    """Two writers (PostgreSQL): two batches check-then-insert the same key at once. The
+    later commit fails on the unique key; run again, that unit sees the row and answers as
+    the repeat it is, instead of failing."""
+    writers = 2 if engine.dialect.name == "postgresql" else 1
+    committer = GroupCommitter(engine, max_batch=1, writers=writers)
+    committer.start()
+
+    async def insert_once(conn: AsyncConnection) -> str:
+        seen = (await conn.execute(sa.select(IdTag.id_tag).where(
+            IdTag.id_tag == "RACE"))).scalar()
+        await asyncio.sleep(0.1)  # both batches are past their check before either commits
+        if seen is not None:
+            return "repeat"
+        await conn.execute(sa.insert(IdTag).values(id_tag="RACE", blocked=False,
+                                                   created_at=utcnow(), updated_at=utcnow()))
+        return "inserted"
+
+    results = await asyncio.gather(committer.run(insert_once), committer.run(insert_once),
+                                   return_exceptions=True)
+    await committer.stop()
+    assert sorted(results) == ["inserted", "repeat"], results
+    assert committer.failures == 0
+
+
 async def test_transaction_ids_are_never_reused(engine) -> None:
     async with engine.begin() as conn:
         await conn.execute(sa.insert(Station).values(id="S1", registration_status="Accepted",
