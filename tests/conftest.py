@@ -3,16 +3,37 @@ when PNC_HUB_TEST_POSTGRES_URL is set), and real `ocpp` 1.6 clients over WebSock
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 POSTGRES_URL = os.environ.get("PNC_HUB_TEST_POSTGRES_URL")
+
+
+def dump_asyncio_tasks(file: Any = None) -> None:
+    """Every pending task of every open event loop, with its stack (where a hang waits)."""
+    out = file or sys.stderr
+    for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
+        if loop.is_closed():
+            continue
+        for task in asyncio.all_tasks(loop):
+            print(f"--- {task!r}", file=out)
+            task.print_stack(file=out)
+    out.flush()
+
+
+# `kill -USR1 <pytest pid>` prints them while a run hangs.
+signal.signal(signal.SIGUSR1, lambda *_: dump_asyncio_tasks())
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
     not POSTGRES_URL, reason="PNC_HUB_TEST_POSTGRES_URL is not set"))]

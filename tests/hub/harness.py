@@ -7,7 +7,9 @@ import base64
 import contextlib
 import shutil
 import ssl
+import sys
 import tempfile
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,9 +54,26 @@ class RunningHub:
         return {"Authorization": f"Bearer {self.admin_token}"}
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
-        if self.files_dir:
-            shutil.rmtree(self.files_dir, ignore_errors=True)
+        try:
+            # Shutdown has its own bounds (aiohttp's 60 s for handlers, the features' grace
+            # periods); past them it hangs. A hang here is reported with every pending task's
+            # stack, and the run goes on: a hub's graceful shutdown is asserted in a real
+            # process (tests/scale: SIGTERM within 75 s), this is only the harness's cleanup.
+            await asyncio.wait_for(self.runner.cleanup(), SHUTDOWN_LIMIT)
+        except TimeoutError:
+            from tests.conftest import dump_asyncio_tasks
+
+            print(f"\nthe in-process hub did not shut down within {SHUTDOWN_LIMIT} s; "
+                  "pending tasks:", file=sys.stderr)
+            dump_asyncio_tasks()
+            warnings.warn(f"in-process hub shutdown hung for {SHUTDOWN_LIMIT} s (tasks on "
+                          "stderr)", RuntimeWarning, stacklevel=2)
+        finally:
+            if self.files_dir:
+                shutil.rmtree(self.files_dir, ignore_errors=True)
+
+
+SHUTDOWN_LIMIT = 90.0
 
 
 async def start_hub(database_url: str, *, ssl_context: ssl.SSLContext | None = None,
