@@ -20,6 +20,7 @@ from hub.commands import CommandFailed, StationOffline
 from hub.db.base import utcnow
 from hub.db.models import Station
 from hub.errors import ApiError, bad_request, unknown_station
+from hub.management.common import json_body
 from hub.ocpp_server.endpoint import valid_station_id
 from hub.ocpp_server.framing import FrameError, validate
 from hub.openapi import operation, path, query
@@ -53,16 +54,6 @@ COMMAND_ERRORS = {
     "504": _error("the charger did not answer in time"),
 }
 FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request("body", "is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise bad_request("body", "must be a JSON object")
-    return body
 
 
 def _str(body: dict[str, Any], key: str, required: bool = True) -> str | None:
@@ -136,7 +127,7 @@ ANSWER = {"type": "object", "properties": {
                "Whitepaper messages; the answer is always the 2.0.1 response."))
 async def ocpp_command(request: web.Request) -> web.Response:
     pnc = _pnc(request)
-    body = await _body(request)
+    body = await json_body(request)
     station_id = _str(body, "station_id")
     assert station_id is not None
     action = _str(body, "action")
@@ -180,7 +171,7 @@ CERTIFICATES_BODY = {
                "should hold; rollout: install jobs for roots on every Plug&Charge station."))
 async def ocpp_certificates(request: web.Request) -> web.Response:
     pnc = _pnc(request)
-    body = await _body(request)
+    body = await json_body(request)
     operation_name = body.get("operation")
     if operation_name not in OPERATIONS:
         raise bad_request("operation", f"one of {', '.join(OPERATIONS)}")

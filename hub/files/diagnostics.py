@@ -36,7 +36,7 @@ from hub.errors import ApiError
 from hub.events import StationNotified
 from hub.files.models import DiagnosticsRequest, FileRequestEvent, StoredFile
 from hub.files.names import safe_file_name, station_dir
-from hub.files.service import Files, add_event
+from hub.files.service import Files, add_event, expire_requests
 from hub.files.store import Sink
 from hub.files.tokens import UPLOAD_PREFIX, looks_like, new_token, token_hash
 from hub.ocpp_server.session import InvalidRequest
@@ -377,15 +377,5 @@ def _unplace_unless_committed(commit: asyncio.Future[Any], sink: Sink) -> None:
 
 async def expire(conn: AsyncConnection) -> int:
     """Time out open requests past their deadline (the sweeper calls this)."""
-    table = DiagnosticsRequest
-    now = utcnow()
-    ids = (await conn.execute(sa.select(table.id).where(
-        table.state.in_(OPEN), table.deadline < now))).scalars().all()
-    for request_id in ids:
-        changed = (await conn.execute(sa.update(table).where(
-            table.id == request_id, table.state.in_(OPEN)).values(
-            state="timed_out", error="no file before the deadline", updated_at=now,
-            completed_at=now))).rowcount
-        if changed:
-            await add_event(conn, REQUEST_TYPE, request_id, "timed_out")
-    return len(ids)
+    return await expire_requests(conn, DiagnosticsRequest, REQUEST_TYPE, OPEN,
+                                 "no file before the deadline")

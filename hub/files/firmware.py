@@ -37,7 +37,7 @@ from hub.db.base import utcnow
 from hub.errors import ApiError
 from hub.events import StationNotified
 from hub.files.models import FileRequestEvent, FirmwareRequest, StoredFile
-from hub.files.service import Files, add_event
+from hub.files.service import Files, add_event, expire_requests
 from hub.files.store import AlreadyStored, Sink
 from hub.files.tokens import DOWNLOAD_PREFIX, looks_like, new_token, token_hash
 from hub.ocpp_server.session import InvalidRequest
@@ -324,15 +324,6 @@ async def authorize_download(files: Files, token: str, name: str) -> StoredFile:
 
 
 async def expire(conn: AsyncConnection) -> int:
-    table = FirmwareRequest
-    now = utcnow()
-    ids = (await conn.execute(sa.select(table.id).where(
-        table.state.in_(OPEN), table.deadline < now))).scalars().all()
-    for request_id in ids:
-        changed = (await conn.execute(sa.update(table).where(
-            table.id == request_id, table.state.in_(OPEN)).values(
-            state="timed_out", error="not installed before the deadline", updated_at=now,
-            completed_at=now))).rowcount
-        if changed:
-            await add_event(conn, REQUEST_TYPE, request_id, "timed_out")
-    return len(ids)
+    """Time out open requests past their deadline (the sweeper calls this)."""
+    return await expire_requests(conn, FirmwareRequest, REQUEST_TYPE, OPEN,
+                                 "not installed before the deadline")

@@ -85,4 +85,21 @@ async def add_event(conn: AsyncConnection, request_type: str, request_id: int, s
         station_status=station_status, detail=text))
 
 
+async def expire_requests(conn: AsyncConnection, table: Any, request_type: str,
+                          open_states: tuple[str, ...], error: str) -> int:
+    """Time out the open requests of ``table`` past their deadline, each with a "timed_out"
+    event, in two statements; returns how many."""
+    now = utcnow()
+    ids = (await conn.execute(sa.update(table).where(
+        table.state.in_(open_states), table.deadline < now).values(
+        state="timed_out", error=error, updated_at=now, completed_at=now,
+    ).returning(table.id))).scalars().all()
+    if ids:
+        await conn.execute(sa.insert(FileRequestEvent), [
+            {"request_type": request_type, "request_id": request_id, "at": now,
+             "state": "timed_out", "station_status": None, "detail": None}
+            for request_id in ids])
+    return len(ids)
+
+
 FILES = web.AppKey("files", Files)

@@ -257,6 +257,7 @@ async def test_a_request_without_its_file_times_out(
         done = await request_state(running, http, "diagnostics", body["request_id"],
                                    "timed_out")
         assert done["error"] == "no file before the deadline"
+        assert [e["state"] for e in done["events"]][-1] == "timed_out"
         # Its token died with it.
         async with http.put(token_location + "/late.zip", data=b"late") as resp:
             assert resp.status == 403 and (await resp.json())["error"] == "upload_token_expired"

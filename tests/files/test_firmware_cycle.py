@@ -213,7 +213,10 @@ async def test_who_may_download_firmware(
             await session.execute(sa.update(FirmwareRequest).where(
                 FirmwareRequest.id == body["request_id"]).values(
                 deadline=utcnow() - timedelta(seconds=1)))
-        await request_state(running, http, "firmware", body["request_id"], "timed_out")
+        timed_out = await request_state(running, http, "firmware", body["request_id"],
+                                        "timed_out")
+        assert timed_out["error"] == "not installed before the deadline"
+        assert [e["state"] for e in timed_out["events"]][-1] == "timed_out"
         async with http.get(str(location)) as resp:
             assert resp.status == 403
             assert (await resp.json())["error"] == "download_token_expired"
