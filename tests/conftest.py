@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +84,27 @@ async def postgres_url() -> AsyncIterator[str]:
         yield url
     finally:
         await _drop_postgres_database(name)
+
+
+@pytest.fixture
+async def hub_factory(database_url: str) -> AsyncIterator[Callable[..., Any]]:
+    """Start hubs on the test database (``start_hub`` overrides); all are stopped at the end
+    of the test, last started first."""
+    from tests.hub.harness import start_hub
+
+    started: list[Any] = []
+
+    async def factory(**overrides: Any) -> Any:
+        running = await start_hub(database_url, **overrides)
+        started.append(running)
+        return running
+
+    yield factory
+    for running in reversed(started):
+        await running.stop()
+
+
+@pytest.fixture
+async def hub(hub_factory: Callable[..., Any]) -> Any:
+    """A hub in dev mode (unknown stations accepted)."""
+    return await hub_factory(dev=True)

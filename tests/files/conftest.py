@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.files.models import StoredFile
-from tests.hub.harness import RunningHub, TestStation, connect_station, start_hub, wait_for
+from tests.hub.harness import RunningHub, TestStation, connect_station, wait_for
 
 STATION = "CP-FILES"
 FILES = {"ftp_enabled": True, "ftp_host": "127.0.0.1", "ftp_port": 0,
@@ -21,17 +21,13 @@ FILES = {"ftp_enabled": True, "ftp_host": "127.0.0.1", "ftp_port": 0,
 
 
 @pytest.fixture
-async def hub_factory(database_url: str) -> AsyncIterator[Callable[..., Any]]:
-    started: list[RunningHub] = []
+def hub_factory(hub_factory: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared factory with ``[files]`` set for these tests (FTP on, small limits)."""
 
     async def factory(**files: Any) -> RunningHub:
-        running = await start_hub(database_url, dev=True, files={**FILES, **files})
-        started.append(running)
-        return running
+        return await hub_factory(dev=True, files={**FILES, **files})
 
-    yield factory
-    for running in reversed(started):
-        await running.stop()
+    return factory
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from hub.openapi import build_document
-from tests.hub.harness import RunningHub, TestStation, connect_station, start_hub, wait_for
+from tests.hub.harness import RunningHub, TestStation, connect_station, wait_for
 
 STATION = "CP-1"
 
@@ -82,18 +82,13 @@ class Api:
 
 
 @pytest.fixture
-async def hub_factory(database_url: str) -> AsyncIterator[Callable[..., Any]]:
-    started: list[RunningHub] = []
+def hub_factory(hub_factory: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared factory, in dev mode unless a test says otherwise."""
 
     async def factory(**overrides: Any) -> RunningHub:
-        overrides.setdefault("dev", True)
-        running = await start_hub(database_url, **overrides)
-        started.append(running)
-        return running
+        return await hub_factory(**{"dev": True, **overrides})
 
-    yield factory
-    for running in reversed(started):
-        await running.stop()
+    return factory
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.hub.harness import RunningHub, start_hub
+from tests.hub.harness import RunningHub
 from tests.oicp.mock_hubject import MockHubject
 from tests.oicp.spec import load_spec
 
@@ -83,20 +83,6 @@ async def mock() -> AsyncIterator[MockHubject]:
     yield hubject
     await hubject.stop()
     assert hubject.invalid == [], hubject.invalid
-
-
-@pytest.fixture
-async def hub_factory(database_url: str) -> AsyncIterator[Callable[..., Any]]:
-    started: list[RunningHub] = []
-
-    async def factory(**overrides: Any) -> RunningHub:
-        running = await start_hub(database_url, **overrides)
-        started.append(running)
-        return running
-
-    yield factory
-    for running in reversed(started):
-        await running.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from hub.auth import create_token
-from tests.hub.harness import RunningHub, start_hub
+from tests.hub.harness import RunningHub
 
 
 class Api:
@@ -45,15 +45,6 @@ class Api:
 
     async def delete(self, path: str, **kw: Any) -> tuple[int, Any, Any]:
         return await self.call("DELETE", path, **kw)
-
-
-@pytest.fixture
-async def hub(database_url: str) -> AsyncIterator[RunningHub]:
-    running = await start_hub(database_url, dev=True)
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture
