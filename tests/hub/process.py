@@ -50,7 +50,7 @@ class HubProcess:
             while asyncio.get_running_loop().time() < deadline:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"hub exited: {self.proc.stdout.read()}")
+                    raise RuntimeError(f"hub exited:\n{self.exit_output()}")
                 try:
                     async with http.get(f"http://127.0.0.1:{self.port}/healthCheck-01") as r:
                         if r.status == 200:
@@ -59,6 +59,11 @@ class HubProcess:
                     pass
                 await asyncio.sleep(0.1)
         raise TimeoutError("hub did not become ready")
+
+    def exit_output(self) -> str:
+        """What the hub printed, for the error when it exits while starting."""
+        assert self.proc is not None and self.proc.stdout is not None
+        return self.proc.stdout.read()
 
     def kill(self) -> None:
         assert self.proc is not None

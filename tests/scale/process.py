@@ -3,14 +3,11 @@ block on a full pipe, and the log can be searched afterwards)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import aiohttp
 
 from tests.hub.process import ROOT, HubProcess, cli
 
@@ -48,21 +45,8 @@ class LoggedHubProcess(HubProcess):
                 env={**os.environ, **self.env}, preexec_fn=_die_with_parent)
         await self.wait_ready()
 
-    async def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        async with aiohttp.ClientSession() as http:
-            while asyncio.get_running_loop().time() < deadline:
-                assert self.proc is not None
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"hub exited:\n{self.log()[-3000:]}")
-                try:
-                    async with http.get(f"http://127.0.0.1:{self.port}/healthCheck-01") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise TimeoutError("hub did not become ready")
+    def exit_output(self) -> str:
+        return self.log()[-3000:]
 
     def terminate(self, timeout: float = 75.0) -> str:
         """SIGTERM and wait for the graceful shutdown (aiohttp gives handlers 60 s); a hub that
