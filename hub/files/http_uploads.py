@@ -22,11 +22,12 @@ import html
 from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from hub.auth import public
 from hub.errors import ApiError, bad_request, error_response
 from hub.files import diagnostics
+from hub.files.multipart import form_parts, part_chunks
 from hub.files.names import UnsafeName, safe_file_name
 from hub.files.service import FILES, Files
 from hub.files.store import CHUNK, Sink, StorageRefused
@@ -143,22 +144,7 @@ async def expect_upload(request: web.Request) -> web.StreamResponse | None:
 async def post_upload(request: web.Request) -> web.Response:
     files = _files(request)
     token = request.match_info.get("token") or request.query.get("token")
-    if not request.content_type.startswith("multipart/"):
-        return error_response(415, "unsupported_media_type",
-                              "send multipart/form-data with the file in field diag")
-    try:
-        reader = await request.multipart()
-    except (ValueError, AssertionError):
-        return error_response(415, "unsupported_media_type", "not a readable multipart body")
-    while True:
-        try:
-            part = await reader.next()
-        except ValueError as exc:
-            raise bad_request("body", f"malformed multipart body: {exc}") from None
-        if part is None:
-            break
-        if not isinstance(part, BodyPartReader):
-            raise bad_request("body", "nested multipart bodies are not accepted")
+    async for part in form_parts(request, "the file in field diag"):
         if part.name == "token" and token is None:
             token = (await part.read_chunk(256)).decode("ascii", "replace").strip()
             continue
@@ -167,7 +153,7 @@ async def post_upload(request: web.Request) -> web.Response:
             given = _checked_name(part.filename and unquote(part.filename))
             claim = await diagnostics.claim_upload(files, token)
             try:
-                result = await _receive(files, claim, given, None, _part_chunks(part),
+                result = await _receive(files, claim, given, None, part_chunks(part),
                                         "http-multipart")
             finally:
                 diagnostics.release(files, claim)
@@ -175,11 +161,6 @@ async def post_upload(request: web.Request) -> web.Response:
         await part.release()
     await diagnostics.check_token(files, token)  # a token problem first, then the file's
     raise bad_request("diag", "a file is required")
-
-
-async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(CHUNK):
-        yield chunk
 
 
 @public

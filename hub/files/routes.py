@@ -17,12 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from hub.auth import public
 from hub.errors import ApiError, bad_request, error_response
 from hub.files import firmware
 from hub.files.models import DiagnosticsRequest, FirmwareRequest, StoredFile
+from hub.files.multipart import form_parts, part_chunks
 from hub.files.names import UnsafeName, safe_file_name
 from hub.files.service import FILES, Files
 from hub.files.store import CHUNK, StorageRefused
@@ -183,35 +184,15 @@ async def put_firmware(request: web.Request) -> web.Response:
            response=FILE, status=201,
            responses={**STORE_REFUSALS, "415": error("not a multipart body")})
 async def post_firmware(request: web.Request) -> web.Response:
-    if not request.content_type.startswith("multipart/"):
-        return error_response(415, "unsupported_media_type",
-                              "send multipart/form-data with the image in field file")
-    try:
-        reader = await request.multipart()
-    except (ValueError, AssertionError):
-        return error_response(415, "unsupported_media_type", "not a readable multipart body")
     name = None
-    while True:
-        try:
-            part = await reader.next()
-        except ValueError as exc:
-            raise bad_request("body", f"malformed multipart body: {exc}") from None
-        if part is None:
-            break
-        if not isinstance(part, BodyPartReader):
-            raise bad_request("body", "nested multipart bodies are not accepted")
+    async for part in form_parts(request, "the image in field file"):
         if part.name == "name":
             name = (await part.read_chunk(512)).decode("utf-8", "replace").strip()
             continue
         if part.name in ("file", "firmware"):
             return await _store_firmware(_files(request), name or part.filename,
-                                         part.filename, _part_chunks(part), None, "admin")
+                                         part.filename, part_chunks(part), None, "admin")
     raise bad_request("file", "a file is required")
-
-
-async def _part_chunks(part: BodyPartReader) -> Any:
-    while chunk := await part.read_chunk(CHUNK):
-        yield chunk
 
 
 @operation("Firmware images the hub serves", tags=TAGS,

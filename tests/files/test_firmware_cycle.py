@@ -252,6 +252,9 @@ async def test_firmware_store_rules(hub_factory: Any, http: aiohttp.ClientSessio
     stored = await api(running, http, "POST", "/api/firmware", 201, data=form)
     assert stored["sha256"] == hashlib.sha256(b"three").hexdigest()
     assert sorted(p.name for p in files_on_disk(running)) == ["fw_v1.bin", "multi.bin"]
+    body = await api(running, http, "POST", "/api/firmware", 415, data=b"three",
+                     headers={"Content-Type": "application/octet-stream"})
+    assert body["error"] == "unsupported_media_type" and "field file" in body["detail"]
 
     # An image an open update uses cannot be deleted; afterwards it can.
     async with connect_station(running, STATION) as cp:

@@ -77,6 +77,17 @@ async def test_path_traversal_is_refused_and_nothing_is_written(
                 b'filename="../../escape.txt"\r\n\r\nevil\r\n--b--\r\n')
     await refused(http, "POST", location, data=raw_body, status=400, error="invalid_file_name",
                   headers={"Content-Type": "multipart/form-data; boundary=b"})
+    # Not multipart at all, a nested multipart part, no file part.
+    await refused(http, "POST", location, data=b"evil", status=415,
+                  error="unsupported_media_type", headers={"Content-Type": "text/plain"})
+    nested = (b'--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n'
+              b'--c\r\nContent-Disposition: form-data; name="diag"; filename="x.txt"\r\n\r\n'
+              b'evil\r\n--c--\r\n--b--\r\n')
+    await refused(http, "POST", location, data=nested, status=400, error="invalid_request",
+                  headers={"Content-Type": "multipart/form-data; boundary=b"})
+    form = aiohttp.FormData()
+    form.add_field("other", b"evil", filename="x.txt")
+    await refused(http, "POST", location, data=form, status=400, error="invalid_request")
     await nothing_written(hub)
 
     # FTP: the same names are refused on STOR.
