@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.base import utcnow
+from hub.db.group_commit import write_pending
 from hub.db.models import MeterValue, Transaction
 from hub.events import (
     EvseDataChanged,
@@ -229,6 +230,7 @@ class FactHooks:
                                              event.start_timestamp, event.stop_timestamp,
                                              event.meter_start, event.meter_stop, tz)
             await outbox.enqueue(conn, outbox.NOTIFICATION, row.session_id, body)
+        await write_pending(conn)  # the transaction's last readings may still be pending
         readings = await _meter_readings_wh(conn, event.transaction_id)
         cdr = messages.charge_detail_record(row, event.start_timestamp,  # type: ignore[arg-type]
                                             event.stop_timestamp, event.meter_start,

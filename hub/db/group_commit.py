@@ -150,12 +150,14 @@ class GroupCommitter:
 
     async def _run_batch(self, batch: Sequence[_Unit]) -> list[Any]:
         async with self._engine.begin() as conn:
-            deferred: list[Write] = []
-            conn.info[_DEFERRED] = deferred
+            # Every unit's rows, given up front or handed over with write_later, go out at the
+            # end (or earlier, when a reader in the transaction asks: write_pending).
+            pending: list[Write] = [w for _, writes, _ in batch for w in writes]
+            conn.info[_DEFERRED] = pending
             try:
                 results = [await work(conn) if work is not None else None
                            for work, _, _ in batch]
-                await write_rows(conn, [w for _, writes, _ in batch for w in writes] + deferred)
+                await write_pending(conn)
             finally:
                 del conn.info[_DEFERRED]
             return results
@@ -215,13 +217,24 @@ _DEFERRED = "group_commit_deferred_writes"
 
 async def write_later(conn: AsyncConnection, writes: Sequence[Write]) -> None:
     """From inside a unit of work: write ``writes`` with the rest of the batch's rows, at its
-    end, one statement per table for all units (rows a unit only learns while it runs, e.g.
-    under an id it looked up). Outside a group commit they are written at once."""
+    end (or at ``write_pending``), one statement per table for all units: rows a unit only
+    learns while it runs, e.g. under an id it looked up. Outside a group commit they are
+    written at once."""
     deferred = conn.info.get(_DEFERRED)
     if deferred is None:
         await write_rows(conn, writes)
     else:
         deferred.extend(writes)
+
+
+async def write_pending(conn: AsyncConnection) -> None:
+    """Write the rows the batch holds so far, now: for code in the transaction that reads
+    them back (e.g. a TransactionEnded hook reading the transaction's meter values)."""
+    pending = conn.info.get(_DEFERRED)
+    if pending:
+        rows = list(pending)
+        pending.clear()
+        await write_rows(conn, rows)
 
 
 async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
-from hub.db.group_commit import Write, write_later, write_rows
+from hub.db.group_commit import Write, write_later
 from hub.db.models import Reservation, Transaction
 from hub.db.models201 import Transaction201, TransactionEventRecord
 from hub.events import (
@@ -248,14 +248,12 @@ async def _apply(hub: Hub, conn: AsyncConnection,
         events.append(authorized)
     await conn.execute(_UPDATE_DETAIL, {"b_id": tx_id, **changes})
 
-    # Rows nothing in this unit reads back go with the whole batch's rows, except when the
-    # transaction ends here (TransactionEnded hooks read its meter values, e.g. for a CDR).
-    # A duplicate event in the same batch fails the batch on the unique (station,
-    # transactionId, seqNo) key; the group commit then retries unit by unit, and the second
-    # one is seen as a repeat.
+    # Rows nothing in this unit reads back go with the whole batch's rows (a hook that reads
+    # them calls write_pending). A duplicate event in the same batch fails the batch on the
+    # unique (station, transactionId, seqNo) key; the group commit then retries unit by
+    # unit, and the second one is seen as a repeat.
     samples = tuple(flatten_meter_values(ev.meter_value))
-    write = write_rows if ended_now else write_later
-    await write(conn, [Write(TransactionEventRecord.__table__, [{
+    await write_later(conn, [Write(TransactionEventRecord.__table__, [{
         "station_id": ev.station_id, "ocpp_transaction_id": ev.ocpp_transaction_id,
         "seq_no": ev.seq_no, "event_type": ev.event_type, "trigger_reason": ev.trigger_reason,
         "timestamp": ev.timestamp, "offline": ev.offline, "charging_state": ev.charging_state,

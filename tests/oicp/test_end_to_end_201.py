@@ -149,14 +149,18 @@ async def test_remote_start_after_the_ev_was_plugged_in(oicp_hub, mock) -> None:
         assert authorised.id_token_info["status"] == "Accepted"
         await wait_for(lambda: [n for n in mock.accepted("ChargingNotifications")
                                 if n["Type"] == "Start"])
+        # The Ended event also carries a periodic reading: the CDR, built in that event's own
+        # transaction, must see it although the event's rows go with the group commit.
         await cp.call(transaction_event(
             "Ended", 2, "EVCommunicationLost", stopped_reason="EVDisconnected", evse=EVSE,
-            meter_value=energy(9000, context="Transaction.End")), suppress=False)
+            meter_value=energy(8500) + energy(9000, context="Transaction.End")),
+            suppress=False)
         cdr = (await wait_for(lambda: mock.accepted("ChargeDetailRecord")))[0]
 
     assert cdr["SessionID"] == sid and cdr["EvseID"] == EVSE_1
     assert cdr["Identification"] == {"RemoteIdentification": {"EvcoID": EVCO}}
     assert cdr["MeterValueStart"] == 2.0 and cdr["MeterValueEnd"] == 9.0
     assert cdr["ConsumedEnergy"] == 7.0
+    assert cdr["MeterValueInBetween"] == {"meterValues": [8.5]}
     start = [n for n in mock.accepted("ChargingNotifications") if n["Type"] == "Start"]
     assert len(start) == 1 and start[0]["SessionID"] == sid
