@@ -284,14 +284,21 @@ async def connect_station(running: RunningHub, station_id: str, *,
         running.ws_url(station_id, bare=bare), subprotocols=[subprotocol],
         additional_headers=headers, ssl=ssl_context, open_timeout=10,
     ) as ws:
-        station = TestStation(station_id, ws)
-        task = asyncio.create_task(station.start())
-        try:
+        async with running_charge_point(TestStation(station_id, ws)) as station:
             yield station
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+
+
+@contextlib.asynccontextmanager
+async def running_charge_point(cp: Any) -> AsyncIterator[Any]:
+    """``cp`` (an ``ocpp`` ChargePoint on an open WebSocket) reading and answering the hub's
+    frames for as long as the block runs."""
+    task = asyncio.create_task(cp.start())
+    try:
+        yield cp
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 async def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.02) -> Any:

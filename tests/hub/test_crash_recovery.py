@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import sqlalchemy as sa
@@ -11,21 +10,15 @@ from ocpp.v16 import call
 
 from hub.db import create_engine
 from hub.db.models import MeterValue, Transaction
-from tests.hub.harness import TestStation, now
+from tests.hub.harness import TestStation, now, running_charge_point
 from tests.hub.process import HubProcess, free_port
 
 
 @contextlib.asynccontextmanager
 async def station(url: str, station_id: str):
     async with websockets.connect(url, subprotocols=["ocpp1.6"]) as ws:
-        cp = TestStation(station_id, ws)
-        task = asyncio.create_task(cp.start())
-        try:
+        async with running_charge_point(TestStation(station_id, ws)) as cp:
             yield cp
-        finally:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
 
 
 async def test_sigkill_after_answers_loses_nothing(database_url: str) -> None:

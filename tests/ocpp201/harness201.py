@@ -3,7 +3,6 @@ every command the hub sends, with configurable answers, and records what it rece
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
-from tests.hub.harness import RunningHub, basic_auth
+from tests.hub.harness import RunningHub, basic_auth, running_charge_point
 
 
 @dataclass
@@ -241,11 +240,5 @@ async def connect_station201(running: RunningHub, station_id: str, *,
         open_timeout=10,
     ) as ws:
         assert ws.subprotocol == "ocpp2.0.1"
-        station = TestStation201(station_id, ws)
-        task = asyncio.create_task(station.start())
-        try:
+        async with running_charge_point(TestStation201(station_id, ws)) as station:
             yield station
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task

@@ -27,7 +27,7 @@ from ocpp.v201.enums import Action as Action201
 
 from certs import profiles as P
 from hub.ocpp_server.session import to_camel, to_snake
-from tests.hub.harness import RunningHub
+from tests.hub.harness import RunningHub, running_charge_point
 from tests.pnc.harness import CPO, hash_data
 
 VENDOR = "org.openchargealliance.iso15118pnc"
@@ -262,11 +262,5 @@ async def connect(running: RunningHub, station_id: str, wallet: Wallet,
     cls = Charger16 if version == "1.6" else Charger201
     async with websockets.connect(running.ws_url(station_id), subprotocols=[subprotocol],
                                   open_timeout=10) as ws:
-        charger = cls(station_id, ws, wallet)
-        task = asyncio.create_task(charger.start())
-        try:
+        async with running_charge_point(cls(station_id, ws, wallet)) as charger:
             yield charger
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
