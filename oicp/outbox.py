@@ -69,6 +69,15 @@ async def request_evse_data_sync(conn: AsyncConnection, reason: str, delay: floa
     ).returning(OutboxMessage.id))).scalar_one()
 
 
+async def last_statuses(conn: AsyncConnection) -> dict[str, str]:
+    """EvseID -> the status last queued (pending or finished) for it, in one query."""
+    newest = (sa.select(sa.func.max(OutboxMessage.id))
+              .where(OutboxMessage.topic == TOPIC, OutboxMessage.ordering_key.like(f"{STATUS}:%"))
+              .group_by(OutboxMessage.ordering_key))
+    rows = await conn.execute(sa.select(OutboxMessage.payload).where(OutboxMessage.id.in_(newest)))
+    return {payload["evse_id"]: payload["status"] for (payload,) in rows}
+
+
 def lane_filter(lane: str) -> Any:
     return sa.and_(OutboxMessage.topic == TOPIC, OutboxMessage.delivered_at.is_(None),
                    OutboxMessage.ordering_key.like(f"{lane}:%"))

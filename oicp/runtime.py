@@ -225,16 +225,10 @@ class OicpRuntime:
         async def work(conn: AsyncConnection) -> int:
             refs = await self.directory.all(conn)
             statuses = await self.directory.statuses(conn, refs)
+            last = await outbox.last_statuses(conn)
             queued = 0
             for evse_id, status in statuses.items():
-                if status != "Unknown":
-                    continue
-                last = (await conn.execute(
-                    sa.select(OutboxMessage.payload).where(
-                        OutboxMessage.topic == outbox.TOPIC,
-                        OutboxMessage.ordering_key == f"{outbox.STATUS}:{evse_id}")
-                    .order_by(OutboxMessage.id.desc()).limit(1))).scalar()
-                if last is None or last.get("status") != "Unknown":
+                if status == "Unknown" and last.get(evse_id) != "Unknown":
                     await outbox.enqueue_status(conn, evse_id, "Unknown")
                     queued += 1
             return queued
