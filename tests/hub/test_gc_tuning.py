@@ -23,3 +23,25 @@ def test_threshold_is_configurable_from_the_environment(monkeypatch) -> None:
     assert load_config(None).server.gc_young_threshold == 20_000
     monkeypatch.setenv("PNC_HUB_SERVER__GC_YOUNG_THRESHOLD", "0")
     assert load_config(None).server.gc_young_threshold == 0
+
+
+def test_serve_applies_them(monkeypatch, tmp_path) -> None:
+    """`pnc-hub serve` raises the threshold and freezes the heap once the app has started."""
+    from hub import cli
+    from hub.gc_tuning import freeze_startup_heap
+
+    seen: dict[str, object] = {}
+
+    def fake_run_app(app, **_kw) -> None:  # instead of serving forever
+        seen["threshold"] = gc.get_threshold()[0]
+        seen["on_startup"] = list(app.on_startup)
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(cli.web, "run_app", fake_run_app)
+    try:
+        assert cli.main(["serve", "--database-url",
+                         f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"]) == 0
+    finally:
+        gc.set_threshold(*before)
+    assert seen["threshold"] == 20_000
+    assert seen["on_startup"][-1] is freeze_startup_heap
