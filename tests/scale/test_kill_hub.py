@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from hub.db import create_engine
 from hub.db.models import Transaction
+from tests.hub.harness import wait_for
 from tests.hub.process import free_port
 from tests.scale.process import LoggedHubProcess, upgrade_schema
 from tests.scale.wire import RawStation, StationLost
@@ -112,13 +113,16 @@ async def test_sigkill_under_load_loses_no_answered_transaction(database_url: st
         runs = [asyncio.create_task(_run_station(s, http, base_url, ledger, stop))
                 for s in stations]
         try:
+            # Under load, not after a fixed time: a slow machine must not kill an idle hub.
             await asyncio.sleep(RUN_BEFORE_KILL)
+            await wait_for(lambda: len(ledger.started) >= STATIONS // 10, timeout=60)
             started_before_kill = len(ledger.started)
             hub.proc.send_signal(signal.SIGKILL)  # no cleanup, no flush
             hub.proc.wait(10)
             await asyncio.sleep(0.5)
             await hub.start()
             await asyncio.sleep(RUN_AFTER_RESTART)
+            await wait_for(lambda: len(ledger.started) > started_before_kill, timeout=60)
             stop.set()
             await asyncio.wait_for(asyncio.gather(*runs), 60)
         finally:
