@@ -140,7 +140,12 @@ class CertificateIssuer:
 
     async def check_subject(self, csr: x509.CertificateSigningRequest, kind: CertificateKind,
                             station_id: str | None) -> str:
-        """Check CN/O/DC against the rules and the station; returns the CN."""
+        """Check CN/O/DC against the rules and the station; returns the CN.
+
+        With a ``station_id`` the CN must be a name the operator provisioned for that station
+        (``store.station_identities``): its id for a station certificate; for a V2G (SECC)
+        certificate one of its SECC IDs or the EvseIDs of its ports (unless the operator
+        turned ``require_station_binding`` off)."""
         subject = csr.subject
         cn = _single(subject, NameOID.COMMON_NAME, "common names")
         org = _single(subject, NameOID.ORGANIZATION_NAME, "organisations")
@@ -168,12 +173,12 @@ class CertificateIssuer:
             wanted = self.settings.organization_for_stations
             if org != wanted:
                 raise CsrRejected("subject_o_mismatch", f"O must be {wanted!r}, got {org!r}")
+            # Security profile 3 admits a TLS client certificate whose CN is the station id,
+            # so a station's certificate carries its own id and nothing else: not a serial
+            # number it reported, which could be another station's id.
             if station_id is not None and cn != station_id:
-                known = await self.store.station_identities(station_id) or ()
-                if cn not in known:
-                    raise CsrRejected("subject_cn_not_station",
-                                      f"CN {cn!r} is not the identity of station "
-                                      f"{station_id!r}")
+                raise CsrRejected("subject_cn_not_station",
+                                  f"CN {cn!r} is not the identity of station {station_id!r}")
         return cn
 
     async def issue_from_csr(self, csr_data: bytes | str | x509.CertificateSigningRequest, *,

@@ -107,7 +107,8 @@ class CertificateStore(Protocol):
     async def delete_certificate(self, fingerprint: str) -> bool: ...
 
     async def station_identities(self, station_id: str) -> Sequence[str] | None:
-        """EVSE IDs / SECC IDs / serial numbers the hub knows for a station, None if unknown.
+        """The names the operator provisioned for a station (its id, SECC IDs, EvseIDs of its
+        ports), None if unknown. Never what the station reports about itself.
 
         The issuer uses them to check that a V2G CSR's CN belongs to the station asking.
         """

@@ -106,9 +106,14 @@ class DatabaseCertificateStore:
         return bool(result.rowcount)
 
     async def station_identities(self, station_id: str) -> list[str] | None:
-        """What a station's certificate CN may be: its OCPP identity and serial numbers, the
-        SECC IDs set for it (``pnc-hub station update ID --secc-id ...``) and, when the Sites
-        feature is loaded, the EvseIDs of its ports. None for a station the hub does not know."""
+        """The names a station's certificates may carry as CN, all provisioned by the operator:
+        its OCPP identity, the SECC IDs set for it (``pnc-hub station update ID --secc-id``,
+        ``PATCH /api/stations/{id}/identity``) and, when the Sites feature is loaded, the
+        EvseIDs of the ports of the charger it is linked to (a link only an admin or the
+        station's owning organisation can make). Never what the station reports about itself
+        (BootNotification serial numbers, NotifyReport, DataTransfer, earlier CSRs): a station
+        could otherwise name itself after another one. None for a station the hub does not
+        know."""
         async with self._sessions() as session:
             station = await session.get(Station, station_id)
             if station is None:
@@ -116,9 +121,7 @@ class DatabaseCertificateStore:
             secc_ids = (await session.scalars(sa.select(StationSeccId.secc_id).where(
                 StationSeccId.station_id == station_id).order_by(StationSeccId.secc_id))).all()
             evse_ids = await _port_evse_ids(session, station_id)
-        return [value for value in (station.id, station.serial_number,
-                                    station.charge_box_serial_number, *secc_ids, *evse_ids)
-                if value]
+        return list(dict.fromkeys([station.id, *secc_ids, *evse_ids]))
 
 
 async def _port_evse_ids(session: AsyncSession, station_id: str) -> list[str]:

@@ -16,7 +16,7 @@ from hub.db.base import utcnow
 from hub.db.group_commit import GroupCommitter
 from hub.events import EventBus
 from hub.id_tags import IdTagCache
-from hub.metrics import ActionMetrics, MetricProvider
+from hub.metrics import ActionMetrics, MetricProvider, SecurityEventCounts
 from hub.ocpp_server.message_log import MessageLog
 from hub.ocpp_server.registry import StationRegistry
 
@@ -42,6 +42,8 @@ class Hub:
     metrics: ActionMetrics
     started_at: datetime = field(default_factory=utcnow)
     id_tag_cache: IdTagCache = field(default_factory=IdTagCache)
+    # Security events the hub itself detected (hub.services.security_events), for /metrics.
+    security_events: SecurityEventCounts = field(default_factory=SecurityEventCounts)
     # Feature hooks, registered by the app factory's features.
     action_handlers: dict[tuple[str, str], ActionHandler] = field(default_factory=dict)
     data_transfer_handlers: dict[tuple[str, str | None], DataTransferHandler] = field(

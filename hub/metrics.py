@@ -112,3 +112,23 @@ async def collect(providers: Sequence[MetricProvider],
         else:
             families.extend(answer)
     return families, failed
+
+
+class SecurityEventCounts:
+    """Security events the hub detected (e.g. a refused CSR), by event and reason, for
+    /metrics. Reasons are the code's own reason codes, so the label set stays small; past
+    ``MAX_KEYS`` distinct pairs new ones are counted as reason ``other``."""
+
+    MAX_KEYS = 256
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def count(self, event: str, reason: str) -> None:
+        key = (event, reason)
+        if key not in self._counts and len(self._counts) >= self.MAX_KEYS:
+            key = (event, "other")
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    def items(self) -> list[tuple[str, str, int]]:
+        return [(e, r, n) for (e, r), n in sorted(self._counts.items())]

@@ -1,9 +1,12 @@
 """SignCertificate: check the CSR before answering, sign it afterwards (the hub's CA or EST),
 then deliver CertificateSigned; the last two run as a ``sign`` job (see ``pnc.jobs``).
 
-A V2G CSR's CN must be one of the station's SECC IDs (the EvseIDs of its ports and the ids set
-with ``pnc-hub station update ID --secc-id ...``); with ``--dev`` a station that has none may use
-any CN of valid syntax.
+The CN must be a name the operator provisioned for the station asking (see
+``hub.certificate_store.DatabaseCertificateStore.station_identities``): a station certificate
+carries the station's id; a V2G certificate one of its SECC IDs (``pnc-hub station update ID
+--secc-id ...``) or an EvseID of its ports. ``--dev`` changes nothing here: a dev hub accepts
+unknown stations, and that must not let one of them name itself after another station. A
+refused CSR is answered Rejected and recorded as a ``CsrRejected`` security event.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certs.errors import CsrRejected
-from certs.identifiers import is_secc_common_name
-from certs.issuing import CertificateIssuer, CertificateKind, check_csr_crypto, parse_csr
+from certs.issuing import CertificateKind, check_csr_crypto, parse_csr
 from hub.ocpp_server.session import StationSession
 from hub.services.notifications import record_notification
+from hub.services.security_events import record_security_event
 from pnc.signers import EstSigner, SignedChain, SignerError
 
 if TYPE_CHECKING:
@@ -37,24 +40,17 @@ def status_info(reason: str, message: str, code: str) -> dict[str, str]:
     return {"reasonCode": code[:20], "additionalInfo": f"{reason}: {message}"[:512]}
 
 
+def _subject_of(csr_text: Any) -> str | None:
+    """The subject the CSR asked for, for the security event (None if it cannot be read)."""
+    try:
+        return parse_csr(csr_text).subject.rfc4514_string()[:200]
+    except Exception:  # malformed CSRs are refused before; this is only a description
+        return None
+
+
 class Signing:
     def __init__(self, pnc: Pnc) -> None:
         self.pnc = pnc
-
-    async def _binds(self, station_id: str, kind: CertificateKind) -> bool:
-        """Whether the CN must be one of the station's identities (always, except a V2G CSR
-        from a station without SECC IDs on a --dev hub)."""
-        if kind is not CertificateKind.V2G or not self.pnc.hub.config.dev:
-            return True
-        identities = await self.pnc.store.station_identities(station_id) or []
-        return any(is_secc_common_name(i) for i in identities)
-
-    async def _issuer(self, station_id: str, kind: CertificateKind) -> CertificateIssuer:
-        issuer = self.pnc.issuer
-        if not await self._binds(station_id, kind):
-            issuer = CertificateIssuer(issuer.store, issuer.settings.replace(
-                require_station_binding=False), issuer.authorities)
-        return issuer
 
     def uses_est(self, kind: CertificateKind) -> bool:
         return kind is CertificateKind.V2G and self.pnc.est_signer is not None
@@ -67,7 +63,7 @@ class Signing:
         if not self.uses_est(kind) and kind not in self.pnc.issuer.authorities:
             raise CsrRejected("no_issuer", f"the hub holds no CA for {kind.value} certificates "
                               "(pnc-hub pki init-dev or pki import)")
-        await (await self._issuer(station_id, kind)).check_subject(csr, kind, station_id)
+        await self.pnc.issuer.check_subject(csr, kind, station_id)
         return csr
 
     async def sign(self, station_id: str, csr_pem: str, kind: CertificateKind) -> SignedChain:
@@ -75,9 +71,8 @@ class Signing:
         if self.uses_est(kind):
             assert isinstance(self.pnc.est_signer, EstSigner)
             return await self.pnc.est_signer.sign(csr, kind, station_id)
-        issuer = await self._issuer(station_id, kind)
         try:
-            issued = await issuer.issue_from_csr(csr, kind=kind, station_id=station_id)
+            issued = await self.pnc.issuer.issue_from_csr(csr, kind=kind, station_id=station_id)
         except CsrRejected as exc:
             raise SignerError(exc.reason, exc.message, transient=False) from exc
         except Exception as exc:  # IssuerUnavailable, a key that cannot be read
@@ -98,6 +93,9 @@ async def sign_certificate(pnc: Pnc, session: StationSession, payload: dict[str,
         await record_notification(pnc.hub, session.id, "SignCertificate", "Rejected",
                                   detail={"certificateType": certificate_type,
                                           "reason": exc.reason, "message": exc.message})
+        await record_security_event(pnc.hub, session.id, "CsrRejected", exc.reason, {
+            "certificateType": certificate_type, "message": exc.message,
+            "subject": _subject_of(payload.get("csr"))})
         return {"status": "Rejected",
                 "statusInfo": status_info(exc.reason, exc.message, "InvalidCSR")}
     csr_pem = csr.public_bytes(serialization.Encoding.PEM).decode()

@@ -237,11 +237,15 @@ class RfidCard(Base):
     """Names an OCPP id tag: the card, its customer and the vehicle it usually charges."""
 
     __tablename__ = "rfid_cards"
+    # Unique per organisation: two organisations may each name the same id tag, and neither
+    # learns that the other did.
+    __table_args__ = (sa.UniqueConstraint("organisation_id", "id_tag",
+                                          name="uq_rfid_cards_organisation_id_id_tag"),)
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     organisation_id: Mapped[int] = mapped_column(
         sa.ForeignKey("organisations.id", ondelete="CASCADE"))
-    id_tag: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    id_tag: Mapped[str] = mapped_column(sa.String(36))
     name: Mapped[str | None] = mapped_column(sa.String(100))
     customer_name: Mapped[str | None] = mapped_column(sa.String(200))
     vehicle_id: Mapped[int | None] = mapped_column(

@@ -39,6 +39,10 @@ class Station(Base):
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     local_list_version: Mapped[int | None] = mapped_column(sa.Integer)
+    # The key of the organisation that owns the station (the key API tokens carry), set only by
+    # an admin (`pnc-hub station update ID --org KEY`, PATCH /api/stations/{id}/identity).
+    # Only its owner's tokens may attach the station to their chargers; None = admins only.
+    organisation_key: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

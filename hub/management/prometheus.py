@@ -111,6 +111,10 @@ def render(hub: Hub, provided: Iterable[MetricFamily] = (), provider_failures: i
     out.one("pnc_hub_group_commit_seconds_total", "counter", "Time spent in group commits.",
             round(committer.commit_seconds_total, 6))
 
+    out.family("pnc_hub_security_events_total", "counter",
+               "Security events the hub detected (e.g. CsrRejected), by event and reason.",
+               [({"event": e, "reason": r}, n) for e, r, n in hub.security_events.items()])
+
     out.one("pnc_hub_events_published_total", "counter", "Domain events published.",
             hub.bus.published)
     out.one("pnc_hub_event_handler_errors_total", "counter", "Failed event subscribers.",

@@ -134,15 +134,17 @@ async def test_store_contract(any_store: CertificateStore, tmp_path: Path):
     assert await any_store.get_certificate(fingerprint_of(root)) is None
 
 
-async def test_station_identities_from_the_station_table(database_url: str,
-                                                         db_store: DatabaseCertificateStore):
+async def test_station_identities_are_what_the_operator_provisioned(
+        database_url: str, db_store: DatabaseCertificateStore):
+    """The serial numbers a station reports at boot describe it; they are no names its
+    certificates may carry (a station could report another station's id as its serial)."""
     assert await db_store.station_identities("CP-1") is None
     engine = create_engine(database_url)
     async with session_factory(engine)() as session, session.begin():
-        session.add(Station(id="CP-1", serial_number="SN-0001",
+        session.add(Station(id="CP-1", serial_number="CP-2", charge_box_serial_number="SN-0001",
                             created_at=dt.datetime.now(dt.UTC)))
     await engine.dispose()
-    assert await db_store.station_identities("CP-1") == ["CP-1", "SN-0001"]
+    assert await db_store.station_identities("CP-1") == ["CP-1"]
 
 
 async def test_pki_on_the_database(db_store: DatabaseCertificateStore, tmp_path: Path):
