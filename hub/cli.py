@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "CN (repeatable; replaces the station's list)")
         add.add_argument("--no-secc-ids", action="store_true",
                          help="remove every SECC ID set for the station")
+        add.add_argument("--org", metavar="KEY", help="the organisation that owns it (only "
+                                                      "its tokens may attach it to chargers)")
+        add.add_argument("--no-org", action="store_true", help="no owning organisation")
         add.set_defaults(func=cmd_station_add, must_exist=verb == "update")
 
     idtag = commands.add_parser("idtag", help="local authorisation identifiers")
@@ -154,19 +157,25 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_station_add(args: argparse.Namespace) -> int:
-    import sqlalchemy as sa
-
     from certs.identifiers import is_secc_common_name
-    from hub.db.models import Station, StationSeccId
+    from hub.db.models import Station
+    from hub.services import station_identity as identity
     from hub.services.stations import hash_password
 
     password_hash = hash_password(args.password) if args.password else None
-    secc_ids = list(dict.fromkeys(args.secc_ids or []))
-    for secc_id in secc_ids:
-        if not is_secc_common_name(secc_id) or len(secc_id) > 48:
-            raise ValueError(f"--secc-id {secc_id!r} is neither an EVSE ID nor a SECC ID")
+    try:
+        secc_ids = identity.check_secc_ids(args.secc_ids or [], is_secc_common_name)
+    except identity.ProvisioningError as exc:
+        raise ValueError(f"--secc-id {exc.message}") from None
     if secc_ids and args.no_secc_ids:
         raise ValueError("--secc-id and --no-secc-ids exclude each other")
+    if args.org and args.no_org:
+        raise ValueError("--org and --no-org exclude each other")
+    changes: dict[str, object] = {}
+    if secc_ids or args.no_secc_ids:
+        changes["secc_ids"] = secc_ids
+    if args.org or args.no_org:
+        changes["organisation"] = args.org
 
     async def work(engine: AsyncEngine) -> int:
         await upgrade_database(engine, _migrations())
@@ -183,17 +192,18 @@ def cmd_station_add(args: argparse.Namespace) -> int:
                 station.registration_status = args.status
             if args.password:
                 station.password_hash = password_hash
-            if secc_ids or args.no_secc_ids:
-                await session.execute(sa.delete(StationSeccId).where(
-                    StationSeccId.station_id == args.id))
-                session.add_all(StationSeccId(station_id=args.id, secc_id=secc_id,
-                                              created_at=datetime.now(UTC))
-                                for secc_id in secc_ids)
+            try:
+                await identity.provision(session, station, **changes)  # type: ignore[arg-type]
+            except identity.ProvisioningError as exc:
+                print(f"pnc-hub: --org {exc.message}", file=sys.stderr)
+                return 2
         done = "updated" if args.must_exist else "registered"
         print(f"station {args.id} {done} ({station.registration_status}"
               f"{', password set' if args.password else ''}"
               f"{', SECC IDs ' + ' '.join(secc_ids) if secc_ids else ''}"
-              f"{', SECC IDs removed' if args.no_secc_ids else ''})")
+              f"{', SECC IDs removed' if args.no_secc_ids else ''}"
+              f"{', owned by ' + args.org if args.org else ''}"
+              f"{', no owner' if args.no_org else ''})")
         return 0
 
     from hub.ocpp_server.endpoint import valid_station_id

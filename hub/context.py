@@ -55,6 +55,9 @@ class Hub:
     # Asked at each /metrics scrape for extra metric families (e.g. the OICP outbox depth),
     # so that the monitoring code needs no import of the feature.
     metric_providers: list[MetricProvider] = field(default_factory=list)
+    # The syntax of a SECC ID / EVSE ID, for the operator's input (set by the Plug&Charge
+    # feature, which owns that knowledge); None checks only the length.
+    secc_id_syntax: Callable[[str], bool] | None = None
 
     def handle_action(self, ocpp_version: str, action: str, handler: ActionHandler) -> None:
         """Let a feature answer a charger-initiated ``action`` instead of the core."""

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from certs.identifiers import is_secc_common_name
 from hub.context import ActionHandler, DataTransferHandler
 from hub.ocpp_server.session import StationSession
 from hub.services.notifications import record_notification
@@ -90,6 +91,9 @@ def security16_sign(pnc: Pnc) -> ActionHandler:
 
 def register(pnc: Pnc) -> None:
     hub = pnc.hub
+    # The operator's SECC IDs (PATCH /api/stations/{id}/identity) are checked for ISO 15118
+    # syntax with this package's knowledge of it; the core knows none.
+    hub.secc_id_syntax = is_secc_common_name
     for message_id in sorted(CHARGER_MESSAGES):
         hub.handle_data_transfer(VENDOR_ID, message_id, tunnel_handler(pnc, message_id))
     hub.handle_action("1.6", "SignCertificate", security16_sign(pnc))

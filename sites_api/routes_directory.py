@@ -1,8 +1,10 @@
 """Organisations and RFID cards: the names a live session shows (card, customer, vehicle).
 
-Organisations are created on first use by ``POST /sites``; an admin can rename one here. An
-RFID card names an OCPP id tag within one organisation; its sessions at that organisation's
-sites then show the card, its customer and its vehicle.
+Organisations are created (and renamed) here by an admin; ``POST /sites`` for an organisation
+that does not exist is a 400 naming ``organization_id``. An RFID card names an OCPP id tag within
+one organisation; its sessions at that organisation's sites then show the card, its customer
+and its vehicle. Each organisation names its own cards: whether another one named the same id
+tag is never told (no 409).
 """
 
 from __future__ import annotations
@@ -76,8 +78,7 @@ async def _organisation_id(conn: AsyncConnection, request: web.Request,
 
 @requires_scope("sites:write")
 @operation("Name an id tag: RFID card, its customer and vehicle", tags=TAGS,
-           body=ref("RfidCardInput"), response=_CARD,
-           responses={"409": {"description": "the id tag belongs to another organisation"}})
+           body=ref("RfidCardInput"), response=_CARD)
 async def put_rfid_card(request: web.Request) -> web.Response:
     id_tag = _id_tag(request)
     body = parse(await body_of(request), inputs.RFID_FIELDS)
@@ -86,10 +87,8 @@ async def put_rfid_card(request: web.Request) -> web.Response:
         vehicle = parse(body["vehicle"], inputs.VEHICLE_FIELDS, "vehicle")
     async with request.app[HUB].engine.begin() as conn:
         org_id = await _organisation_id(conn, request, body.get("organization_id"))
-        card = (await conn.execute(sa.select(RC.c.id, RC.c.organisation_id, RC.c.vehicle_id)
-                                   .where(RC.c.id_tag == id_tag))).first()
-        if card is not None and card.organisation_id != org_id:
-            raise ApiError(409, "conflict", f"id tag {id_tag} belongs to another organisation")
+        card = (await conn.execute(sa.select(RC.c.id, RC.c.vehicle_id).where(
+            RC.c.id_tag == id_tag, RC.c.organisation_id == org_id))).first()
         vehicle_id = card.vehicle_id if card is not None else None
         if vehicle is None and vehicle_id is not None:
             await conn.execute(sa.delete(V).where(V.c.id == vehicle_id))
@@ -128,9 +127,16 @@ async def delete_rfid_card(request: web.Request) -> web.Response:
         if not scope.everything:
             stmt = stmt.where(RC.c.organisation_id.in_(
                 sa.select(O.c.id).where(scope.condition())))
-        card = (await conn.execute(stmt)).first()
-        if card is None:
+        elif "organization_id" in request.query:  # an admin picks the organisation's card
+            stmt = stmt.where(RC.c.organisation_id.in_(
+                sa.select(O.c.id).where(O.c.key == request.query["organization_id"])))
+        cards = (await conn.execute(stmt.limit(2))).all()
+        if not cards:
             raise ApiError(404, "not_found", f"no card for id tag {id_tag}")
+        if len(cards) > 1:
+            raise bad_request("organization_id", "several organisations named this id tag: "
+                              "say whose card to forget")
+        card = cards[0]
         await conn.execute(sa.delete(RC).where(RC.c.id == card.id))
         if card.vehicle_id is not None:
             await conn.execute(sa.delete(V).where(V.c.id == card.vehicle_id))

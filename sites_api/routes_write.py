@@ -169,7 +169,7 @@ async def delete_local_controller(request: web.Request) -> web.Response:
 async def put_fuse_tree(request: web.Request) -> web.Response:
     nodes = inputs.parse_fuse_tree(await body_of(request), "fuse_tree")
     return await _site_write(request, lambda conn: writes.replace_tree(
-        conn, site_id_of(request), nodes))
+        conn, scope_of(request), site_id_of(request), nodes))
 
 
 def _node_id(value: Any, name: str) -> int | None:
@@ -184,9 +184,9 @@ async def add_fuse_node(request: web.Request) -> web.Response:
         raise bad_request("body", "must be a JSON object")
     parent_id = _node_id(body.get("parent_id"), "parent_id")
     node = inputs.parse_node({k: v for k, v in body.items() if k != "parent_id"})
-    site_id = site_id_of(request)
+    scope, site_id = scope_of(request), site_id_of(request)
     return await _site_write(
-        request, lambda conn: writes.add_node(conn, site_id, parent_id, node), 201,
+        request, lambda conn: writes.add_node(conn, scope, site_id, parent_id, node), 201,
         lambda node_id: f"/sites/{site_id}/fuse-tree/nodes/{node_id}")
 
 
@@ -214,7 +214,7 @@ async def patch_fuse_node(request: web.Request) -> web.Response:
         values.update(params)
     node_id = int(request.match_info["node_id"])
     return await _site_write(request, lambda conn: writes.update_node(
-        conn, site_id_of(request), node_id, values, connectors, move_to))
+        conn, scope_of(request), site_id_of(request), node_id, values, connectors, move_to))
 
 
 @requires_scope(WRITE)
@@ -235,7 +235,7 @@ async def add_charger(request: web.Request) -> web.Response:
     site_id = site_id_of(request)
 
     async def work(conn: AsyncConnection) -> int:
-        refs = writes.References()
+        refs = writes.References(scope_of(request))
         charger_id = await writes.insert_charger(conn, site_id, body, "", refs)
         await refs.check(conn)
         return charger_id
@@ -252,9 +252,9 @@ async def patch_charger(request: web.Request) -> web.Response:
     for name in ("name", "type"):
         if name in values and values[name] is None:
             raise bad_request(name, "must not be null")
+    scope, charger_id = scope_of(request), int(request.match_info["charger_id"])
     return await _site_write(request, lambda conn: writes.update_charger(
-        conn, site_id_of(request), int(request.match_info["charger_id"]), values),
-        evse_data=True)
+        conn, scope, site_id_of(request), charger_id, values), evse_data=True)
 
 
 @requires_scope(WRITE)
@@ -269,8 +269,9 @@ async def delete_charger(request: web.Request) -> web.Response:
 async def add_port(request: web.Request) -> web.Response:
     body = parse(await body_of(request), inputs.PORT_FIELDS)
     site_id, charger_id = site_id_of(request), int(request.match_info["charger_id"])
+    scope = scope_of(request)
     return await _site_write(
-        request, lambda conn: writes.create_port(conn, site_id, charger_id, body), 201,
+        request, lambda conn: writes.create_port(conn, scope, site_id, charger_id, body), 201,
         lambda port_id: f"/sites/{site_id}/chargers/{charger_id}/ports/{port_id}",
         evse_data=True)
 
@@ -283,7 +284,7 @@ async def patch_port(request: web.Request) -> web.Response:
         if name in values and values[name] is None:
             raise bad_request(name, "must not be null")
     return await _site_write(request, lambda conn: writes.update_port(
-        conn, site_id_of(request), int(request.match_info["charger_id"]),
+        conn, scope_of(request), site_id_of(request), int(request.match_info["charger_id"]),
         int(request.match_info["port_id"]), values), evse_data=True)
 
 

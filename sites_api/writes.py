@@ -73,7 +73,8 @@ async def lock_site(conn: AsyncConnection, scope: Scope, site_id: int,
 
 async def organisation_for_create(conn: AsyncConnection, scope: Scope, key: str | None,
                                   name: str | None) -> int:
-    """The organisation a new site goes to, created on first use."""
+    """The organisation a new site goes to. Organisations are created explicitly (``PUT
+    /organisations/{key}``, admin), so that a mistyped key is an error, not a new one."""
     if not scope.everything:
         if scope.organisation_key is None:
             raise ApiError(403, "forbidden", "this token belongs to no organisation")
@@ -83,7 +84,13 @@ async def organisation_for_create(conn: AsyncConnection, scope: Scope, key: str 
         key = scope.organisation_key
     if key is None:
         raise bad_request("organization_id", "is required with an admin token")
-    return await ensure_organisation(conn, key, name)
+    org_id = (await conn.execute(sa.select(O.c.id).where(O.c.key == key))).scalar()
+    if org_id is None:
+        raise bad_request("organization_id", f"unknown organisation {key!r} (an admin creates "
+                          "it with PUT /organisations/{key})")
+    if name:
+        await conn.execute(sa.update(O).where(O.c.id == org_id).values(name=name))
+    return org_id
 
 
 async def ensure_organisation(conn: AsyncConnection, key: str, name: str | None) -> int:
@@ -99,15 +106,25 @@ async def ensure_organisation(conn: AsyncConnection, key: str, name: str | None)
 # -- references ------------------------------------------------------------------------------
 
 
+def unknown_station(field: str, station_id: str) -> ApiError:
+    """The answer for a station the caller may not use. An organisation token gets exactly
+    this for a station that exists but is not its own: it learns nothing about the others."""
+    return bad_request(field, f"unknown station {station_id!r} (register it with "
+                              "`pnc-hub station add` or let it connect)")
+
+
 class References:
     """Checks station/connector references with two queries for a whole request.
 
-    A referenced station must be registered. A connector must be one the station reported; a
-    station that has not reported any connector yet (configured before its first boot) accepts
-    any connector number.
+    A referenced station must be registered and, for an organisation's token, owned by that
+    organisation (``stations.organisation_key``, set by an admin): an organisation attaches
+    only its own stations, and an unowned station only an admin. A connector must be one the
+    station reported; a station that has not reported any connector yet (configured before its
+    first boot) accepts any connector number.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
         self._wanted: list[tuple[str, str, int | None, str]] = []
 
     def station(self, field: str, station_id: str) -> None:
@@ -117,6 +134,10 @@ class References:
                   connector_field: str) -> None:
         self._wanted.append((field, station_id, connector_id, connector_field))
 
+    def may_use(self, owner: str | None) -> bool:
+        return self.scope.everything or (
+            owner is not None and owner == self.scope.organisation_key)
+
     async def check(self, conn: AsyncConnection) -> None:
         """Check what was collected since the last check. Call it before inserting rows with
         a foreign key to a station, so that the 400 names the field, not the constraint."""
@@ -124,17 +145,17 @@ class References:
             return
         wanted, self._wanted = self._wanted, []
         ids = sorted({w[1] for w in wanted})
-        known = set((await conn.execute(
-            sa.select(Station.id).where(Station.id.in_(ids)))).scalars())
+        owners = dict((await conn.execute(sa.select(Station.id, Station.organisation_key)
+                                          .where(Station.id.in_(ids)))).all())
+        usable = {i for i, owner in owners.items() if self.may_use(owner)}
         reported: dict[str, set[int]] = defaultdict(set)
         for station_id, connector_id in (await conn.execute(
                 sa.select(Connector.station_id, Connector.connector_id).where(
-                    Connector.station_id.in_(ids), Connector.connector_id > 0))).all():
+                    Connector.station_id.in_(usable), Connector.connector_id > 0))).all():
             reported[station_id].add(connector_id)
         for field, station_id, connector_id, connector_field in wanted:
-            if station_id not in known:
-                raise bad_request(field, f"unknown station {station_id!r} (register it with "
-                                         "`pnc-hub station add` or let it connect)")
+            if station_id not in usable:
+                raise unknown_station(field, station_id)
             if connector_id is not None and reported[station_id] and (
                     connector_id not in reported[station_id]):
                 raise bad_request(connector_field, f"station {station_id!r} has no connector "
@@ -142,14 +163,38 @@ class References:
                                   f"{', '.join(map(str, sorted(reported[station_id])))})")
 
 
-async def _check_unique(conn: AsyncConnection, field: str, column: sa.Column[Any], value: Any,
-                        owner: sa.Column[Any], exclude: int | None, what: str) -> None:
-    stmt = sa.select(owner).where(column == value)
+async def _station_free(conn: AsyncConnection, refs: References, field: str, station_id: str,
+                        exclude: int | None) -> None:
+    """A station sits on one charger. Whose charger holds it is told only to an admin or to
+    the organisation that charger belongs to; anyone else gets the unknown-station answer."""
+    stmt = (sa.select(C.c.id, O.c.key).select_from(C.join(S, S.c.id == C.c.site_id)
+                                                   .join(O, O.c.id == S.c.organisation_id))
+            .where(C.c.station_id == station_id))
     if exclude is not None:
-        stmt = stmt.where(owner != exclude)
-    other = (await conn.execute(stmt.limit(1))).scalar()
-    if other is not None:
-        raise bad_request(field, f"{value!r} already belongs to {what} {other}")
+        stmt = stmt.where(C.c.id != exclude)
+    other = (await conn.execute(stmt.limit(1))).first()
+    if other is None:
+        return
+    if not refs.may_use(other.key):
+        raise unknown_station(field, station_id)
+    raise bad_request(field, f"{station_id!r} already belongs to charger {other.id}")
+
+
+async def _evse_id_free(conn: AsyncConnection, refs: References, field: str, evse_id: str,
+                        exclude: int | None) -> None:
+    """EvseIDs are unique across the hub. Which port holds one is told only to an admin or to
+    that port's organisation; to another organisation the EvseID is only "not available"."""
+    stmt = (sa.select(P.c.id, O.c.key).select_from(
+        P.join(C, C.c.id == P.c.charger_id).join(S, S.c.id == C.c.site_id)
+        .join(O, O.c.id == S.c.organisation_id)).where(P.c.evse_id == evse_id))
+    if exclude is not None:
+        stmt = stmt.where(P.c.id != exclude)
+    other = (await conn.execute(stmt.limit(1))).first()
+    if other is None:
+        return
+    if not refs.may_use(other.key):
+        raise bad_request(field, f"{evse_id!r} is not available")
+    raise bad_request(field, f"{evse_id!r} already belongs to port {other.id}")
 
 
 # -- sites -----------------------------------------------------------------------------------
@@ -166,7 +211,7 @@ async def create_site(conn: AsyncConnection, scope: Scope, body: dict[str, Any])
     site_id = (await conn.execute(sa.insert(S).values(
         organisation_id=org_id, version=1, created_at=now, updated_at=now, **values,
     ).returning(S.c.id))).scalar_one()
-    refs = References()
+    refs = References(scope)
     if controller is not None:
         await conn.execute(sa.insert(LC).values(site_id=site_id, **controller))
     for i, charger in enumerate(chargers):
@@ -211,9 +256,8 @@ async def insert_charger(conn: AsyncConnection, site_id: int, body: dict[str, An
     station_id = body.pop("ocpp_id", None)
     if station_id is not None:
         refs.station(field_name(where, "ocpp_id"), station_id)
-        await _check_unique(conn, field_name(where, "ocpp_id"), C.c.station_id, station_id,
-                            C.c.id, None, "charger")
         await refs.check(conn)
+        await _station_free(conn, refs, field_name(where, "ocpp_id"), station_id, None)
     charger_id = (await conn.execute(sa.insert(C).values(
         site_id=site_id, station_id=station_id, created_at=utcnow(),
         **{k: v for k, v in body.items() if v is not None}).returning(C.c.id))).scalar_one()
@@ -231,17 +275,17 @@ async def charger_of_site(conn: AsyncConnection, site_id: int, charger_id: int) 
     return row
 
 
-async def update_charger(conn: AsyncConnection, site_id: int, charger_id: int,
+async def update_charger(conn: AsyncConnection, scope: Scope, site_id: int, charger_id: int,
                          values: dict[str, Any]) -> None:
     await charger_of_site(conn, site_id, charger_id)
-    refs = References()
+    refs = References(scope)
     if "ocpp_id" in values:
         station_id = values.pop("ocpp_id")
         values["station_id"] = station_id
         if station_id is not None:
             refs.station("ocpp_id", station_id)
-            await _check_unique(conn, "ocpp_id", C.c.station_id, station_id, C.c.id,
-                                charger_id, "charger")
+            await refs.check(conn)
+            await _station_free(conn, refs, "ocpp_id", station_id, charger_id)
             for number in (await conn.execute(sa.select(P.c.port_number).where(
                     P.c.charger_id == charger_id))).scalars():
                 refs.connector("ocpp_id", station_id, number, "ocpp_id")
@@ -267,8 +311,7 @@ async def _port_checks(conn: AsyncConnection, charger_id: int, station_id: str |
                        body: dict[str, Any], where: str, refs: References,
                        exclude: int | None) -> None:
     if body.get("evse_id") is not None:
-        await _check_unique(conn, field_name(where, "evse_id"), P.c.evse_id, body["evse_id"],
-                            P.c.id, exclude, "port")
+        await _evse_id_free(conn, refs, field_name(where, "evse_id"), body["evse_id"], exclude)
     if "port_number" in body:
         stmt = sa.select(P.c.id).where(P.c.charger_id == charger_id,
                                        P.c.port_number == body["port_number"])
@@ -282,22 +325,22 @@ async def _port_checks(conn: AsyncConnection, charger_id: int, station_id: str |
                            field_name(where, "port_number"))
 
 
-async def create_port(conn: AsyncConnection, site_id: int, charger_id: int,
+async def create_port(conn: AsyncConnection, scope: Scope, site_id: int, charger_id: int,
                       body: dict[str, Any]) -> int:
     charger = await charger_of_site(conn, site_id, charger_id)
-    refs = References()
+    refs = References(scope)
     port_id = await insert_port(conn, charger_id, charger.station_id, body, "", refs)
     await refs.check(conn)
     return port_id
 
 
-async def update_port(conn: AsyncConnection, site_id: int, charger_id: int, port_id: int,
-                      values: dict[str, Any]) -> None:
+async def update_port(conn: AsyncConnection, scope: Scope, site_id: int, charger_id: int,
+                      port_id: int, values: dict[str, Any]) -> None:
     charger = await charger_of_site(conn, site_id, charger_id)
     mine = sa.and_(P.c.id == port_id, P.c.charger_id == charger_id)
     if (await conn.execute(sa.select(P.c.id).where(mine))).first() is None:
         raise not_found("port", port_id)
-    refs = References()
+    refs = References(scope)
     await _port_checks(conn, charger_id, charger.station_id, values, "", refs, exclude=port_id)
     if values:
         await conn.execute(sa.update(P).where(mine).values(**values))
@@ -348,8 +391,9 @@ async def _insert_connectors(conn: AsyncConnection, site_id: int, node_id: int,
         await conn.execute(sa.insert(FNC), rows)
 
 
-async def replace_tree(conn: AsyncConnection, site_id: int, nodes: list[NodeInput]) -> None:
-    refs = References()
+async def replace_tree(conn: AsyncConnection, scope: Scope, site_id: int,
+                       nodes: list[NodeInput]) -> None:
+    refs = References(scope)
     await conn.execute(sa.delete(FN).where(FN.c.site_id == site_id))
     await insert_nodes(conn, site_id, None, nodes, refs)
     await refs.check(conn)
@@ -377,7 +421,7 @@ def _size(nodes: Iterable[NodeInput]) -> tuple[int, int]:
     return count, height
 
 
-async def add_node(conn: AsyncConnection, site_id: int, parent_id: int | None,
+async def add_node(conn: AsyncConnection, scope: Scope, site_id: int, parent_id: int | None,
                    node: NodeInput) -> int:
     parents = await _tree_shape(conn, site_id)
     if parent_id is not None and parent_id not in parents:
@@ -387,13 +431,13 @@ async def add_node(conn: AsyncConnection, site_id: int, parent_id: int | None,
         raise bad_request("children", f"the fuse tree would exceed {MAX_TREE_NODES} nodes")
     if _depth(parents, parent_id) + height > MAX_TREE_DEPTH:
         raise bad_request("children", f"the fuse tree would be deeper than {MAX_TREE_DEPTH}")
-    refs = References()
+    refs = References(scope)
     (node_id,) = await insert_nodes(conn, site_id, parent_id, [node], refs)
     await refs.check(conn)
     return node_id
 
 
-async def update_node(conn: AsyncConnection, site_id: int, node_id: int,
+async def update_node(conn: AsyncConnection, scope: Scope, site_id: int, node_id: int,
                       values: dict[str, Any], connectors: list[dict[str, Any]] | None,
                       move_to: tuple[int | None] | None) -> None:
     parents = await _tree_shape(conn, site_id)
@@ -423,7 +467,7 @@ async def update_node(conn: AsyncConnection, site_id: int, node_id: int,
     if values:
         await conn.execute(sa.update(FN).where(FN.c.id == node_id).values(**values))
     if connectors is not None:
-        refs = References()
+        refs = References(scope)
         await conn.execute(sa.delete(FNC).where(FNC.c.node_id == node_id))
         await _insert_connectors(conn, site_id, node_id, connectors, "parameters.connectors",
                                  refs)

@@ -31,6 +31,11 @@ async def add_station(running: RunningHub, station_id: str) -> None:
                                                      registration_status="Accepted"))
 
 
+async def add_organisation(running: RunningHub, key: str = "acme") -> None:
+    """Organisations are created explicitly, before their first site."""
+    await api(running, "PUT", f"/organisations/{key}", {"name": key.title()})
+
+
 async def api(running: RunningHub, method: str, path: str, body: Any = None) -> Any:
     async with aiohttp.ClientSession() as http, http.request(
             method, running.http_url + path, json=body, headers=running.auth) as response:
@@ -62,6 +67,7 @@ async def test_sites_writes_reach_hubject_as_full_loads(hub_factory, mock) -> No
     running = await hub_factory(dev=True, oicp=oicp_settings(
         mock, evses=[], evse_data_change_delay=0.3))
     await add_station(running, "CP-70")
+    await add_organisation(running)
     site = await api(running, "POST", "/sites", site_body("CP-70"))
     # A second edit inside the delay rides on the same push, which is built when it is sent.
     charger = site["chargers"][0]
@@ -96,6 +102,7 @@ async def test_nothing_to_publish_sends_no_full_load(hub_factory, mock) -> None:
     """A fullLoad of no EVSE would make Hubject delete every EVSE of the operator."""
     running = await hub_factory(dev=True, oicp=oicp_settings(
         mock, evses=[], evse_data_change_delay=0))
+    await add_organisation(running)
     await api(running, "POST", "/sites", {"name": "Empty lot", "organization_id": "acme",
                                           "timezone": "Europe/Berlin"})
 
@@ -115,6 +122,7 @@ async def test_a_hubject_outage_delays_the_push_and_loses_nothing(hub_factory, m
     running = await hub_factory(dev=True, oicp=oicp_settings(
         mock, evses=[], evse_data_change_delay=0))
     await add_station(running, "CP-71")
+    await add_organisation(running)
     await api(running, "POST", "/sites", site_body("CP-71"))
     await wait_for(lambda: mock.attempts("PushEvseData") >= 2)
     assert mock.accepted("PushEvseData") == []
@@ -129,6 +137,7 @@ async def test_periodic_full_load_reconciles_unannounced_changes(hub_factory, mo
     running = await hub_factory(dev=True, oicp=oicp_settings(
         mock, evses=[], push_evse_data_on_change=False, evse_data_full_load_hours=0.0002))
     await add_station(running, "CP-72")
+    await add_organisation(running)
     await api(running, "POST", "/sites", site_body("CP-72"))
     body = (await wait_for(lambda: mock.accepted("PushEvseData"), timeout=10))[0]
     assert set(pushed(body)) == {EVSE_A, EVSE_B}

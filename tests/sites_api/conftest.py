@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from hub.auth import create_token
+from sites_api.writes import ensure_organisation
 from tests.hub.harness import RunningHub
 
 
@@ -53,16 +54,29 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+#: Organisations the tests' sites belong to; created by an admin before any site, as
+#: organisations are created explicitly (``PUT /organisations/{key}``).
+ORGANISATIONS = ("acme", "org-a", "org-b")
+
+
 @pytest.fixture
-def admin(hub: RunningHub, http: aiohttp.ClientSession) -> Api:
-    return Api(http, hub.http_url, hub.admin_token)
+async def admin(hub: RunningHub, http: aiohttp.ClientSession) -> Api:
+    api = Api(http, hub.http_url, hub.admin_token)
+    for key in ORGANISATIONS:
+        status, body, _ = await api.put(f"/organisations/{key}", {"name": key.upper()})
+        assert status == 200, body
+    return api
 
 
 @pytest.fixture
 def token_api(hub: RunningHub, http: aiohttp.ClientSession) -> Callable[..., Any]:
-    """``await token_api(org, *scopes)`` -> an Api holding a new organisation token."""
+    """``await token_api(org, *scopes)`` -> an Api holding a new organisation token (the
+    organisation is created first, as an admin would before handing out its tokens)."""
 
     async def make(org: str | None, *scopes: str) -> Api:
+        if org is not None:
+            async with hub.hub.engine.begin() as conn:
+                await ensure_organisation(conn, org, None)
         token = await create_token(hub.hub.sessions, f"{org} {' '.join(scopes)}",
                                    list(scopes), org)
         return Api(http, hub.http_url, token)

@@ -276,7 +276,12 @@ async def test_rfid_cards_belong_to_one_organisation(hub: RunningHub, admin: Api
     writer_b = await token_api("org-b", "sites:write")
     status, card, _ = await writer_a.put("/rfid-cards/TAG-9", {"name": "A's card"})
     assert status == 200 and card["id_tag"] == "TAG-9"
-    assert (await writer_b.put("/rfid-cards/TAG-9", {"name": "mine"}))[0] == 409
+    # B names the same tag for itself: its own card, and no word about A's.
+    status, card_b, _ = await writer_b.put("/rfid-cards/TAG-9", {"name": "mine"})
+    assert status == 200 and card_b["id"] != card["id"] and card_b["name"] == "mine"
+    status, body, _ = await admin.delete("/rfid-cards/TAG-9")
+    assert status == 400 and body["field"] == "organization_id"
+    assert (await writer_b.delete("/rfid-cards/TAG-9"))[0] == 204
     assert (await writer_b.delete("/rfid-cards/TAG-9"))[0] == 404
     status, body, _ = await admin.put("/rfid-cards/TAG-8", {"name": "x"})
     assert status == 400 and body["field"] == "organization_id"
