@@ -173,3 +173,60 @@ async def test_only_an_admin_sets_a_stations_owner_and_secc_ids(
     writer = await token_api("acme", "sites:write")
     assert (await writer.patch(path, {"organization_id": "acme"}))[0] == 403
     assert (await writer.get(path))[0] == 403
+
+
+async def test_the_migration_gives_stations_on_a_charger_to_its_organisation(
+        database_url: str) -> None:
+    """0102_station_owner on a database written before it: a station on an organisation's
+    charger becomes that organisation's; a station on no charger stays unowned; RFID cards
+    become unique per organisation."""
+    from alembic import command
+
+    from hub.db import create_engine
+    from hub.db.base import utcnow
+    from hub.db.migrate import alembic_config, upgrade_database
+    from sites_api import MIGRATIONS
+
+    engine = create_engine(database_url)
+    cfg = alembic_config([MIGRATIONS])
+
+    def before_the_fix(connection: sa.Connection) -> None:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0005_diagnostics")
+        command.upgrade(cfg, "0101_sites")
+
+    now = utcnow()
+    t = sa.table  # the tables as they were, without today's models
+    stations = t("stations", sa.column("id"), sa.column("registration_status"),
+                 sa.column("connected"), sa.column("created_at"))
+    orgs = t("organisations", sa.column("id"), sa.column("key"), sa.column("name"),
+             sa.column("created_at"))
+    sites = t("sites", sa.column("id"), sa.column("organisation_id"), sa.column("name"),
+              sa.column("status"), sa.column("timezone"), sa.column("version"),
+              sa.column("created_at"), sa.column("updated_at"))
+    chargers = t("chargers", sa.column("site_id"), sa.column("name"), sa.column("type"),
+                 sa.column("station_id"), sa.column("created_at"))
+    cards = t("rfid_cards", sa.column("organisation_id"), sa.column("id_tag"))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(before_the_fix)
+            await conn.execute(sa.insert(stations), [
+                {"id": s, "registration_status": "Accepted", "connected": False,
+                 "created_at": now} for s in ("CP-ON", "CP-OFF")])
+            await conn.execute(sa.insert(orgs), [
+                {"id": 1, "key": "org-a", "name": "A", "created_at": now},
+                {"id": 2, "key": "org-b", "name": "B", "created_at": now}])
+            await conn.execute(sa.insert(sites).values(
+                id=1, organisation_id=1, name="S", status="ACTIVE", timezone="UTC", version=1,
+                created_at=now, updated_at=now))
+            await conn.execute(sa.insert(chargers).values(
+                site_id=1, name="C", type="DCFC", station_id="CP-ON", created_at=now))
+            await conn.execute(sa.insert(cards).values(organisation_id=1, id_tag="TAG"))
+        await upgrade_database(engine, [MIGRATIONS])
+        async with engine.begin() as conn:
+            owners = dict((await conn.execute(sa.select(
+                Station.id, Station.organisation_key))).all())
+            assert owners == {"CP-ON": "org-a", "CP-OFF": None}
+            await conn.execute(sa.insert(cards).values(organisation_id=2, id_tag="TAG"))
+    finally:
+        await engine.dispose()
