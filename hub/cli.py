@@ -179,24 +179,24 @@ def cmd_station_add(args: argparse.Namespace) -> int:
 
     async def work(engine: AsyncEngine) -> int:
         await upgrade_database(engine, _migrations())
-        async with session_factory(engine)() as session, session.begin():
-            station = await session.get(Station, args.id)
-            if station is None:
-                if args.must_exist:
-                    print(f"pnc-hub: station {args.id} is not registered", file=sys.stderr)
-                    return 1
-                station = Station(id=args.id, created_at=datetime.now(UTC))
-                session.add(station)
-                await session.flush()
-            if args.status:
-                station.registration_status = args.status
-            if args.password:
-                station.password_hash = password_hash
-            try:
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                station = await session.get(Station, args.id)
+                if station is None:
+                    if args.must_exist:
+                        print(f"pnc-hub: station {args.id} is not registered", file=sys.stderr)
+                        return 1
+                    station = Station(id=args.id, created_at=datetime.now(UTC))
+                    session.add(station)
+                    await session.flush()
+                if args.status:
+                    station.registration_status = args.status
+                if args.password:
+                    station.password_hash = password_hash
                 await identity.provision(session, station, **changes)  # type: ignore[arg-type]
-            except identity.ProvisioningError as exc:
-                print(f"pnc-hub: --org {exc.message}", file=sys.stderr)
-                return 2
+        except identity.ProvisioningError as exc:  # rolled back: nothing is registered
+            print(f"pnc-hub: --org {exc.message}", file=sys.stderr)
+            return 2
         done = "updated" if args.must_exist else "registered"
         print(f"station {args.id} {done} ({station.registration_status}"
               f"{', password set' if args.password else ''}"

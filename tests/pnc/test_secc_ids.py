@@ -49,3 +49,35 @@ async def test_station_add_and_update_set_secc_ids(database_url: str) -> None:
         assert await store.station_identities("CP-NONE") is None
     finally:
         await engine.dispose()
+
+
+async def test_station_add_and_update_set_the_owning_organisation(database_url: str) -> None:
+    from hub.db.models import Station
+    from sites_api.writes import ensure_organisation
+
+    url = ["--database-url", database_url]
+    unknown = await asyncio.to_thread(cli, "station", "add", "CP-ORG", "--org", "acme", *url)
+    assert unknown.returncode == 2 and "unknown organisation 'acme'" in unknown.stderr
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await ensure_organisation(conn, "acme", "Acme")
+
+        async def owner() -> str | None:
+            async with session_factory(engine)() as session:
+                station = await session.get(Station, "CP-ORG")
+                assert station is not None
+                return station.organisation_key
+
+        async with session_factory(engine)() as session:  # the refused command wrote nothing
+            assert await session.get(Station, "CP-ORG") is None
+        added = await asyncio.to_thread(cli, "station", "add", "CP-ORG", "--org", "acme", *url)
+        assert added.returncode == 0 and "owned by acme" in added.stdout, added.stderr
+        assert await owner() == "acme"
+        kept = await asyncio.to_thread(cli, "station", "update", "CP-ORG", "--status",
+                                       "Pending", *url)
+        assert kept.returncode == 0 and await owner() == "acme"
+        cleared = await asyncio.to_thread(cli, "station", "update", "CP-ORG", "--no-org", *url)
+        assert cleared.returncode == 0 and await owner() is None
+    finally:
+        await engine.dispose()
