@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import to_tuple
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -54,4 +55,20 @@ async def pending_revisions(
 
     async with engine.connect() as conn:
         current = await conn.run_sync(_current)
-    return set(script.get_heads()) - current
+    return set(script.get_heads()) - applied_revisions(script, current)
+
+
+def applied_revisions(script: ScriptDirectory, current: set[str]) -> set[str]:
+    """Every revision the recorded heads imply. Alembic records only the heads it reached, so
+    a revision another one ``depends_on`` (e.g. a feature's migration needing a core column)
+    is applied without being listed; a plain set difference would call it missing."""
+    seen: set[str] = set()
+    stack = list(current)
+    while stack:
+        revision = script.get_revision(stack.pop())
+        if revision is None or revision.revision in seen:
+            continue
+        seen.add(revision.revision)
+        stack.extend(to_tuple(revision.down_revision, default=()))
+        stack.extend(to_tuple(revision.dependencies, default=()))
+    return seen

@@ -184,7 +184,7 @@ async def test_the_migration_gives_stations_on_a_charger_to_its_organisation(
 
     from hub.db import create_engine
     from hub.db.base import utcnow
-    from hub.db.migrate import alembic_config, upgrade_database
+    from hub.db.migrate import alembic_config, pending_revisions, upgrade_database
     from sites_api import MIGRATIONS
 
     engine = create_engine(database_url)
@@ -222,7 +222,10 @@ async def test_the_migration_gives_stations_on_a_charger_to_its_organisation(
             await conn.execute(sa.insert(chargers).values(
                 site_id=1, name="C", type="DCFC", station_id="CP-ON", created_at=now))
             await conn.execute(sa.insert(cards).values(organisation_id=1, id_tag="TAG"))
+        assert "0102_station_owner" in await pending_revisions(engine, [MIGRATIONS])
         await upgrade_database(engine, [MIGRATIONS])
+        # 0006_station_owner is applied as 0102's dependency, not recorded as a head of its own.
+        assert await pending_revisions(engine, [MIGRATIONS]) == set()
         async with engine.begin() as conn:
             owners = dict((await conn.execute(sa.select(
                 Station.id, Station.organisation_key))).all())
