@@ -18,7 +18,15 @@ from aiohttp import web
 from hub.certificate_store import DatabaseCertificateStore
 from hub.db.models import Station, StationNotification
 from hub.errors import bad_request
-from hub.management.common import MISSING, hub_of, int_field, iso, json_body, require_station
+from hub.management.common import (
+    MISSING,
+    hub_of,
+    int_field,
+    iso,
+    json_body,
+    require_station,
+    text_field,
+)
 from hub.openapi import operation
 from hub.services import station_identity
 from hub.services.security_events import HUB_SECURITY_EVENT, STATION_SECURITY_EVENT
@@ -77,7 +85,8 @@ def _patch(body: dict[str, Any], secc_syntax: Any) -> dict[str, Any]:
     organisation = body.get("organization_id", MISSING)
     if organisation is not MISSING:
         if organisation is not None and (not isinstance(organisation, str)
-                                         or not 0 < len(organisation) <= 64):
+                                         or not 0 < len(organisation) <= 64
+                                         or "\x00" in organisation):
             raise bad_request("organization_id", "must be an organisation key or null")
         changes["organisation"] = organisation
     if "secc_ids" in body:
@@ -134,7 +143,8 @@ async def security_events(request: web.Request) -> web.Response:
     n = StationNotification
     stmt = sa.select(n).where(n.kind.in_(kinds)).order_by(n.id.desc()).limit(limit)
     if params.get("station_id"):
-        stmt = stmt.where(n.station_id == params["station_id"])
+        station_id = text_field(params, "station_id", max_length=48)  # PostgreSQL: no NUL
+        stmt = stmt.where(n.station_id == station_id)
     if before is not None:
         stmt = stmt.where(n.id < before)
     async with hub_of(request).sessions() as session:
