@@ -39,6 +39,7 @@ from hub.ocpp_server.endpoint import make_handler
 from hub.ocpp_server.message_log import MessageLog
 from hub.ocpp_server.registry import StationRegistry
 from hub.openapi import add_openapi_routes
+from hub.security_headers import add_security_headers
 from hub.services import stations
 from hub.services.command_effects import register_command_effects
 from hub.services.command_effects201 import register_command_effects201
@@ -88,6 +89,7 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     )
     app[CONFIG] = config
     app[STARTUP] = startup or StartupOptions()
+    add_security_headers(app)
     selected = list(features() if feature_list is None else feature_list)
     app.cleanup_ctx.append(_hub_runtime(selected))
     app.on_shutdown.append(_close_station_connections)
