@@ -8,7 +8,7 @@ which would name the Python and aiohttp versions.
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 SERVER = "pnc-hub"
 # The hub's own pages are static HTML with inline styles and no scripts; nothing may frame them.
@@ -34,3 +34,7 @@ async def _add_security_headers(_request: web.Request, response: web.StreamRespo
 
 def add_security_headers(app: web.Application) -> None:
     app.on_response_prepare.append(_add_security_headers)
+    # A request aiohttp cannot parse (a request line over 8 KB, bad framing) is answered by
+    # aiohttp itself, before routing, so no application hook runs: its Server header is the
+    # module's default, which names the versions. The hub's process serves only the hub.
+    web_response.SERVER_SOFTWARE = SERVER

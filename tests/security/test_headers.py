@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 import websockets
@@ -37,6 +39,20 @@ async def test_html_pages_and_other_answers_send_security_headers(hub: RunningHu
         for path, headers in others:
             async with http.get(hub.http_url + path, headers=headers) as resp:
                 assert_safe_headers(resp.headers, f"{path} ({resp.status})")
+
+
+@SQLITE_ONLY
+async def test_requests_aiohttp_refuses_itself_name_no_versions(hub: RunningHub) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.port)
+    try:
+        writer.write(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: hub\r\n\r\n")
+        await writer.drain()
+        head = (await asyncio.wait_for(reader.read(4096), 10)).decode("latin-1")
+    finally:
+        writer.close()
+    assert head.startswith("HTTP/1.") and " 400 " in head.splitlines()[0], head
+    server = [line for line in head.splitlines() if line.lower().startswith("server:")]
+    assert server and "aiohttp" not in server[0].lower() and "python" not in server[0].lower()
 
 
 @SQLITE_ONLY
