@@ -39,7 +39,6 @@ class CredentialThrottle:
         self.clock = clock
         # key -> (failures, blocked until, last failure); a tuple is the smallest entry.
         self._entries: OrderedDict[Hashable, tuple[int, float, float]] = OrderedDict()
-        self.refused = 0
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -119,3 +119,26 @@ async def test_sqlite_database_files_are_the_owners_only(
     assert all(f.exists() for f in files), os.listdir(database.parent)
     modes = {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files}
     assert set(modes.values()) == {"0o600"}, modes
+
+
+def test_every_location_command_is_logged_redacted() -> None:
+    """The firmware commands and 2.0.1 GetLog too, whatever field holds the location."""
+    from hub.files.tokens import DOWNLOAD_PREFIX, UPLOAD_PREFIX, new_token
+    from hub.ocpp_server.message_log import MessageLog
+
+    upload, download = new_token(UPLOAD_PREFIX), new_token(DOWNLOAD_PREFIX)
+    frames = {
+        "UpdateFirmware": f'[2,"1","UpdateFirmware",{{"requestId":1,"firmware":{{"location":'
+                          f'"http://hub/firmware/{download}/fw.bin"}}}}]',
+        "SignedUpdateFirmware": '[2,"2","SignedUpdateFirmware",{"firmware":{"location":'
+                                '"ftp://vendor:hunter2-secret@files.example/fw.bin"}}]',
+        "GetLog": f'[2,"3","GetLog",{{"log":{{"remoteLocation":'
+                  f'"http://hub/upload_diagnostics/{upload}"}},"logType":"DiagnosticsLog"}}]',
+    }
+    log = MessageLog(committer=None)  # type: ignore[arg-type] - record() only queues
+    for action, frame in frames.items():
+        log.record("CP-1", "out", 2, "1", action, frame)
+    stored = [log._queue.get_nowait()["payload"] for _ in frames]
+    for secret in (upload, download, "hunter2-secret"):
+        assert not [p for p in stored if secret in p], stored
+    assert all("***" in p for p in stored), stored
