@@ -24,6 +24,7 @@ from hub.auth import TokenVerifier, auth_middleware, create_token
 from hub.commands import Commands
 from hub.config import Config
 from hub.context import HUB, Hub
+from hub.credential_throttle import CREDENTIAL_THROTTLES, CredentialThrottles
 from hub.db import create_engine, is_sqlite, session_factory
 from hub.db.group_commit import GroupCommitter
 from hub.db.migrate import pending_revisions, upgrade_database
@@ -39,6 +40,7 @@ from hub.ocpp_server.endpoint import make_handler
 from hub.ocpp_server.message_log import MessageLog
 from hub.ocpp_server.registry import StationRegistry
 from hub.openapi import add_openapi_routes
+from hub.security_headers import add_security_headers
 from hub.services import stations
 from hub.services.command_effects import register_command_effects
 from hub.services.command_effects201 import register_command_effects201
@@ -79,8 +81,10 @@ def features() -> list[Feature]:
 
 def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
                startup: StartupOptions | None = None) -> web.Application:
+    throttles = CredentialThrottles()
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware(lambda request: request.app[TOKENS])],
+        middlewares=[error_middleware, auth_middleware(lambda request: request.app[TOKENS],
+                                                       throttles.token_addresses)],
         client_max_size=8 * 1024 * 1024,
         # aiohttp's keep-alive timer is its only clock before a request is in: it closes a
         # connection that sends nothing (or trickles its headers) for this long.
@@ -88,6 +92,8 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     )
     app[CONFIG] = config
     app[STARTUP] = startup or StartupOptions()
+    app[CREDENTIAL_THROTTLES] = throttles
+    add_security_headers(app)
     selected = list(features() if feature_list is None else feature_list)
     app.cleanup_ctx.append(_hub_runtime(selected))
     app.on_shutdown.append(_close_station_connections)
@@ -97,7 +103,7 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     add_management_routes(app)
     app[ADMISSION] = AdmissionControl()
     add_file_routes(app)
-    handler = make_handler(HUB, app[ADMISSION])
+    handler = make_handler(HUB, app[ADMISSION], throttles)
     app.router.add_get("/ocpp/{station_id}", handler)
     for feature in selected:
         feature.setup(app)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.credential_throttle import CredentialThrottle, too_many_failures
 from hub.db.base import utcnow
 from hub.db.models import ApiToken
 from hub.errors import Handler, error_response
@@ -104,7 +105,12 @@ def request_token(request: web.Request) -> TokenInfo:
     return request[REQUEST_TOKEN]
 
 
-def auth_middleware(verifier_for: Callable[[web.Request], TokenVerifier]) -> Any:
+def auth_middleware(verifier_for: Callable[[web.Request], TokenVerifier],
+                    throttle: CredentialThrottle | None = None) -> Any:
+    """``throttle``: failed tokens per source address (429 + Retry-After once it blocks)."""
+    if throttle is None:
+        throttle = CredentialThrottle()
+
     @web.middleware
     async def require_credentials(request: web.Request, handler: Handler) -> web.StreamResponse:
         match_info = request.match_info
@@ -120,8 +126,12 @@ def auth_middleware(verifier_for: Callable[[web.Request], TokenVerifier]) -> Any
                                       "a bearer token is required (Authorization: Bearer ...)")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
+        wait = throttle.retry_after(request.remote)
+        if wait > 0:
+            return too_many_failures(wait)
         info = await verifier_for(request).verify(token.strip())
         if info is None:
+            throttle.failure(request.remote)
             return error_response(401, "unauthorized", "unknown or revoked token")
         allowed = getattr(route_handler, "scopes", frozenset())
         if not info.is_admin and not (info.scopes & allowed):

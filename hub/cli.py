@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         add.add_argument("id")
         add.add_argument("--password", help="HTTP Basic password (security profiles 1 and 2), "
                                             "16 to 40 characters")
+        if verb == "add":
+            add.add_argument("--no-password", action="store_true",
+                             help="register it without a password: it connects without "
+                                  "credentials unless TLS client certificates are required")
         add.add_argument("--status", choices=["Accepted", "Pending", "Rejected"],
                          default="Accepted" if verb == "add" else None,
                          help="what its BootNotification is answered")
@@ -162,6 +166,14 @@ def cmd_station_add(args: argparse.Namespace) -> int:
     from hub.services import station_identity as identity
     from hub.services.stations import hash_password
 
+    no_password = getattr(args, "no_password", False)
+    if not args.must_exist and not args.password and not no_password:
+        raise ValueError(f"without --password, station {args.id} will connect without "
+                         "credentials unless TLS client certificates are required "
+                         "(server.tls_require_client_cert); give --password PW, or "
+                         "--no-password to register it without one")
+    if args.password and no_password:
+        raise ValueError("--password and --no-password exclude each other")
     password_hash = hash_password(args.password) if args.password else None
     try:
         secc_ids = identity.check_secc_ids(args.secc_ids or [], is_secc_common_name)
@@ -191,7 +203,7 @@ def cmd_station_add(args: argparse.Namespace) -> int:
                     await session.flush()
                 if args.status:
                     station.registration_status = args.status
-                if args.password:
+                if args.password or no_password:
                     station.password_hash = password_hash
                 await identity.provision(session, station, **changes)  # type: ignore[arg-type]
         except identity.ProvisioningError as exc:  # rolled back: nothing is registered

@@ -105,6 +105,10 @@ def build_document(app: web.Application, title: str = "pnc-hub", version: str = 
         else:
             responses.setdefault("401", {**error, "description": "missing or invalid token"})
             responses.setdefault("403", {**error, "description": "token lacks the scope"})
+            responses.setdefault("429", {
+                **error, "description": "too many failed tokens from this address "
+                                        "(hub/credential_throttle.py)",
+                "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}})
         responses.setdefault("400", {**error, "description": "invalid request"})
         op["responses"] = responses
         declared = {p["name"] for p in op.get("parameters", ()) if p["in"] == "path"}

@@ -46,7 +46,7 @@ async def _json_object(request: web.Request, required: bool = True) -> dict[str,
     if problem is not None:
         if not required and "empty" in problem:
             return {}
-        raise ApiError(400, "invalid_json", problem)
+        raise ApiError(400, "invalid_json", problem, field="body")
     if not isinstance(body, dict):
         raise bad_request("body", "must be a JSON object")
     return body

@@ -17,7 +17,6 @@ JSON or fields are 022, an unknown provider 300, an unknown EvseID 603; an inter
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from hub.auth import public
+from hub.json_body import JsonBodyError, parse_json
 from hub.openapi import operation, path
 from oicp import webhook_auth
 from oicp.messages import acknowledgement
@@ -75,12 +75,10 @@ async def read_json(request: web.Request) -> tuple[Any, str | None]:
         raw = await request.read()
     except Exception as error:  # noqa: BLE001 - a broken upload is still the caller's problem
         return None, f"could not read the request body: {error}"
-    if not raw:
-        return None, "the request body is empty"
     try:
-        return json.loads(raw), None
-    except (ValueError, UnicodeDecodeError) as error:
-        return None, f"the request body is not valid JSON: {error}"
+        return parse_json(raw), None
+    except JsonBodyError as error:
+        return None, f"the request body {error}"
 
 
 async def answer(request: web.Request, action: Action) -> web.Response:

@@ -20,7 +20,7 @@ from hub.commands import CommandFailed, StationOffline
 from hub.db.base import utcnow
 from hub.db.models import Station
 from hub.errors import ApiError, bad_request, unknown_station
-from hub.management.common import json_body
+from hub.json_body import read_json_object
 from hub.ocpp_server.endpoint import valid_station_id
 from hub.ocpp_server.framing import FrameError, validate
 from hub.openapi import operation, path, query
@@ -127,7 +127,7 @@ ANSWER = {"type": "object", "properties": {
                "Whitepaper messages; the answer is always the 2.0.1 response."))
 async def ocpp_command(request: web.Request) -> web.Response:
     pnc = _pnc(request)
-    body = await json_body(request)
+    body = await read_json_object(request)
     station_id = _str(body, "station_id")
     assert station_id is not None
     action = _str(body, "action")
@@ -171,7 +171,7 @@ CERTIFICATES_BODY = {
                "should hold; rollout: install jobs for roots on every Plug&Charge station."))
 async def ocpp_certificates(request: web.Request) -> web.Response:
     pnc = _pnc(request)
-    body = await json_body(request)
+    body = await read_json_object(request)
     operation_name = body.get("operation")
     if operation_name not in OPERATIONS:
         raise bad_request("operation", f"one of {', '.join(OPERATIONS)}")

@@ -42,7 +42,7 @@ def _load(data: str | None, what: str) -> dict[str, Any]:
         raise TunnelError("Rejected", "data_missing", f"{what}: data is empty")
     try:
         payload = json.loads(data)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TunnelError("Rejected", "data_not_json", f"{what}: data is not JSON ({exc})"
                           ) from None
     if not isinstance(payload, dict):

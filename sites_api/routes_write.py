@@ -12,7 +12,6 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,6 +20,7 @@ from hub.auth import requires_scope
 from hub.context import HUB
 from hub.errors import ApiError, bad_request
 from hub.events import EvseDataChanged
+from hub.json_body import read_json
 from hub.openapi import operation
 from sites_api import inputs, writes
 from sites_api.fields import parse
@@ -52,12 +52,7 @@ def if_match(request: web.Request) -> int | None:
 
 async def body_of(request: web.Request) -> Any:
     """The JSON body (object or array; the caller checks which), or 400 naming ``body``."""
-    if not request.can_read_body:
-        raise bad_request("body", "a JSON body is required")
-    try:
-        return orjson.loads(await request.read())
-    except orjson.JSONDecodeError:  # also invalid UTF-8
-        raise bad_request("body", "is not valid JSON (UTF-8)") from None
+    return await read_json(request)
 
 
 async def _transaction(request: web.Request, work: Work, evse_data: bool = False) -> Any:

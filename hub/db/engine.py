@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +12,24 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 def is_sqlite(url: str | sa.URL) -> bool:
     return sa.make_url(url).get_backend_name() == "sqlite"
+
+
+# The database holds password and token hashes, sessions and ids: readable by the hub's user
+# only. SQLite creates the -wal and -shm files with the database file's own permissions.
+SQLITE_FILE_MODE = 0o600
+
+
+def create_sqlite_file(url: str | sa.URL) -> None:
+    """Create the SQLite database file (owner read/write only) if it does not exist yet, so
+    that SQLite, which would create it with the process umask (usually 0644), finds it."""
+    database = sa.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        fd = os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, SQLITE_FILE_MODE)
+    except (FileExistsError, FileNotFoundError):
+        return  # an existing database keeps its mode; a missing directory is SQLite's error
+    os.close(fd)
 
 
 def create_engine(
@@ -25,6 +44,7 @@ def create_engine(
     if sa.make_url(url).database not in (None, "", ":memory:"):
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
     if is_sqlite(url):
+        create_sqlite_file(url)
         # Connections above pool_size are closed on return; for aiosqlite each is a thread and
         # a file open, so the pool is sized to keep the hot path's reads on kept connections.
         kwargs["connect_args"] = {"timeout": 30}

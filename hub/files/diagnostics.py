@@ -38,7 +38,7 @@ from hub.files.models import DiagnosticsRequest, FileRequestEvent, StoredFile
 from hub.files.names import safe_file_name, station_dir
 from hub.files.service import Files, add_event, expire_requests
 from hub.files.store import Sink
-from hub.files.tokens import UPLOAD_PREFIX, looks_like, new_token, token_hash
+from hub.files.tokens import UPLOAD_PREFIX, looks_like, new_token, redact, token_hash
 from hub.ocpp_server.session import InvalidRequest
 from hub.services.station_commands import V201, station_version
 from hub.services.timestamps import format_timestamp
@@ -157,13 +157,14 @@ def _locations(files: Files, request_id: int, transport: str, token: str | None,
     """(the location sent to the station, the same with its credentials redacted)."""
     if transport == "external":
         assert ask.location is not None
-        return ask.location, ask.location
-    if transport == "ftp":
-        return (files.ftp_location(request_id, token, base_url),
-                files.ftp_location(request_id, None, base_url))
-    # The token is a path segment: PUT <location>/<file>, PUT <location> and multipart POST
-    # <location> all carry it, whichever way a charger builds its upload URL.
-    return f"{base_url}/upload_diagnostics/{token}", f"{base_url}/upload_diagnostics/***"
+        location = ask.location
+    elif transport == "ftp":
+        location = files.ftp_location(request_id, token, base_url)
+    else:
+        # The token is a path segment: PUT <location>/<file>, PUT <location> and multipart POST
+        # <location> all carry it, whichever way a charger builds its upload URL.
+        location = f"{base_url}/upload_diagnostics/{token}"
+    return location, redact(location)
 
 
 async def _write(files: Files, request_id: int, state: str, **kw: Any) -> None:

@@ -39,7 +39,7 @@ from hub.events import StationNotified
 from hub.files.models import FileRequestEvent, FirmwareRequest, StoredFile
 from hub.files.service import Files, add_event, expire_requests
 from hub.files.store import AlreadyStored, Sink
-from hub.files.tokens import DOWNLOAD_PREFIX, looks_like, new_token, token_hash
+from hub.files.tokens import DOWNLOAD_PREFIX, looks_like, new_token, redact, token_hash
 from hub.ocpp_server.session import InvalidRequest
 from hub.services.station_commands import V201, station_version
 from hub.services.timestamps import format_timestamp
@@ -111,10 +111,10 @@ async def start(files: Files, station_id: str, ask: FirmwareAsk,
     }.items() if v is not None}
     if stored:
         location = f"{base_url}/firmware/{token}/{quote(stored.name)}"
-        shown = f"{base_url}/firmware/***/{quote(stored.name)}"
     else:
         assert ask.location is not None
-        location = shown = ask.location
+        location = ask.location
+    shown = redact(location)
     async with hub.sessions() as session, session.begin():
         row = FirmwareRequest(
             station_id=station_id, ocpp_version=version, action=action, signed=signed,

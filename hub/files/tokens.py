@@ -10,6 +10,7 @@ database lookup ever matching it.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 UPLOAD_PREFIX = "up"
@@ -24,6 +25,29 @@ def new_token(prefix: str) -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+REDACTED = "***"
+# What a location may carry as a credential: the password of ``scheme://user:password@`` (up to
+# the last "@" before the path, in case a password holds an unencoded one), the token path
+# segment of the hub's own upload and download routes, and a ``token`` query parameter (the
+# seed routes' form).
+_SECRETS = [
+    re.compile(r"(?P<keep>://[^/?#@:\s\"]*:)[^/?#\s\"]*@"),
+    re.compile(rf"(?P<keep>/(?:upload_diagnostics|firmware)/)"
+               rf"(?:{UPLOAD_PREFIX}|{DOWNLOAD_PREFIX})[A-Za-z0-9_-]{{{TOKEN_LENGTH - 2}}}"),
+    re.compile(r"(?P<keep>[?&]token=)[^&#\s\"]*"),
+]
+
+
+def redact(text: str) -> str:
+    """``text`` (a location, or a whole OCPP frame holding one) with its credentials replaced
+    by ``***``: how every location the hub keeps (requests, their events, the OCPP message
+    log) and shows is stored."""
+    for pattern in _SECRETS:
+        text = pattern.sub(lambda found: found.group("keep") + REDACTED
+                           + ("@" if found.group(0).endswith("@") else ""), text)
+    return text
 
 
 def looks_like(value: str, prefix: str) -> bool:

@@ -6,7 +6,6 @@ Input errors name the field (``bad_request``); command failures are raised as th
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from aiohttp import web
 from hub.context import HUB, Hub
 from hub.db.models import Station
 from hub.errors import ApiError, bad_request, unknown_station
+from hub.json_body import read_json_object
 from hub.ocpp_server.endpoint import valid_station_id
 from hub.services.timestamps import InvalidTimestamp, format_timestamp, parse_timestamp
 
@@ -35,17 +35,8 @@ def iso(value: datetime | None) -> str | None:
 # -- request bodies ------------------------------------------------------------------------
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or 400 naming ``body``."""
-    if not request.can_read_body:
-        raise bad_request("body", "a JSON object is required")
-    try:
-        body = json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request("body", "is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise bad_request("body", "must be a JSON object")
-    return body
+# The request body as a JSON object, or 400 naming ``body`` (the hub's one reader).
+json_body = read_json_object
 
 
 def pick(data: dict[str, Any], *names: str, default: Any = MISSING) -> Any:

@@ -15,6 +15,7 @@ from aiohttp import web
 from hub.db.base import utcnow
 from hub.db.models import IdTag, LatestReading, MeterValue, Station, Transaction
 from hub.errors import ApiError, bad_request
+from hub.json_body import read_json
 from hub.management import schemas as s
 from hub.management.common import (
     MISSING,
@@ -73,7 +74,7 @@ def encode_cursor(value: Any) -> str:
 def decode_cursor(text: str) -> Any:
     try:
         return json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise bad_request("cursor", "is not a cursor this API handed out") from None
 
 
@@ -260,10 +261,7 @@ def _parse_token(item: dict[str, Any]) -> dict[str, Any]:
                           created=s.INTEGER, updated=s.INTEGER))
 async def put_tokens(request: web.Request) -> web.Response:
     hub = hub_of(request)
-    try:
-        body = json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request("body", "is not valid JSON") from None
+    body = await read_json(request)
     parsed = _each(_items(body, "tokens"), "tokens", _parse_token)
     created = updated = 0
     now = utcnow()
@@ -362,10 +360,7 @@ def _parse_session(item: dict[str, Any]) -> dict[str, Any]:
            responses=s.NOT_FOUND)
 async def upsert_sessions(request: web.Request) -> web.Response:
     hub = hub_of(request)
-    try:
-        body = json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request("body", "is not valid JSON") from None
+    body = await read_json(request)
     entries = _each(_items(body, "sessions"), "sessions", _parse_session)
     # Check every reference before changing anything.
     async with hub.sessions() as session:

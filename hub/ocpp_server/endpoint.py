@@ -4,6 +4,10 @@ The handshake decides everything before the upgrade: station id syntax, subproto
 station's admission (known, or allowed by the unknown-station policy), and its credentials:
 HTTP Basic (security profiles 1 and 2) and/or a TLS client certificate whose CN is the station
 id (profile 3). A second connection of the same station replaces the first.
+
+Refused credentials are throttled per source address and per station id (429 + Retry-After
+before the upgrade, ``hub.credential_throttle``), and an unknown station is refused exactly like
+a known one with wrong credentials, so that the answers do not tell which ids exist.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from aiohttp import WSCloseCode, web
 
 from hub.auth import public
 from hub.context import Hub
+from hub.credential_throttle import CredentialThrottles, too_many_failures
 from hub.ocpp_server.admission import AdmissionControl
 from hub.ocpp_server.flow_control import GuardedWebSocket, read_loop
 from hub.ocpp_server.session import StationSession
@@ -83,9 +88,10 @@ def _client_certificate_cn(request: web.Request) -> str | None | bool:
     return None
 
 
-def make_handler(hub_key: web.AppKey[Hub], admission_control: AdmissionControl | None = None
-                 ) -> Any:
+def make_handler(hub_key: web.AppKey[Hub], admission_control: AdmissionControl | None = None,
+                 throttles: CredentialThrottles | None = None) -> Any:
     guard = admission_control or AdmissionControl()
+    throttle = CredentialThrottles() if throttles is None else throttles
 
     # Chargers authenticate with the OCPP security profiles below, not with API tokens.
     @public
@@ -113,17 +119,9 @@ def make_handler(hub_key: web.AppKey[Hub], admission_control: AdmissionControl |
             return _error(400, "unsupported_subprotocol",
                           f"offered [{offered}], supported: {', '.join(SESSION_CLASSES)}")
 
-        admission = await guard.admit(hub, station_id)
+        admission = await admit(request, hub, station_id)
         if isinstance(admission, web.Response):
-            return admission  # 503 + Retry-After: the hub is full or its database is busy
-        if admission is None:
-            log.info("refused unknown station %s", station_id)
-            return _error(404, "unknown_station", f"station {station_id} is not registered")
-
-        refusal = _check_credentials(request, station_id, admission)
-        if refusal is not None:
-            log.warning("refused station %s: %s", station_id, refusal.text)
-            return refusal
+            return admission
 
         await ws.prepare(request)
         remote = request.remote
@@ -150,6 +148,26 @@ def make_handler(hub_key: web.AppKey[Hub], admission_control: AdmissionControl |
                 await asyncio.shield(_mark_disconnected(hub, session, str(ws.close_code)))
         return ws
 
+    async def admit(request: web.Request, hub: Hub, station_id: str
+                    ) -> stations.StationAdmission | web.Response:
+        """The station's admission, or the refusal to answer the handshake with."""
+        wait = throttle.station_retry_after(request.remote, station_id)
+        if wait > 0:
+            return too_many_failures(wait)  # before the database is asked anything
+        admission = await guard.admit(hub, station_id)
+        if isinstance(admission, web.Response):
+            return admission  # 503 + Retry-After: the hub is full or its database is busy
+        refusal = _check_credentials(request, station_id, admission)
+        if refusal is not None:
+            throttle.station_failed(request.remote, station_id)
+            log.warning("refused %s station %s from %s: %s",
+                        "unknown" if admission is None else "known", station_id,
+                        request.remote, refusal.text)
+            return refusal
+        throttle.station_succeeded(station_id)
+        assert admission is not None  # _check_credentials refuses unknown stations
+        return admission
+
     return ocpp_websocket
 
 
@@ -161,8 +179,22 @@ async def _mark_disconnected(hub: Hub, session: StationSession, reason: str) -> 
         log.warning("%s: could not record the disconnect (%r)", session.id, exc)
 
 
+def _unauthorized(request: web.Request) -> web.Response:
+    if _basic_credentials(request) is None:
+        return web.json_response(
+            {"error": "unauthorized", "detail": "HTTP Basic credentials required"},
+            status=401, headers={"WWW-Authenticate": 'Basic realm="OCPP"'})
+    return web.json_response(
+        {"error": "unauthorized", "detail": "wrong station id or password"},
+        status=401, headers={"WWW-Authenticate": 'Basic realm="OCPP"'})
+
+
 def _check_credentials(request: web.Request, station_id: str,
-                       admission: stations.StationAdmission) -> web.Response | None:
+                       admission: stations.StationAdmission | None) -> web.Response | None:
+    if admission is None:
+        # Unknown (and refused by the policy): answered as a known station with other
+        # credentials would be.
+        return _unauthorized(request)
     cn = _client_certificate_cn(request)
     if isinstance(cn, str):
         # Security profile 3: the certificate was verified by TLS; it must be this station's.
@@ -176,14 +208,10 @@ def _check_credentials(request: web.Request, station_id: str,
         return None
     credentials = _basic_credentials(request)
     if credentials is None:
-        return web.json_response(
-            {"error": "unauthorized", "detail": "HTTP Basic credentials required"},
-            status=401, headers={"WWW-Authenticate": 'Basic realm="OCPP"'})
+        return _unauthorized(request)
     user, password = credentials
     if user != station_id or not stations.verify_password(password, admission.password_hash):
-        return web.json_response(
-            {"error": "unauthorized", "detail": "wrong station id or password"},
-            status=401, headers={"WWW-Authenticate": 'Basic realm="OCPP"'})
+        return _unauthorized(request)
     return None
 
 

@@ -19,10 +19,15 @@ import sqlalchemy as sa
 from hub.db.base import utcnow
 from hub.db.group_commit import GroupCommitter
 from hub.db.models import OcppMessage
+from hub.files.tokens import redact
 
 log = logging.getLogger(__name__)
 
 
+# Commands whose location carries an upload token, a download token or an FTP password: their
+# frames are logged with those redacted, as the diagnostics and firmware requests store them.
+LOCATION_ACTIONS = frozenset({"GetDiagnostics", "GetLog", "UpdateFirmware",
+                              "SignedUpdateFirmware", "PublishFirmware"})
 _ID_LENGTH = OcppMessage.__table__.c.unique_id.type.length or 64
 
 
@@ -82,6 +87,8 @@ class MessageLog:
             unique_id = _loggable(unique_id)
         if action is not None and (len(action) > _ID_LENGTH or not action.isascii()):
             action = _loggable(action)
+        if action in LOCATION_ACTIONS:
+            frame = redact(frame)
         row = {
             "station_id": station_id,
             "direction": direction,

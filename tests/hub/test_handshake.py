@@ -57,7 +57,7 @@ async def test_subprotocol_and_station_id_are_checked(hub: RunningHub) -> None:
 
 async def test_unknown_stations_follow_the_policy(hub_factory) -> None:
     strict = await hub_factory()  # default policy: reject
-    assert await handshake_status(strict.ws_url("STRANGER"), ["ocpp1.6"]) == 404
+    assert await handshake_status(strict.ws_url("STRANGER"), ["ocpp1.6"]) == 401
     await register(strict, "KNOWN")
     async with connect_station(strict, "KNOWN") as cp:
         assert (await cp.boot()).status == "Accepted"

@@ -23,7 +23,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 async def test_station_add_and_update_set_secc_ids(database_url: str) -> None:
     url = ["--database-url", database_url]
-    added = await asyncio.to_thread(cli, "station", "add", "CP-SECC", "--secc-id",
+    added = await asyncio.to_thread(cli, "station", "add", "CP-SECC", "--no-password", "--secc-id",
                                     "DE*PNC*E0001*1", "--secc-id", "DE-PNC-S-0002", *url)
     assert added.returncode == 0, added.stderr
     engine = create_engine(database_url)
