@@ -72,7 +72,8 @@ class HubRequestHandler(RequestHandler):
 
 def _parse_error(exc: HttpProcessingError) -> tuple[int, str, str]:
     if isinstance(exc, LineTooLong):
-        line = exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b""
+        first = exc.args[0] if exc.args else b""
+        line = bytes(first) if isinstance(first, bytes | bytearray) else b""
         # The C parser reports the URL, the pure-Python one the whole request line; any other
         # line over the limit is a header.
         if line.startswith(b"/") or _REQUEST_LINE.match(line):

@@ -8,9 +8,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.api_tokens import TokenView, get_token, list_tokens, parse_expiry, revoke_token
-from hub.auth import SCOPES, TOKEN_VERIFIER, UnknownScope, create_token_row
+from hub.auth import SCOPES, TOKEN_VERIFIER, UnknownScope, create_token_row, request_token
 from hub.errors import ApiError, bad_request
 from hub.management.common import hub_of, json_body, text_field
+from hub.management.schemas import error
 from hub.openapi import operation, path, query
 
 TOKEN_SCHEMA = {
@@ -86,7 +87,8 @@ def _token_id(request: web.Request) -> int:
 
 
 @operation("Show one API token (never its secret)", tags=["api tokens"],
-           parameters=[path("id", {"type": "integer"})], response=TOKEN_SCHEMA)
+           parameters=[path("id", {"type": "integer"})], response=TOKEN_SCHEMA,
+           responses={"404": error("no such token")})
 async def get_api_token(request: web.Request) -> web.Response:
     view = await get_token(hub_of(request).sessions, _token_id(request))
     if view is None:
@@ -96,10 +98,16 @@ async def get_api_token(request: web.Request) -> web.Response:
 
 @operation("Revoke an API token (at once on this node; other nodes within 10 s)",
            tags=["api tokens"], parameters=[path("id", {"type": "integer"})],
-           response=TOKEN_SCHEMA)
+           response=TOKEN_SCHEMA,
+           responses={"404": error("no such token"),
+                      "409": error("the token making the request (it would lock the caller "
+                                   "out): revoke it with another admin token or the CLI")})
 async def revoke_api_token(request: web.Request) -> web.Response:
     token_id = _token_id(request)
     hub = hub_of(request)
+    if request_token(request).id == token_id:
+        raise ApiError(409, "own_token", "this is the token making the request; revoke it with "
+                       "another admin token or `pnc-hub token revoke`", id=token_id)
     if not await revoke_token(hub.sessions, token_id):
         raise ApiError(404, "not_found", "no such API token")
     request.app[TOKEN_VERIFIER].forget()

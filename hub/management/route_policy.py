@@ -47,6 +47,16 @@ def grant_scopes(routes: Iterable[web.AbstractRoute], *, commands: bool) -> None
             handler.scopes = READ
 
 
+async def call_params(request: web.Request) -> dict[str, Any]:
+    """An acting route's parameters: the query string, and for the POST form also the fields
+    of a JSON object body (which win)."""
+    params: dict[str, Any] = dict(request.query)
+    if request.method == "POST" and request.can_read_body:
+        params.update({key: str(value) for key, value in (await json_body(request)).items()
+                       if value is not None})
+    return params
+
+
 def add_post_forms(app: web.Application) -> None:
     """A POST twin beside every acting GET (call after the GETs are registered)."""
     for resource in list(app.router.resources()):
@@ -59,12 +69,7 @@ def add_post_forms(app: web.Application) -> None:
 
 def _post_form(handler: Any) -> Any:
     async def post_form(request: web.Request) -> web.StreamResponse:
-        params = {}
-        if request.can_read_body:
-            params = {key: str(value) for key, value in (await json_body(request)).items()
-                      if value is not None}
-        # The GET handler reads the query string: hand it the body's fields there.
-        return await handler(request.clone(rel_url=request.rel_url.update_query(params)))
+        return await handler(request)
 
     op = dict(getattr(handler, "openapi_operation", {}))
     if op:
