@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import oicp
 import pnc
@@ -121,15 +122,13 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
             pool_size=config.database.pool_size,
             sqlite_synchronous=config.database.sqlite_synchronous)
         migrations = [f.migrations for f in selected if f.migrations is not None]
-        if is_sqlite(config.database.url) or app[STARTUP].upgrade_database:
-            await upgrade_database(engine, migrations)
-        else:
-            missing = await pending_revisions(engine, migrations)
-            if missing:
-                await engine.dispose()
-                raise RuntimeError(
-                    f"database schema is not current (missing {', '.join(sorted(missing))}); "
-                    "run `pnc-hub db upgrade` first")
+        try:
+            await _current_schema(app, engine, migrations)
+        except BaseException:
+            # Unreachable database, schema behind: close the pool (and its driver threads)
+            # before the error ends the process.
+            await engine.dispose()
+            raise
 
         committer = GroupCommitter(
             engine, max_batch=config.database.group_commit_max_batch,
@@ -173,6 +172,18 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
             await engine.dispose()
 
     return runtime
+
+
+async def _current_schema(app: web.Application, engine: AsyncEngine,
+                          migrations: list[Path]) -> None:
+    if is_sqlite(app[CONFIG].database.url) or app[STARTUP].upgrade_database:
+        await upgrade_database(engine, migrations)
+        return
+    missing = await pending_revisions(engine, migrations)
+    if missing:
+        raise RuntimeError(
+            f"database schema is not current (missing {', '.join(sorted(missing))}); "
+            "run 'pnc-hub db upgrade' first")
 
 
 def safe_database_url(url: str) -> str:

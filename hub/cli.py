@@ -39,7 +39,8 @@ class _Version(argparse.Action):
             text = version("pnc-hub")
         except PackageNotFoundError:
             text = "unknown (not installed)"
-        parser.exit(message=f"pnc-hub {text}\n")
+        print(f"pnc-hub {text}")
+        parser.exit()
 
 
 def _run(work: Coroutine[Any, Any, int]) -> int:

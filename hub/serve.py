@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import re
+import signal
 import socket
 import ssl
 import sys
@@ -103,8 +104,13 @@ async def run_until_signal(app: web.Application, sock: socket.socket, *,
                            tls: ssl.SSLContext | None, backlog: int,
                            announce: Callable[[], None]) -> None:
     """Start ``app`` on ``sock`` (startup may raise StartupFailed), announce, serve until
-    SIGINT/SIGTERM (aiohttp's GracefulExit), then clean up."""
-    runner = HubAppRunner(app, handle_signals=True, access_log_class=SafeAccessLogger,
+    SIGINT/SIGTERM, then clean up while every other task of the hub still runs (the group
+    committer must outlive the features that flush into it)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner = HubAppRunner(app, handle_signals=False, access_log_class=SafeAccessLogger,
                           access_log=logging.getLogger(ACCESS_LOGGER))
     try:
         try:
@@ -114,12 +120,14 @@ async def run_until_signal(app: web.Application, sock: socket.socket, *,
         site = web.SockSite(runner, sock, ssl_context=tls, backlog=backlog)
         await site.start()
         announce()
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         try:
             await runner.cleanup()
         except Exception:
             log.exception("shutting the hub down failed")
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def describe_startup_error(exc: BaseException, app: web.Application) -> str:
@@ -140,7 +148,7 @@ def serve(app: web.Application, sock: socket.socket, *, tls: ssl.SSLContext | No
           backlog: int, announce: Callable[[], None]) -> int:
     try:
         asyncio.run(run_until_signal(app, sock, tls=tls, backlog=backlog, announce=announce))
-    except (web.GracefulExit, KeyboardInterrupt):
+    except KeyboardInterrupt:  # a second Ctrl-C while shutting down
         return 0
     except StartupFailed as exc:
         log.debug("start-up failed", exc_info=exc.__cause__)
