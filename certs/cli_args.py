@@ -1,6 +1,6 @@
 """The ``pki`` verbs' argument parser, apart from ``certs.cli`` so that building a CLI that
 mounts them (``pnc-hub --help``) imports no cryptography. The choices are literals here;
-tests/certs/test_cli.py checks they match the enums they stand for.
+tests/certs/test_cli_args.py checks they match the enums they stand for.
 """
 
 from __future__ import annotations

@@ -202,5 +202,6 @@ async def test_activity_and_access_logs_as_json(database_url: str, tmp_path: Pat
                        if not line.startswith("Admin token (dev): "))  # printed on purpose
     for secret in ("tok-in-path-123", "tok-in-query-456", token):
         assert secret not in logged
-    assert "Traceback" not in output, [(r["message"], r.get("exception", "")[-800:]) for r in records if "exception" in r]
+    assert "Traceback" not in output, [(r["message"], r.get("exception", "")[-800:])
+                                       for r in records if "exception" in r]
     assert not [r for r in records if r["level"] == "ERROR"]
