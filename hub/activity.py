@@ -6,6 +6,8 @@ are logged by ``hub.commands``. Everything goes through one rate-limited ``Activ
 
 from __future__ import annotations
 
+import logging
+
 from hub.context import Hub
 from hub.events import (
     StationBooted,
@@ -18,6 +20,8 @@ from hub.logs import ActivityLog
 
 
 def register_activity_log(hub: Hub, activity: ActivityLog) -> None:
+    if not activity.logger.isEnabledFor(logging.INFO):
+        return  # e.g. --log-level WARNING: not even a task per event for lines nobody sees
     async def connected(event: StationConnected) -> None:
         activity.info("station %s connected (OCPP %s, from %s)", event.station_id,
                       event.ocpp_version, event.remote or "?")
