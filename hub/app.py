@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import oicp
 import pnc
 import sites_api
-from hub.auth import TokenVerifier, auth_middleware, create_token
+from hub.activity import register_activity_log
+from hub.api_tokens import dev_admin_token, dev_token_file
+from hub.auth import TOKEN_VERIFIER, TokenVerifier, auth_middleware
 from hub.commands import Commands
 from hub.config import Config
 from hub.context import HUB, Hub
@@ -33,6 +36,7 @@ from hub.events import EventBus
 from hub.files.runtime import add_file_routes
 from hub.health import add_health_routes
 from hub.id_tags import IdTagCache
+from hub.logs import ActivityLog
 from hub.management import add_management_routes
 from hub.metrics import ActionMetrics
 from hub.ocpp_server.admission import ADMISSION, AdmissionControl
@@ -48,7 +52,7 @@ from hub.services.command_effects201 import register_command_effects201
 log = logging.getLogger(__name__)
 
 CONFIG = web.AppKey("config", Config)
-TOKENS = web.AppKey("token_verifier", TokenVerifier)
+TOKENS = TOKEN_VERIFIER
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,8 @@ class Feature:
 
 @dataclass
 class StartupOptions:
-    # Print a fresh admin token once the database is ready (serve --dev).
+    # Print the dev admin token once the database is ready (serve --dev): the same token on
+    # every start while it is valid (kept beside the SQLite file), not a new one each time.
     print_admin_token: bool = False
     # Upgrade the schema at start-up even where the hub would not by default (non-SQLite).
     upgrade_database: bool = False
@@ -123,26 +128,26 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
             pool_size=config.database.pool_size,
             sqlite_synchronous=config.database.sqlite_synchronous)
         migrations = [f.migrations for f in selected if f.migrations is not None]
-        if is_sqlite(config.database.url) or app[STARTUP].upgrade_database:
-            await upgrade_database(engine, migrations)
-        else:
-            missing = await pending_revisions(engine, migrations)
-            if missing:
-                await engine.dispose()
-                raise RuntimeError(
-                    f"database schema is not current (missing {', '.join(sorted(missing))}); "
-                    "run `pnc-hub db upgrade` first")
+        try:
+            await _current_schema(app, engine, migrations)
+        except BaseException:
+            # Unreachable database, schema behind: close the pool (and its driver threads)
+            # before the error ends the process.
+            await engine.dispose()
+            raise
 
         committer = GroupCommitter(
             engine, max_batch=config.database.group_commit_max_batch,
             writers=1 if is_sqlite(config.database.url) else 2)
         committer.start()
         registry = StationRegistry()
+        activity = ActivityLog()
         mlog = config.message_log
         hub = Hub(
             config=config, engine=engine, sessions=session_factory(engine), committer=committer,
             bus=EventBus(), stations=registry,
-            commands=Commands(registry, default_timeout=config.ocpp.call_timeout),
+            commands=Commands(registry, default_timeout=config.ocpp.call_timeout,
+                              activity=activity),
             message_log=MessageLog(committer, max_queue=mlog.max_queue,
                                    batch_size=mlog.batch_size, flush_interval=mlog.flush_interval,
                                    skip_actions=mlog.skip_actions, enabled=mlog.enabled),
@@ -150,6 +155,7 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
             id_tag_cache=IdTagCache(ttl=config.ocpp.id_tag_cache_seconds),
         )
         register_command_effects(hub)
+        register_activity_log(hub, activity)
         register_command_effects201(hub)
         app[HUB] = hub
         app[TOKENS] = TokenVerifier(hub.sessions)
@@ -158,7 +164,7 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
         flusher = asyncio.create_task(_flush_last_seen_forever(hub))
 
         if app[STARTUP].print_admin_token:
-            token = await create_token(hub.sessions, name="dev admin (serve --dev)")
+            token = await dev_admin_token(hub.sessions, dev_token_file(config.database.url))
             print(f"Admin token (dev): {token}", file=sys.stdout, flush=True)
         try:
             yield
@@ -172,6 +178,28 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
             await engine.dispose()
 
     return runtime
+
+
+async def _current_schema(app: web.Application, engine: AsyncEngine,
+                          migrations: list[Path]) -> None:
+    if is_sqlite(app[CONFIG].database.url) or app[STARTUP].upgrade_database:
+        await upgrade_database(engine, migrations)
+        return
+    missing = await pending_revisions(engine, migrations)
+    if missing:
+        raise RuntimeError(
+            f"database schema is not current (missing {', '.join(sorted(missing))}); "
+            "run 'pnc-hub db upgrade' first")
+
+
+def safe_database_url(url: str) -> str:
+    """The database URL with its password hidden (for logs and error lines)."""
+    from sqlalchemy import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # a malformed URL: say nothing of it that might be a secret
+        return "(unparsable database URL)"
 
 
 async def _flush_last_seen_forever(hub: Hub) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hub.logs import ActivityLog
     from hub.ocpp_server.registry import StationRegistry
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,12 @@ class CallError(CommandFailed):
 
 
 class Commands:
-    def __init__(self, registry: StationRegistry, default_timeout: float = 30.0) -> None:
+    def __init__(self, registry: StationRegistry, default_timeout: float = 30.0,
+                 activity: ActivityLog | None = None) -> None:
         self._registry = registry
         self.default_timeout = default_timeout
+        # Each command and its outcome at INFO (rate-limited), when the hub runtime sets it.
+        self.activity = activity
         self._effects: dict[str, list[tuple[str | None, CommandEffect]]] = {}
 
     def add_effect(self, action: str, effect: CommandEffect, version: str | None = None) -> None:
@@ -82,8 +86,16 @@ class Commands:
         session = self._registry.get(station_id)
         if session is None:
             raise StationOffline(station_id)
-        response = await session.call(request, timeout=timeout or self.default_timeout)
         action = type(request).__name__
+        try:
+            response = await session.call(request, timeout=timeout or self.default_timeout)
+        except CommandFailed as exc:
+            if self.activity is not None:
+                self.activity.info("command %s to station %s failed: %s", action, station_id, exc)
+            raise
+        if self.activity is not None:
+            self.activity.info("command %s sent to station %s: %s", action, station_id,
+                               getattr(response, "status", "answered"))
         for version, effect in self._effects.get(action, ()):
             if version is not None and version != session.ocpp_version:
                 continue

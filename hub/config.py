@@ -47,6 +47,11 @@ class ServerConfig:
     # Young-generation threshold of Python's cyclic GC for the serving process (0 = Python's
     # default of 700); see hub/gc_tuning.py for why and what it measured.
     gc_young_threshold: int = 20_000
+    # True: the anonymous health check (/, /healthCheck-01) also says how many stations are
+    # connected. Default: only callers with a bearer token see the count.
+    health_details: bool = False
+    # Log format of `pnc-hub serve`: "text" (one line per record) or "json" (one object a line).
+    log_format: Literal["text", "json"] = "text"
 
 
 @dataclass

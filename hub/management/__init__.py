@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.management import (
+    api_token_routes,
     broker_routes,
     data_routes,
     firmware_routes,
@@ -20,6 +21,7 @@ from hub.management import (
     station_routes,
     wallbox_routes,
 )
+from hub.management.route_policy import add_post_forms, grant_scopes
 from hub.management.tracker import TRACKER, WATCHER, ConnectionTracker, TransactionWatcher, tracking
 from hub.openapi import operation
 
@@ -35,7 +37,12 @@ def add_management_routes(app: web.Application) -> None:
     app.cleanup_ctx.append(tracking)
     for module in (monitoring, ocpp_routes, firmware_routes, broker_routes, data_routes,
                    wallbox_routes, station_routes, prometheus):
+        before = set(app.router.routes())
         module.add_routes(app)
+        grant_scopes([r for r in app.router.routes() if r not in before],
+                     commands=module in (ocpp_routes, firmware_routes))
+    add_post_forms(app)
+    api_token_routes.add_routes(app)  # admin only
     app.router.add_get("/op_api_docs", op_api_docs)
 
 

@@ -24,6 +24,7 @@ from hub.management.monitoring import (
     live_station,
 )
 from hub.management.ocpp_routes import disconnect, reset
+from hub.management.route_policy import call_params
 from hub.management.tracker import TRACKER
 from hub.openapi import operation, query
 
@@ -194,7 +195,8 @@ async def active_sessions(request: web.Request) -> web.Response:
            responses=s.COMMAND_ERRORS)
 async def reboot_charge_point(request: web.Request) -> web.Response:
     station_id = request.match_info["station_id"]
-    kind = choice_field(dict(request.query), "type", choices=("Soft", "Hard"), default="Soft")
+    kind = choice_field(await call_params(request), "type", choices=("Soft", "Hard"),
+                        default="Soft")
     status = await reset(hub_of(request), station_id, kind)
     return text_or_json(request, f"Reset-Aufruf gestartet: {status}",
                         {"status": status, "station_id": station_id, "type": kind})
@@ -218,7 +220,7 @@ async def disconnect_charge_point(request: web.Request) -> web.Response:
            responses=s.COMMAND_ERRORS)
 async def get_diagnostics_get(request: web.Request) -> web.Response:
     station_id = request.match_info["station_id"]
-    result = await get_diagnostics(request, station_id, dict(request.query))
+    result = await get_diagnostics(request, station_id, await call_params(request))
     return text_or_json(request, f"GetDiagnostics-Aufruf gestartet: {result['status']}", result)
 
 
@@ -230,7 +232,8 @@ async def get_diagnostics_get(request: web.Request) -> web.Response:
            responses=s.COMMAND_ERRORS)
 async def get_diagnostics_http(request: web.Request) -> web.Response:
     station_id = request.match_info["station_id"]
-    data = {k: v for k, v in request.query.items() if k not in ("location", "transport")}
+    data = {k: v for k, v in (await call_params(request)).items()
+            if k not in ("location", "transport")}
     result = await get_diagnostics(request, station_id, {**data, "transport": "http"})
     return text_or_json(request, f"GetDiagnostics-Aufruf gestartet: {result['status']}", result)
 

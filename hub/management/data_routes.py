@@ -457,8 +457,11 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/connected", connected_devices)
     r.add_get("/api/disconnected", disconnected_devices)
     r.add_get("/api/meter/{device}", meter)
-    r.add_get("/tokens", list_tokens)
-    r.add_put("/tokens", put_tokens)
+    # Id tags: /api/id-tags is the canonical name (the CLI's "token" means API tokens);
+    # /tokens stays for the seed's callers. Same handlers, both in the OpenAPI document.
+    for id_tags_path in ("/api/id-tags", "/tokens"):
+        r.add_get(id_tags_path, list_tokens)
+        r.add_put(id_tags_path, put_tokens)
     r.add_get("/sessions", list_sessions)
     r.add_post("/sessions", upsert_sessions)
     r.add_put("/sessions", upsert_sessions)

@@ -30,6 +30,7 @@ from hub.management.common import (
     text_or_json,
     timestamp_field,
 )
+from hub.management.route_policy import call_params
 from hub.openapi import operation
 from hub.services.timestamps import format_timestamp
 
@@ -161,7 +162,7 @@ async def update_firmware_route(request: web.Request) -> web.Response:
            responses={**ERRORS, "404": s.error("unknown station or firmware")})
 async def update_firmware_get(request: web.Request) -> web.Response:
     station_id = request.match_info["station_id"]
-    result = await update_firmware(request, station_id, dict(request.query))
+    result = await update_firmware(request, station_id, await call_params(request))
     return text_or_json(request, f"UpdateFirmware gesendet an {station_id}", result)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
+from hub.auth import requires_scope
 from hub.context import Hub
 from hub.management.common import hub_of
 from hub.management.monitoring import connections, db_pool, open_file_descriptors
@@ -141,7 +142,9 @@ def render(hub: Hub, provided: Iterable[MetricFamily] = (), provider_failures: i
     return out.text()
 
 
-@operation("Prometheus metrics (text exposition format)", tags=["monitoring"])
+@requires_scope("metrics:read", "read")
+@operation("Prometheus metrics (text exposition format); a metrics:read token suffices",
+           tags=["monitoring"])
 async def metrics(request: web.Request) -> web.Response:
     hub = hub_of(request)
     provided, failures = await collect(hub.metric_providers, PROVIDER_TIMEOUT)

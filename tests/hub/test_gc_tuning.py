@@ -27,20 +27,23 @@ def test_threshold_is_configurable_from_the_environment(monkeypatch) -> None:
 
 def test_serve_applies_them(monkeypatch, tmp_path) -> None:
     """`pnc-hub serve` raises the threshold and freezes the heap once the app has started."""
-    from hub import cli
+    from hub import cli, serve
     from hub.gc_tuning import freeze_startup_heap
+    from tests.hub.process import free_port
 
     seen: dict[str, object] = {}
 
-    def fake_run_app(app, **_kw) -> None:  # instead of serving forever
+    def fake_serve(app, sock, **_kw) -> int:  # instead of serving forever
+        sock.close()
         seen["threshold"] = gc.get_threshold()[0]
         seen["on_startup"] = list(app.on_startup)
+        return 0
 
     before = gc.get_threshold()
-    monkeypatch.setattr(cli.web, "run_app", fake_run_app)
+    monkeypatch.setattr(serve, "serve", fake_serve)
     try:
-        assert cli.main(["serve", "--database-url",
-                         f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"]) == 0
+        assert cli.main(["serve", "--host", "127.0.0.1", "--port", str(free_port()),
+                         "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"]) == 0
     finally:
         gc.set_threshold(*before)
     assert seen["threshold"] == 20_000

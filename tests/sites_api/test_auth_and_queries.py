@@ -27,7 +27,7 @@ async def test_tokens_see_only_their_organisations_sites(
     reader_a = await token_api("org-a", "sites:read")
     writer_a = await token_api("org-a", "sites:write")
     no_org = await token_api(None, "sites:read")
-    other_scope = await token_api("org-a", "pnc:read")
+    other_scope = await token_api("org-a", "metrics:read")  # a real scope, not for Sites
 
     _, page, _ = await reader_a.get("/sites")
     assert [s["id"] for s in page["data"]] == [site_a["id"]]
