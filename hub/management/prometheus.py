@@ -137,7 +137,10 @@ def render(hub: Hub, provided: Iterable[MetricFamily] = (), provider_failures: i
     return out.text()
 
 
-@operation("Prometheus metrics (text exposition format)", tags=["monitoring"])
+@operation("Prometheus metrics (text exposition format)", tags=["monitoring"],
+           response={"type": "string"}, response_type="text/plain",
+           response_example="# TYPE pnc_hub_connected_stations gauge\n"
+                            "pnc_hub_connected_stations 12\n")
 async def metrics(request: web.Request) -> web.Response:
     hub = hub_of(request)
     provided, failures = await collect(hub.metric_providers, PROVIDER_TIMEOUT)
