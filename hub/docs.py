@@ -232,6 +232,7 @@ def _login_form(problem: str = "") -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<title>pnc-hub API: log in</title>"
+        "<link rel='icon' type='image/png' href='/api/docs/assets/favicon-32x32.png'>"
         "<link rel='stylesheet' href='/api/docs/assets/docs.css'></head><body class='login'>"
         "<main><h1>pnc-hub API reference</h1>"
         "<p>Paste an API token (<code>pnc-hub token create --name me</code>) to read the "

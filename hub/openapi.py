@@ -29,7 +29,8 @@ DOCS_COOKIE = "pnc_hub_docs"
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error", "detail"],
-    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+    "properties": {"error": {"type": "string", "examples": ["invalid_request"]},
+                   "detail": {"type": "string", "examples": ["station_id: is required"]}},
     "additionalProperties": True,
 }
 
@@ -143,7 +144,9 @@ def build_document(app: web.Application, title: str = "pnc-hub", version: str = 
         "info": {"title": title, "version": version,
                  "description": "Every route except health checks and the chargers' WebSocket "
                                 "requires `Authorization: Bearer <token>` "
-                                "(`pnc-hub token create`)."},
+                                "(`pnc-hub token create`); use **Authorize** to try routes "
+                                "out. The session of the `/api/docs` login opens only this "
+                                "page and `/api/openapi.json`."},
         "paths": dict(sorted(paths.items())),
         "components": {
             "securitySchemes": {

@@ -104,7 +104,7 @@ DATA_TRANSFER_BODY = station_body(("vendor_id",), vendor_id={"type": "string", "
 
 # -- answers ----------------------------------------------------------------------------------
 
-STATUS = obj(["status"], status=STRING)
+STATUS = obj(["status"], status={"type": "string", "examples": ["Accepted"]})
 CONFIGURATION_KEY = obj(["key"], key=STRING, readonly=BOOLEAN, value=NULLABLE_STRING)
 GET_CONFIGURATION = obj(["status", "configurationKey", "unknownKey"], status=STRING,
                         configurationKey=array(CONFIGURATION_KEY), unknownKey=array(STRING))

@@ -5,7 +5,7 @@ window.addEventListener("load", function () {
     url: "/api/openapi.json",
     dom_id: "#swagger-ui",
     deepLinking: true,
-    docExpansion: "none",
+    docExpansion: "list",
     defaultModelsExpandDepth: 0,
     tryItOutEnabled: false,
     presets: [SwaggerUIBundle.presets.apis],
