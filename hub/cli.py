@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(common)
     pki = add_pki_parser(commands, parents=[common])
     pki.set_defaults(func=cmd_pki)
+
+    from oicp.mock_cli import add_hubject_mock_parser
+
+    add_hubject_mock_parser(commands)
     return parser
 
 

@@ -64,6 +64,10 @@ class OicpRuntime:
         if not self.config.enabled:
             log.info("OICP is inactive: [oicp] operator_id is not set")
             return
+        if self.config.needs_client_certificate:
+            log.warning("OICP is on without a client certificate ([oicp] client_cert and "
+                        "client_key): %s will refuse the hub's requests (mutual TLS)",
+                        self.config.url)
         await self.client.start()
         self.hooks.register()
         self.hub.metric_providers.append(self._metric_families)
