@@ -4,7 +4,9 @@ reference and its document (and nothing else), Swagger UI's files served by the 
 from __future__ import annotations
 
 import re
+import ssl
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,8 +16,10 @@ from hub.app import TOKENS
 from hub.auth import create_token
 from hub.db.models import ApiToken
 from hub.docs import swagger_ui_dir
+from hub.ocpp_server.endpoint import ssl_context as hub_ssl_context
 from hub.openapi import DOCS_COOKIE
 from tests.hub.harness import RunningHub
+from tests.hub.test_handshake import tls_files  # noqa: F401 - a fixture
 
 
 def browser() -> aiohttp.ClientSession:
@@ -126,3 +130,17 @@ async def test_the_page_assets_are_the_packaged_swagger_ui(hub: RunningHub) -> N
         # Only the listed files: no path out of the folders, no other file of the package.
         for name in ("..%2F..%2Fhub%2Fapp.py", "swagger-editor-bundle.js", "LICENSE"):
             assert (await get(http, hub, f"/api/docs/assets/{name}"))[0] == 404
+
+
+async def test_the_session_cookie_is_secure_over_tls(hub_factory: Any,
+                                                     tls_files: dict[str, Path]) -> None:
+    server = tls_files["server"]
+    running = await hub_factory(ssl_context=hub_ssl_context(
+        str(server.with_suffix(".crt")), str(server.with_suffix(".key")), ""))
+    client = ssl.create_default_context(cafile=str(tls_files["ca.crt"]))
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                     connector=aiohttp.TCPConnector(ssl=client)) as http:
+        response = await login(http, running, running.admin_token)
+        assert response.status == 303
+        assert response.cookies[DOCS_COOKIE]["secure"]
+        assert (await get(http, running, "/api/openapi.json"))[0] == 200
