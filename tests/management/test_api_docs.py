@@ -133,7 +133,8 @@ async def test_the_page_assets_are_the_packaged_swagger_ui(hub: RunningHub) -> N
 
 
 async def test_the_session_cookie_is_secure_over_tls(hub_factory: Any,
-                                                     tls_files: dict[str, Path]) -> None:
+                                                     tls_files: dict[str, Path],  # noqa: F811
+                                                     ) -> None:
     server = tls_files["server"]
     running = await hub_factory(ssl_context=hub_ssl_context(
         str(server.with_suffix(".crt")), str(server.with_suffix(".key")), ""))
