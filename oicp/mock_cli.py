@@ -73,8 +73,8 @@ def _announce(mock: Any, specs: Any) -> None:
                     "DIR or PNC_HUB_SPECS=DIR, a folder holding oicp-2.3/)")
     print(f"Hubject mock listening on {mock.url}, {checked}\n"
           f"Point a hub at it:\n"
-          f"  PNC_HUB_OICP__OPERATOR_ID='DE*ABC' PNC_HUB_OICP__BASE_URL={mock.url} "
-          f"pnc-hub serve --dev\n"
+          f"  PNC_HUB_OICP__OPERATOR_ID='DE*ABC' PNC_HUB_OICP__HOTLINE_PHONE_NUMBER=+4930123456 "
+          f"PNC_HUB_OICP__BASE_URL={mock.url} pnc-hub serve --dev\n"
           f"Remote start / stop (as the EMP {mock.provider_id}, at {mock.hub_url}):\n"
           f"  curl -X POST {control}/mock/remote-start "
           "-d '{\"evse_id\": \"DE*ABC*E1*1\", \"emaid\": \"DE-8EO-CAB12345C-7\"}'\n"
