@@ -26,7 +26,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.auth import ADMIN, TokenInfo, TokenVerifier, public, requires_scope
+from hub.auth import ADMIN, TokenInfo, TokenVerifier, public
 from hub.errors import error_response
 from hub.openapi import DOCS_COOKIE, build_document, operation
 
@@ -108,8 +108,7 @@ async def _identity(request: web.Request) -> TokenInfo | None:
 SESSION_SECURITY = [{"bearer": []}, {"docsSession": []}]
 
 
-@public  # own authentication: bearer token or the docs session
-@requires_scope(*DOCS_SCOPES)
+@public  # own authentication: bearer token or the docs session (may_read_docs)
 @operation("This OpenAPI document", tags=["docs"], response={"type": "object"},
            response_example={"openapi": "3.1.0", "info": {"title": "pnc-hub"}, "paths": {}},
            security=SESSION_SECURITY,
@@ -119,7 +118,8 @@ async def openapi_json(request: web.Request) -> web.Response:
     if info is None:
         return error_response(401, "unauthorized", "a bearer token or a docs session is required")
     if not may_read_docs(info):
-        return error_response(403, "forbidden", "this token's scopes do not allow this route")
+        return error_response(403, "forbidden", "this token's scopes do not allow this route",
+                              required_scopes=sorted({ADMIN, *DOCS_SCOPES}))
     return web.json_response(build_document(request.app))
 
 
