@@ -31,6 +31,7 @@ from hub.credential_throttle import CREDENTIAL_THROTTLES, CredentialThrottles
 from hub.db import create_engine, is_sqlite, session_factory
 from hub.db.group_commit import GroupCommitter
 from hub.db.migrate import pending_revisions, upgrade_database
+from hub.docs import add_docs_routes
 from hub.errors import error_middleware
 from hub.events import EventBus
 from hub.files.runtime import add_file_routes
@@ -43,7 +44,6 @@ from hub.ocpp_server.admission import ADMISSION, AdmissionControl
 from hub.ocpp_server.endpoint import make_handler
 from hub.ocpp_server.message_log import MessageLog
 from hub.ocpp_server.registry import StationRegistry
-from hub.openapi import add_openapi_routes
 from hub.security_headers import add_security_headers
 from hub.services import stations
 from hub.services.command_effects import register_command_effects
@@ -104,7 +104,7 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     app.on_shutdown.append(_close_station_connections)
 
     add_health_routes(app)
-    add_openapi_routes(app)
+    add_docs_routes(app, lambda request: request.app[TOKENS])
     add_management_routes(app)
     app[ADMISSION] = AdmissionControl()
     add_file_routes(app)

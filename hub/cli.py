@@ -11,6 +11,7 @@ and cryptography are imported inside the commands that need them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
@@ -146,7 +147,39 @@ def build_parser() -> argparse.ArgumentParser:
     _common(common)
     pki = add_pki_parser(commands, parents=[common])
     pki.set_defaults(func=cmd_pki)
+
+    _hubject_mock_parser(commands)
     return parser
+
+
+def _hubject_mock_parser(commands: Any) -> None:
+    # Here rather than in oicp.mock_cli: importing the oicp package costs --help 0.6 s.
+    mock = commands.add_parser(
+        "hubject-mock", help="run a local Hubject (OICP 2.3) double for trying roaming",
+        description="It answers the hub's pushes and authorisations like Hubject's QA system, "
+                    "checks each request against the OICP 2.3 OpenAPI when the specification "
+                    "is found (--specs, $PNC_HUB_SPECS, or ../shared/specs), and fires remote "
+                    "start/stop at the hub through a small control API.")
+    mock.add_argument("--host", default="127.0.0.1")
+    mock.add_argument("--port", type=int, default=HUBJECT_MOCK_PORT, help="0 = any free port")
+    mock.add_argument("--hub-url", default="http://127.0.0.1:9751",
+                      help="the hub whose webhooks remote start/stop call")
+    mock.add_argument("--provider-id", default="DE*8EO", help="the EMP's OICP ProviderID")
+    mock.add_argument("--specs", help="folder holding oicp-2.3/ (default: $PNC_HUB_SPECS, "
+                                      "else ../shared/specs when present)")
+    mock.add_argument("--webhook-secret", default=os.environ.get(
+        "PNC_HUB_OICP__WEBHOOK_SHARED_SECRET", ""),
+        help="sent in X-Hubject-Webhook-Secret (the hub's [oicp] webhook_shared_secret)")
+    mock.set_defaults(func=cmd_hubject_mock)
+
+
+def cmd_hubject_mock(args: argparse.Namespace) -> int:
+    from oicp.mock_cli import run_hubject_mock
+
+    return run_hubject_mock(args)
+
+
+HUBJECT_MOCK_PORT = 9752
 
 
 def _config(args: argparse.Namespace, **server: Any) -> Config:

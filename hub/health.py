@@ -42,7 +42,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 @public
-@operation("Disallow crawlers", tags=["health"])
+@operation("Disallow crawlers", tags=["health"], response={"type": "string"},
+           response_type="text/plain", response_example="User-agent: *\nDisallow: /\n")
 async def robots(request: web.Request) -> web.Response:
     return web.Response(text="User-agent: *\nDisallow: /\n")
 

@@ -7,21 +7,30 @@ included), so a route cannot be served without appearing in the document. Routes
 
 from __future__ import annotations
 
-import html
+import copy
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from hub.auth import public
+from hub.openapi_examples import fill_examples
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Named schemas a feature adds to ``components.schemas`` (to ``$ref`` them, recursive ones too).
 COMPONENT_SCHEMAS = web.AppKey("openapi_component_schemas", dict)
+JSON = "application/json"
+# "No example given" (None is a valid example: a JSON null).
+NO_EXAMPLE: Any = object()
+_STATUS_TEXT = {200: "OK", 201: "Created", 204: "No content", 206: "Partial content",
+                302: "Redirect"}
+# The cookie of the /api/docs login (hub/docs.py).
+DOCS_COOKIE = "pnc_hub_docs"
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error", "detail"],
-    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+    "properties": {"error": {"type": "string", "examples": ["invalid_request"]},
+                   "detail": {"type": "string", "examples": ["station_id: is required"]}},
     "additionalProperties": True,
 }
 
@@ -36,9 +45,16 @@ def operation(
     responses: dict[str, dict[str, Any]] | None = None,
     description: str | None = None,
     status: int = 200,
+    body_type: str = JSON,
+    response_type: str = JSON,
+    body_example: Any = NO_EXAMPLE,
+    response_example: Any = NO_EXAMPLE,
+    security: list[dict[str, list[str]]] | None = None,
 ) -> Callable[[F], F]:
-    """Attach an OpenAPI operation to a handler. ``body``/``response`` are JSON schemas;
-    ``status`` is the success status (e.g. 201 for a route that creates)."""
+    """Attach an OpenAPI operation to a handler. ``body``/``response`` are JSON schemas of
+    media types ``body_type``/``response_type``; ``status`` is the success status (e.g. 201
+    for a route that creates). Examples are derived from the schemas (their ``examples``)
+    unless given; ``security`` overrides the bearer requirement (e.g. a cookie session)."""
 
     def decorate(handler: F) -> F:
         op: dict[str, Any] = {"summary": summary, "tags": list(tags)}
@@ -49,15 +65,24 @@ def operation(
             op["parameters"] = params
         if body is not None:
             op["requestBody"] = {"required": True,
-                                 "content": {"application/json": {"schema": body}}}
-        ok: dict[str, Any] = {"description": "Created" if status == 201 else "OK"}
+                                 "content": {body_type: _media(body, body_example)}}
+        ok: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "OK")}
         if response is not None:
-            ok["content"] = {"application/json": {"schema": response}}
+            ok["content"] = {response_type: _media(response, response_example)}
         op["responses"] = {str(status): ok, **(responses or {})}
+        if security is not None:
+            op["security"] = security
         handler.openapi_operation = op  # type: ignore[attr-defined]
         return handler
 
     return decorate
+
+
+def _media(schema: dict[str, Any], example: Any) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": schema}
+    if example is not NO_EXAMPLE:
+        media["example"] = example
+    return media
 
 
 def add_component_schemas(app: web.Application, schemas: dict[str, Any]) -> None:
@@ -91,7 +116,7 @@ def build_document(app: web.Application, title: str = "pnc-hub", version: str = 
                    ) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, route_path, handler in _routes(app):
-        op = dict(getattr(handler, "openapi_operation", None) or {
+        op = copy.deepcopy(getattr(handler, "openapi_operation", None) or {
             "summary": (handler.__doc__ or handler.__name__).strip().splitlines()[0],
             "responses": {"200": {"description": "OK"}},
         })
@@ -100,7 +125,10 @@ def build_document(app: web.Application, title: str = "pnc-hub", version: str = 
         responses = dict(op.get("responses", {}))
         error = {"description": "error", "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-        if getattr(handler, "public", False):
+        if "security" in op:
+            if op["security"]:  # its own credentials (e.g. the docs session)
+                responses.setdefault("401", {**error, "description": "no valid credentials"})
+        elif getattr(handler, "public", False):
             op["security"] = []
         else:
             responses.setdefault("401", {**error, "description": "missing or invalid token"})
@@ -111,24 +139,41 @@ def build_document(app: web.Application, title: str = "pnc-hub", version: str = 
                 "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}})
         responses.setdefault("400", {**error, "description": "invalid request"})
         op["responses"] = responses
-        declared = {p["name"] for p in op.get("parameters", ()) if p["in"] == "path"}
-        for name in _path_names(route_path):
-            if name not in declared:
-                op.setdefault("parameters", []).append(path(name))
+        op["parameters"] = _parameters(op.get("parameters", ()), route_path)
+        if not op["parameters"]:
+            del op["parameters"]
         paths.setdefault(route_path, {})[method.lower()] = op
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,
                  "description": "Every route except health checks and the chargers' WebSocket "
                                 "requires `Authorization: Bearer <token>` "
-                                "(`pnc-hub token create`)."},
+                                "(`pnc-hub token create`); use **Authorize** to try routes "
+                                "out. The session of the `/api/docs` login opens only this "
+                                "page and `/api/openapi.json`."},
         "paths": dict(sorted(paths.items())),
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "docsSession": {"type": "apiKey", "in": "cookie", "name": DOCS_COOKIE,
+                                "description": "the session of the /api/docs login (read-only:"
+                                               " this page and the document only)"},
+            },
             "schemas": {**app.get(COMPONENT_SCHEMAS, {}), "Error": ERROR_SCHEMA},
         },
         "security": [{"bearer": []}],
     }
+    fill_examples(document)
+    return document
+
+
+def _parameters(declared: Iterable[dict[str, Any]], route_path: str) -> list[dict[str, Any]]:
+    """The operation's parameters for this route: path parameters it does not have are left
+    out (one handler may serve routes with and without them), missing ones are added."""
+    names = _path_names(route_path)
+    params = [p for p in declared if p["in"] != "path" or p["name"] in names]
+    have = {p["name"] for p in params if p["in"] == "path"}
+    return params + [path(name) for name in names if name not in have]
 
 
 def _path_names(route_path: str) -> list[str]:
@@ -139,36 +184,5 @@ def _path_names(route_path: str) -> list[str]:
     return names
 
 
-@operation("This OpenAPI document", tags=["docs"])
-async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(build_document(request.app))
-
-
-@operation("Readable API reference (HTML)", tags=["docs"])
-async def api_docs(request: web.Request) -> web.Response:
-    document = build_document(request.app)
-    rows = []
-    for route_path, methods in document["paths"].items():
-        for method, op in methods.items():
-            params = ", ".join(p["name"] for p in op.get("parameters", ()))
-            auth = "public" if op.get("security") == [] else "token"
-            rows.append(f"<tr><td><code>{method.upper()}</code></td>"
-                        f"<td><code>{html.escape(route_path)}</code></td>"
-                        f"<td>{html.escape(op.get('summary', ''))}</td>"
-                        f"<td>{html.escape(params)}</td><td>{auth}</td></tr>")
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>pnc-hub API</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 8px;"
-            "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
-            "<h1>pnc-hub API</h1><p>Machine-readable: <a href='/api/openapi.json'>"
-            "/api/openapi.json</a></p><table><tr><th>Method</th><th>Path</th><th>Summary</th>"
-            "<th>Parameters</th><th>Auth</th></tr>" + "".join(rows) + "</table></body></html>")
-    return web.Response(text=page, content_type="text/html")
-
-
-def add_openapi_routes(app: web.Application) -> None:
-    app.router.add_get("/api/openapi.json", openapi_json)
-    app.router.add_get("/api/docs", api_docs)
-
-
-__all__ = ["add_component_schemas", "add_openapi_routes", "build_document", "operation", "path",
+__all__ = ["DOCS_COOKIE", "JSON", "add_component_schemas", "build_document", "operation", "path",
            "public", "query"]

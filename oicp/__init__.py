@@ -6,7 +6,10 @@
   written to the outbox in the transaction of the OCPP fact and drained to Hubject in order,
   coalesced, rate limited and retried until delivered;
 - ``oicp.webhooks``: Hubject -> hub remote start/stop and reservations, mapped to OCPP commands;
-- ``oicp.legacy``: the previous backend's /hubject/* routes and POST /api/oicp/sync.
+- ``oicp.legacy``: the previous backend's /hubject/* routes and POST /api/oicp/sync, the
+  outbox figures and the EVSEs whose data cannot be pushed (GET /api/oicp/evse-data/skipped);
+- ``oicp.mock_hubject`` + ``oicp.mock_cli``: a Hubject double (``pnc-hub hubject-mock``) that
+  checks requests against the OICP 2.3 OpenAPI (``oicp.spec``) and fires remote start/stop.
 
 ``setup(app)`` is the feature's entry point (one line in ``hub.app.features()``);
 ``outbox_metrics(engine)`` gives the outbox depth and age for the monitoring API; the runtime

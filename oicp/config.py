@@ -96,6 +96,9 @@ class OicpConfig:
     retry_initial: float = 1.0
     retry_max: float = 300.0
     retry_attempts: int = 5
+    # A lane that keeps failing (Hubject unreachable) logs one warning per this many seconds;
+    # the attempts in between are logged at DEBUG and counted in the next warning.
+    retry_warning_interval: float = 600.0
     status_batch_size: int = 500
     rate_limits: dict[str, int] = field(default_factory=dict)
     # Finished outbox rows are kept this long (for inspection), then deleted.
@@ -148,6 +151,11 @@ class OicpConfig:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def needs_client_certificate(self) -> bool:
+        """Hubject (any https URL) requires mutual TLS; a local double over http does not."""
+        return not self.client_cert and not self.url.startswith("http://")
 
     @property
     def webhook_auth_configured(self) -> bool:

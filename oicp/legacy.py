@@ -7,6 +7,7 @@ outbox metrics. All require an admin bearer token (they are the backoffice's, no
     POST /hubject/remote-stop   Hubject remote stop  -> {"status": "Accepted", ...}
     POST /api/oicp/sync         push one station's EVSE status now -> {"result": "ok", ...}
     GET  /api/oicp/outbox       outbox depth/age, worker and client counters
+    GET  /api/oicp/evse-data/skipped  EVSEs whose data cannot be pushed now, and why
 """
 
 from __future__ import annotations
@@ -151,9 +152,54 @@ async def oicp_sync(request: web.Request) -> web.Response:
     return web.json_response({"result": "ok", "station_id": station_id, "statuses": statuses})
 
 
-@operation("OICP outbox depth and age, worker and client counters", tags=["oicp"])
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer"},
+           "examples": [{"PushEvseStatus": 12}]}
+_LANE = {"type": "object", "required": ["depth", "oldest_age_seconds", "failing"],
+         "properties": {"depth": {"type": "integer"}, "oldest_age_seconds": {"type": "number"},
+                        "failing": {"type": "integer"}}}
+SKIPPED = {"type": "object", "additionalProperties": {"type": "string"},
+           "description": "EvseID -> why its EVSE data was left out of the push",
+           "examples": [{"DE*ABC*E1001*1": "site 7 has no street"}]}
+EVSE_DATA_CHECK = {
+    "type": "object", "required": ["skipped"], "properties": {
+        "checked_at": {"type": ["string", "null"], "format": "date-time"},
+        "published": {"type": "integer", "description": "EVSEs with complete data"},
+        "skipped": SKIPPED}}
+OUTBOX = {
+    "type": "object", "required": ["enabled", "outbox", "worker", "client"], "properties": {
+        "enabled": {"type": "boolean"},
+        "outbox": {"type": "object", "required": ["depth", "oldest_age_seconds", "failing",
+                                                  "lanes"], "properties": {
+            "depth": {"type": "integer"}, "oldest_age_seconds": {"type": "number"},
+            "failing": {"type": "integer"}, "rejected": {"type": ["integer", "null"]},
+            "lanes": {"type": "object", "additionalProperties": _LANE,
+                      "examples": [{"status": {"depth": 0, "oldest_age_seconds": 0.0,
+                                               "failing": 0}}]}}},
+        "worker": {"type": "object", "properties": {
+            "active": {"type": "boolean"}, "sent": _COUNTS, "delivered": _COUNTS,
+            "rejected": _COUNTS, "retries": _COUNTS, "coalesced": {"type": "integer"},
+            "unchanged": {"type": "integer"}, "consecutive_failures": _COUNTS}},
+        "client": {"type": "object", "properties": {
+            "requests": _COUNTS, "failures": _COUNTS,
+            "rate_limit_wait_seconds": {"type": "object",
+                                        "additionalProperties": {"type": "number"}}}},
+        "authorize": {"type": "object", "properties": {
+            "start_requests": {"type": "integer"}, "stop_requests": {"type": "integer"}}},
+        "evse_data": {**EVSE_DATA_CHECK,
+                      "description": "the last EVSE data push built: EVSEs left out"}}}
+
+
+@operation("OICP outbox depth and age, worker and client counters, EVSEs the last EVSE "
+           "data push left out", tags=["oicp"], response=OUTBOX)
 async def oicp_outbox(request: web.Request) -> web.Response:
     return web.json_response(await runtime(request).metrics())
+
+
+@operation("EVSEs whose data cannot be pushed to Hubject now (e.g. a site without address), "
+           "with why", tags=["oicp"], response=EVSE_DATA_CHECK, responses=NOT_CONFIGURED)
+async def skipped_evse_data(request: web.Request) -> web.Response:
+    rt = _require_enabled(request)
+    return web.json_response(await rt.check_evse_data())
 
 
 def add_legacy_routes(app: web.Application) -> None:
@@ -163,3 +209,4 @@ def add_legacy_routes(app: web.Application) -> None:
     app.router.add_post("/hubject/remote-stop", legacy_remote_stop)
     app.router.add_post("/api/oicp/sync", oicp_sync)
     app.router.add_get("/api/oicp/outbox", oicp_outbox)
+    app.router.add_get("/api/oicp/evse-data/skipped", skipped_evse_data)

@@ -18,6 +18,7 @@ from hub.context import Hub
 from hub.db.base import utcnow
 from hub.db.models import OutboxMessage
 from hub.metrics import MetricFamily
+from hub.services.timestamps import format_timestamp
 from oicp import messages, outbox
 from oicp.authorize import HubjectAuthorizer
 from oicp.client import HubjectClient, Operation
@@ -56,11 +57,17 @@ class OicpRuntime:
         self.authorizer = HubjectAuthorizer(self)
         self.remote = RemoteControl(self)
         self._sweeper: asyncio.Task[None] | None = None
+        # The EVSEs the last EVSE data push left out (incomplete data), for the API.
+        self.last_skipped: dict[str, Any] = {"checked_at": None, "skipped": {}}
 
     async def start(self) -> None:
         if not self.config.enabled:
             log.info("OICP is inactive: [oicp] operator_id is not set")
             return
+        if self.config.needs_client_certificate:
+            log.warning("OICP is on without a client certificate ([oicp] client_cert and "
+                        "client_key): %s will refuse the hub's requests (mutual TLS)",
+                        self.config.url)
         await self.client.start()
         self.hooks.register()
         self.hub.metric_providers.append(self._metric_families)
@@ -108,9 +115,19 @@ class OicpRuntime:
             async with self.hub.engine.connect() as conn:
                 evses = await load_evse_sites(conn, evse_ids)
         records, skipped = build_records(evses, self.config)
+        self.last_skipped = {"checked_at": format_timestamp(utcnow()), "published": len(records),
+                             "skipped": skipped}
         if not records:
             return None, skipped
         return push_evse_data_request(self.config, records, action), skipped
+
+    async def check_evse_data(self) -> dict[str, Any]:
+        """Which EVSEs a push built now would leave out, and why (nothing is sent)."""
+        async with self.hub.engine.connect() as conn:
+            evses = await load_evse_sites(conn)
+        records, skipped = build_records(evses, self.config)
+        return {"checked_at": format_timestamp(utcnow()), "published": len(records),
+                "skipped": skipped}
 
     async def request_evse_data_sync(self, reason: str, delay: float = 0.0) -> int | None:
         """Queue a fullLoad built when it is sent (see ``outbox.request_evse_data_sync``)."""
@@ -169,6 +186,7 @@ class OicpRuntime:
             "client": self.client.stats(),
             "authorize": {"start_requests": self.authorizer.authorize_start_requests,
                           "stop_requests": self.authorizer.authorize_stop_requests},
+            "evse_data": self.last_skipped,
         }
 
     # -- sweeping ------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ class OutboxWorker:
         self.rejected = collections.Counter[str]()
         self.retries = collections.Counter[str]()
         self.active = False
+        # Per lane: when the last "failing" warning was logged, and failures since then.
+        self._warned_at: dict[str, float] = {}
+        self._unwarned = collections.Counter[str]()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -208,8 +211,30 @@ class OutboxWorker:
                                            next_attempt_at=when, last_error=str(error)[:1000]))
 
             await self.hub.committer.run(work)
-        log.warning("OICP %s: %s; %d row(s) wait %.1fs", lane, error, len(ids), delay)
+        self._log_failure(lane, error, len(ids), delay)
         return delay
+
+    def _log_failure(self, lane: str, error: Exception, rows: int, delay: float) -> None:
+        """A warning at most once per ``retry_warning_interval`` per lane (Hubject can be
+        unreachable for hours; the rows are safe meanwhile), DEBUG in between."""
+        now = asyncio.get_running_loop().time()
+        last = self._warned_at.get(lane)
+        if last is not None and now - last < self.config.retry_warning_interval:
+            self._unwarned[lane] += 1
+            log.debug("OICP %s: %s; %d row(s) wait %.1fs", lane, error, rows, delay)
+            return
+        quiet = self._unwarned.pop(lane, 0)
+        self._warned_at[lane] = now
+        log.warning("OICP %s: %s; %d row(s) wait %.1fs (retried with back-off; next warning "
+                    "for this lane in %.0f min at the earliest%s)", lane, error, rows, delay,
+                    self.config.retry_warning_interval / 60,
+                    f"; {quiet} failure(s) since the last one" if quiet else "")
+
+    def _recovered(self, lane: str) -> None:
+        if self._warned_at.pop(lane, None) is not None:
+            log.info("OICP %s: delivering again", lane)
+        self._unwarned.pop(lane, None)
+        self._failures[lane] = 0
 
     def _resolve(self, row_id: int, result: dict[str, Any]) -> None:
         self._results[row_id] = result
@@ -314,7 +339,7 @@ class OutboxWorker:
                 self._resolve(row_id, {"delivered": False, "error": str(error),
                                        "answer": error.answer})
             return
-        self._failures[lane] = 0
+        self._recovered(lane)
         self.delivered[operation.name] += 1
         await self._finish(ids)
         for row_id in ids:
@@ -361,7 +386,7 @@ class OutboxWorker:
                 await self._status_one_by_one(chosen)
             await self._supersede(superseded, keys)
             return True
-        self._failures[outbox.STATUS] = 0
+        self._recovered(outbox.STATUS)
         self.delivered[Operation.PushEvseStatus.name] += len(chosen)
         await self._finish([r.id for r in chosen])
         self._pushed(chosen)

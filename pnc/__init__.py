@@ -34,13 +34,19 @@ def _pki_settings(app: web.Application) -> PkiSettings:
     return PkiSettings.from_mapping(pki_settings(app[CONFIG]))
 
 
+# DER OCSPRequest / OCSPResponse (RFC 6960).
+OCSP_BODY = {"type": "string", "contentMediaType": "application/octet-stream"}
+
+
 def _try_later() -> web.Response:
     return web.Response(body=_unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER),
                         content_type="application/ocsp-response")
 
 
 @public
-@operation("OCSP responder of the hub's CAs (RFC 6960, POST)", tags=["pnc"])
+@operation("OCSP responder of the hub's CAs (RFC 6960, POST)", tags=["pnc"],
+           body=OCSP_BODY, body_type="application/ocsp-request",
+           response=OCSP_BODY, response_type="application/ocsp-response")
 async def ocsp_post(request: web.Request) -> web.StreamResponse:
     pnc = request.app[PNC].pnc
     if pnc is None or pnc.responder is None:
@@ -51,7 +57,8 @@ async def ocsp_post(request: web.Request) -> web.StreamResponse:
 @public
 @operation("OCSP responder of the hub's CAs (RFC 6960 A.1, GET)", tags=["pnc"], parameters=[
     path("request", {"type": "string", "minLength": 1, "maxLength": 16384},
-         "URL-encoded base64 of the DER OCSPRequest")])
+         "URL-encoded base64 of the DER OCSPRequest")],
+    response=OCSP_BODY, response_type="application/ocsp-response")
 async def ocsp_get(request: web.Request) -> web.StreamResponse:
     pnc = request.app[PNC].pnc
     if pnc is None or pnc.responder is None:

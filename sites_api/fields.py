@@ -34,6 +34,8 @@ class F:
     description: str = ""
     # JSON schema of the items of an "array" / properties of an "object" (for OpenAPI only).
     items: dict[str, Any] | None = None
+    # A value for the OpenAPI example (where one derived from the type would not do).
+    example: Any = None
 
 
 def field_name(where: str, name: str) -> str:
@@ -148,6 +150,8 @@ def json_schema(spec: Mapping[str, F], *, partial: bool = False) -> dict[str, An
             prop["enum"] = list(f.choices)
         if f.pattern is not None:
             prop["pattern"] = f.pattern.pattern
+        if f.example is not None:
+            prop["examples"] = [f.example]
         if f.ignored:
             prop["description"] = "read-only; accepted and ignored"
         elif f.description:

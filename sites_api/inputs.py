@@ -55,7 +55,8 @@ SITE_FIELDS: dict[str, F] = {
     "postal_code": F("str", max_len=10),
     "city": F("str", max_len=50),
     "region": F("str", max_len=50, description="state / province"),
-    "country": F("str", pattern=COUNTRY, description="ISO 3166-1 alpha-3, e.g. DEU"),
+    "country": F("str", pattern=COUNTRY, description="ISO 3166-1 alpha-3, e.g. DEU",
+                 example="DEU"),
     "latitude": F("number", **LAT),
     "longitude": F("number", **LON),
 }
@@ -83,7 +84,8 @@ PORT_FIELDS: dict[str, F] = {
     "maximum_power_kw": F("number", minimum=0, maximum=10000),
     "connector_type": F("str", required=True, choices=tuple(CONNECTOR_TYPES)),
     "power_type": F("str", choices=POWER_TYPES),
-    "evse_id": F("str", max_len=48, pattern=EVSE_ID_PATTERN, description="OICP EvseID"),
+    "evse_id": F("str", max_len=48, pattern=EVSE_ID_PATTERN, description="OICP EvseID",
+                 example="DE*ABC*E1001*1"),
 }
 
 CHARGER_FIELDS: dict[str, F] = {

@@ -32,7 +32,7 @@ from hub.files.names import UnsafeName, safe_file_name
 from hub.files.service import FILES, Files
 from hub.files.store import CHUNK, Sink, StorageRefused
 from hub.files.tokens import UPLOAD_PREFIX, split_token
-from hub.management.schemas import INTEGER, STRING, error, obj
+from hub.management.schemas import FILE_BODY, INTEGER, STRING, error, obj
 from hub.openapi import operation, query
 
 TAGS = ["diagnostics uploads (chargers)"]
@@ -95,7 +95,8 @@ async def _receive(files: Files, claim: diagnostics.Claim, given: str | None,
 
 @public
 @operation("Upload diagnostics, raw body (the token from the location, in path or query)",
-           tags=TAGS, parameters=[TOKEN_QUERY], response=STORED, responses=REFUSALS)
+           tags=TAGS, parameters=[TOKEN_QUERY], response=STORED, responses=REFUSALS,
+           body=FILE_BODY, body_type="application/octet-stream")
 async def put_upload(request: web.Request) -> web.Response:
     files = _files(request)
     token, given = _put_target(request)
@@ -140,6 +141,9 @@ async def expect_upload(request: web.Request) -> web.StreamResponse | None:
 @public
 @operation("Upload diagnostics, multipart form (field diag); token in path, query or form",
            tags=TAGS, parameters=[TOKEN_QUERY], response=STORED,
+           body={"type": "object", "required": ["diag"], "properties": {
+               "diag": FILE_BODY, "token": {"type": "string", "maxLength": 256}}},
+           body_type="multipart/form-data",
            responses={**REFUSALS, "415": error("not a multipart body")})
 async def post_upload(request: web.Request) -> web.Response:
     files = _files(request)
@@ -165,7 +169,8 @@ async def post_upload(request: web.Request) -> web.Response:
 
 @public
 @operation("A minimal upload form (as the seed's Diagnostic Server has)", tags=TAGS,
-           parameters=[TOKEN_QUERY])
+           parameters=[TOKEN_QUERY], response={"type": "string"}, response_type="text/html",
+           response_example="<!doctype html><html>...<form method='post' ...>")
 async def upload_form(request: web.Request) -> web.Response:
     token = html.escape(request.query.get("token", ""), quote=True)
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>Upload diagnostics"

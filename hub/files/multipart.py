@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from hub.errors import ApiError, bad_request
 from hub.files.store import CHUNK
@@ -23,7 +24,8 @@ async def form_parts(request: web.Request, wanted: str) -> AsyncIterator[BodyPar
     while True:
         try:
             part = await reader.next()
-        except ValueError as exc:
+        except (ValueError, HttpProcessingError) as exc:
+            # aiohttp raises InvalidHeader (an HttpProcessingError) for a bad part header.
             raise bad_request("body", f"malformed multipart body: {exc}") from None
         if part is None:
             return

@@ -41,6 +41,7 @@ from hub.files.views import (
 )
 from hub.management.common import int_field
 from hub.management.schemas import (
+    FILE_BODY,
     INTEGER,
     NOT_FOUND,
     STATION_ID,
@@ -172,7 +173,7 @@ async def _store_firmware(files: Files, name: str | None, original: str | None,
 
 @operation("Upload a firmware image (raw body); names are sanitised, never overwritten",
            tags=TAGS, parameters=[NAME_PATH], response=FILE, status=201,
-           responses=STORE_REFUSALS)
+           body=FILE_BODY, body_type="application/octet-stream", responses=STORE_REFUSALS)
 async def put_firmware(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     return await _store_firmware(_files(request), name, name,
@@ -181,7 +182,8 @@ async def put_firmware(request: web.Request) -> web.Response:
 
 
 @operation("Upload a firmware image (multipart, field file; optional field name)", tags=TAGS,
-           response=FILE, status=201,
+           response=FILE, status=201, body_type="multipart/form-data",
+           body=obj(["file"], file=FILE_BODY, name={"type": "string", "maxLength": 200}),
            responses={**STORE_REFUSALS, "415": error("not a multipart body")})
 async def post_firmware(request: web.Request) -> web.Response:
     name = None

@@ -26,7 +26,8 @@ from hub.management.tracker import TRACKER, WATCHER, ConnectionTracker, Transact
 from hub.openapi import operation
 
 
-@operation("The seed dashboard's API viewer: redirects to /api/docs", tags=["docs"])
+@operation("The seed dashboard's API viewer: redirects to /api/docs", tags=["docs"],
+           status=302)
 async def op_api_docs(request: web.Request) -> web.Response:
     raise web.HTTPFound("/api/docs")
 

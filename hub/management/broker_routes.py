@@ -15,7 +15,7 @@ from hub.db.models import Station
 from hub.management import schemas as s
 from hub.management.common import choice_field, hub_of, iso, number_field, text_or_json
 from hub.management.data_routes import session_view
-from hub.management.firmware_routes import get_diagnostics
+from hub.management.firmware_routes import DIAGNOSTICS_ANSWER, get_diagnostics
 from hub.management.monitoring import (
     active_transactions,
     connections,
@@ -192,7 +192,9 @@ async def active_sessions(request: web.Request) -> web.Response:
 @operation("Reset (reboot) a station; text answer, JSON if Accept asks", tags=TAGS,
            parameters=[s.STATION_PATH, query("type", s.enum("Soft", "Hard"),
                                              description="default Soft")],
-           responses=s.COMMAND_ERRORS)
+           responses={**s.text_or_json("Reset-Aufruf gestartet: Accepted", s.obj(
+               ["status", "station_id", "type"], status=s.STRING, station_id=s.STRING,
+               type=s.enum("Soft", "Hard"))), **s.COMMAND_ERRORS})
 async def reboot_charge_point(request: web.Request) -> web.Response:
     station_id = request.match_info["station_id"]
     kind = choice_field(await call_params(request), "type", choices=("Soft", "Hard"),
@@ -203,7 +205,10 @@ async def reboot_charge_point(request: web.Request) -> web.Response:
 
 
 @operation("Close a station's WebSocket; text answer, JSON if Accept asks", tags=TAGS,
-           parameters=[s.STATION_PATH], responses=s.COMMAND_ERRORS)
+           parameters=[s.STATION_PATH],
+           responses={**s.text_or_json("Chargepoint getrennt", s.obj(
+               ["status", "station_id"], status=s.STRING, station_id=s.STRING)),
+               **s.COMMAND_ERRORS})
 async def disconnect_charge_point(request: web.Request) -> web.Response:
     station_id = request.match_info["station_id"]
     await disconnect(hub_of(request), station_id)
@@ -217,7 +222,8 @@ async def disconnect_charge_point(request: web.Request) -> web.Response:
                        query("transport", s.enum("http", "ftp")),
                        query("start_time", s.STRING), query("stop_time", s.STRING),
                        query("retries", s.INTEGER), query("retry_interval", s.INTEGER)],
-           responses=s.COMMAND_ERRORS)
+           responses={**s.text_or_json("GetDiagnostics-Aufruf gestartet: Accepted",
+                                       DIAGNOSTICS_ANSWER), **s.COMMAND_ERRORS})
 async def get_diagnostics_get(request: web.Request) -> web.Response:
     station_id = request.match_info["station_id"]
     result = await get_diagnostics(request, station_id, await call_params(request))
@@ -229,7 +235,8 @@ async def get_diagnostics_get(request: web.Request) -> web.Response:
            parameters=[s.STATION_PATH, query("start_time", s.STRING),
                        query("stop_time", s.STRING), query("retries", s.INTEGER),
                        query("retry_interval", s.INTEGER)],
-           responses=s.COMMAND_ERRORS)
+           responses={**s.text_or_json("GetDiagnostics-Aufruf gestartet: Accepted",
+                                       DIAGNOSTICS_ANSWER), **s.COMMAND_ERRORS})
 async def get_diagnostics_http(request: web.Request) -> web.Response:
     station_id = request.match_info["station_id"]
     data = {k: v for k, v in (await call_params(request)).items()

@@ -159,7 +159,8 @@ async def update_firmware_route(request: web.Request) -> web.Response:
                s.STATION_PATH, s.query("location", s.STRING), s.query("firmware", s.STRING),
                s.query("retrieve_date", s.STRING), s.query("retries", s.INTEGER),
                s.query("retry_interval", s.INTEGER)],
-           responses={**ERRORS, "404": s.error("unknown station or firmware")})
+           responses={**s.text_or_json("UpdateFirmware gesendet an CP-1", FIRMWARE_ANSWER),
+                      **ERRORS, "404": s.error("unknown station or firmware")})
 async def update_firmware_get(request: web.Request) -> web.Response:
     station_id = request.match_info["station_id"]
     result = await update_firmware(request, station_id, await call_params(request))

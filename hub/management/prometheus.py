@@ -144,7 +144,9 @@ def render(hub: Hub, provided: Iterable[MetricFamily] = (), provider_failures: i
 
 @requires_scope("metrics:read", "read")
 @operation("Prometheus metrics (text exposition format); a metrics:read token suffices",
-           tags=["monitoring"])
+           tags=["monitoring"], response={"type": "string"}, response_type="text/plain",
+           response_example="# TYPE pnc_hub_connected_stations gauge\n"
+                            "pnc_hub_connected_stations 12\n")
 async def metrics(request: web.Request) -> web.Response:
     hub = hub_of(request)
     provided, failures = await collect(hub.metric_providers, PROVIDER_TIMEOUT)

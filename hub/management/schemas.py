@@ -21,6 +21,8 @@ NULLABLE_NUMBER: Schema = {"type": ["number", "null"]}
 BOOLEAN: Schema = {"type": "boolean"}
 TIMESTAMP: Schema = {"type": ["string", "null"], "format": "date-time"}
 ANY_OBJECT: Schema = {"type": "object", "additionalProperties": True}
+# A file in a body (raw, or a part of a multipart form).
+FILE_BODY: Schema = {"type": "string", "contentMediaType": "application/octet-stream"}
 
 
 def obj(required: list[str] | tuple[str, ...] = (), **properties: Schema) -> Schema:
@@ -102,7 +104,7 @@ DATA_TRANSFER_BODY = station_body(("vendor_id",), vendor_id={"type": "string", "
 
 # -- answers ----------------------------------------------------------------------------------
 
-STATUS = obj(["status"], status=STRING)
+STATUS = obj(["status"], status={"type": "string", "examples": ["Accepted"]})
 CONFIGURATION_KEY = obj(["key"], key=STRING, readonly=BOOLEAN, value=NULLABLE_STRING)
 GET_CONFIGURATION = obj(["status", "configurationKey", "unknownKey"], status=STRING,
                         configurationKey=array(CONFIGURATION_KEY), unknownKey=array(STRING))
@@ -145,6 +147,14 @@ PAGE = {"limit": INTEGER, "total": INTEGER, "next_cursor": NULLABLE_STRING,
 def error(description: str) -> Schema:
     return {"description": description, "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def text_or_json(text_example: str, schema: Schema) -> dict[str, Schema]:
+    """The answer of the seed's GET-style routes: plain text, JSON when Accept asks for it."""
+    return {"200": {"description": "plain text (the seed's answer); JSON with "
+                                   "`Accept: application/json`",
+                    "content": {"text/plain": {"schema": STRING, "example": text_example},
+                                "application/json": {"schema": schema}}}}
 
 
 COMMAND_ERRORS = {

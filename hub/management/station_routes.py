@@ -1,8 +1,8 @@
 """The operator's word on a station's identity, and the security events about stations.
 
 - ``GET|PATCH /api/stations/{station_id}/identity``: the owning organisation and the SECC IDs
-  (reading needs `read`, changing `admin`). The answer also lists ``certificate_names``, every CN the station's
-  certificates may carry (its id, its SECC IDs, the EvseIDs of its ports).
+  (reading needs `read`, changing `admin`). The answer also lists ``certificate_names``,
+  every CN the station's certificates may carry (its id, its SECC IDs, the EvseIDs of its ports).
 - ``GET /api/security-events``: what stations reported (SecurityEventNotification, ``source``
   ``station``) and what the hub detected itself (e.g. a refused CSR, ``source`` ``hub``).
 """

@@ -41,6 +41,8 @@ EXAMPLES_PER_MODE = int(os.environ.get("PNC_HUB_FUZZ_EXAMPLES", "6"))
 DERANDOMIZE = os.environ.get("PNC_HUB_FUZZ_RANDOM", "") != "1"
 # The chargers' WebSocket is not an HTTP API; fuzzing it with GETs only proves it refuses them.
 SKIP = {("GET", "/ocpp/{station_id}")}
+# OCSP requests are DER bytes: generated strings are sent as such (an invalid OCSPRequest).
+schemathesis.serializer.alias("application/ocsp-request", "application/octet-stream")
 POSITIVE_CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
                    response_schema_conformance, ignored_auth]
 NEGATIVE_CHECKS = [not_a_server_error]

@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from oicp.mock_hubject import MockHubject
+from oicp.spec import load_spec
 from tests.hub.harness import RunningHub
-from tests.oicp.mock_hubject import MockHubject
-from tests.oicp.spec import load_spec
 
 OPERATOR = "DE*ABC"
 PROVIDER = "DE*8EO"

@@ -9,6 +9,7 @@ from ocpp.v16 import call
 from oicp import OICP
 from oicp.config import load_oicp_config
 from oicp.evse_data import EvseSite, IncompleteEvse, evse_data_record, push_evse_data_request
+from oicp.spec import load_spec
 from tests.hub.harness import connect_station, now, wait_for
 from tests.oicp.conftest import (
     EVCO,
@@ -19,7 +20,6 @@ from tests.oicp.conftest import (
     remote_start_body,
     session_id,
 )
-from tests.oicp.spec import load_spec
 
 SITE = dict(station_id="CP-1", station_name="Hauptstrasse 1", country="DEU", city="Berlin",
             street="Hauptstrasse", postal_code="10115", house_number="1",

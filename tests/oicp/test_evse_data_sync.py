@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from hub.db.base import utcnow
 from hub.db.models import OutboxMessage, Station
 from oicp import outbox
+from oicp.spec import load_spec
 from tests.hub.harness import RunningHub, wait_for
 from tests.oicp.conftest import oicp_settings
-from tests.oicp.spec import load_spec
 
 pytest.importorskip("sites_api.models", exc_type=ImportError)
 

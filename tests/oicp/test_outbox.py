@@ -11,6 +11,7 @@ from ocpp.v16 import call
 
 from hub.db.models import OutboxMessage
 from oicp import OICP
+from oicp.mock_hubject import MockHubject
 from tests.hub.harness import RunningHub, connect_station, now, wait_for
 from tests.oicp.conftest import (
     EVCO,
@@ -21,7 +22,6 @@ from tests.oicp.conftest import (
     session_id,
     webhook,
 )
-from tests.oicp.mock_hubject import MockHubject
 
 
 async def status(station: Any, connector: int, value: str, error: str = "NoError") -> None:

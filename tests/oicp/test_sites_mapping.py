@@ -10,9 +10,9 @@ from hub.db.base import Base, utcnow
 from hub.db.models import Station
 from oicp import OICP
 from oicp.evse_data import build_records, load_evse_sites, push_evse_data_request
+from oicp.spec import load_spec
 from tests.hub.harness import connect_station, wait_for
 from tests.oicp.conftest import oicp_settings, remote_start_body, session_id, webhook
-from tests.oicp.spec import load_spec
 
 sites = pytest.importorskip("sites_api.models", exc_type=ImportError)
 EVSE_AC = "DE*ABC*E9001*1"

@@ -1,10 +1,13 @@
-"""The OICP 2.3 CPO OpenAPI (lenient variant) as a validator for tests and the mock Hubject.
+"""The OICP 2.3 CPO OpenAPI (lenient variant) as a validator, for the mock Hubject and tests.
 
-Read from ../shared/specs/oicp-2.3/ when that folder exists; every check is skipped otherwise
-(``SPEC is None``), so that a fresh clone still passes. YAML is loaded with a resolver that
-keeps the key ``on:`` (OpeningTimes) a string: PyYAML's YAML 1.1 default would make it True.
-OpenAPI 3.0 ``nullable`` is turned into a JSON Schema ``null`` type, and date-time formats are
-checked.
+The specification is Hubject's, not part of this product: it is read at run time from
+``--specs DIR`` / ``$PNC_HUB_SPECS`` (a folder holding ``oicp-2.3/``), else from
+``shared/specs`` beside the working directory or the installed package when present
+(``../shared/specs`` in the project's checkouts). Without it every check is skipped
+(``load_spec()`` is None), so that a fresh clone still works. YAML is loaded with a resolver
+that keeps the key ``on:`` (OpeningTimes) a string: PyYAML's YAML 1.1 default would make it
+True. OpenAPI 3.0 ``nullable`` is turned into a JSON Schema ``null`` type, and date-time
+formats are checked.
 """
 
 from __future__ import annotations
@@ -18,20 +21,22 @@ from typing import Any
 import jsonschema
 import yaml
 
-
-def _find_spec() -> Path:
-    """$PNC_HUB_SPECS/oicp-2.3, else shared/specs/oicp-2.3 beside any parent folder (the
-    project's worktrees and CI clones both sit next to shared/)."""
-    if os.environ.get("PNC_HUB_SPECS"):
-        return Path(os.environ["PNC_HUB_SPECS"]) / "oicp-2.3" / "cpo-openapi.lenient.yaml"
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "specs" / "oicp-2.3" / "cpo-openapi.lenient.yaml"
-        if candidate.exists():
-            return candidate
-    return Path("/nonexistent/cpo-openapi.lenient.yaml")
+LENIENT = Path("oicp-2.3") / "cpo-openapi.lenient.yaml"
 
 
-LENIENT = _find_spec()
+def find_specs(specs_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The folder holding ``oicp-2.3/``: ``specs_dir``, else $PNC_HUB_SPECS, else the first
+    ``shared/specs`` found in the working directory, the package's folder or their parents."""
+    given = specs_dir or os.environ.get("PNC_HUB_SPECS")
+    if given:
+        return Path(given) if (Path(given) / LENIENT).exists() else None
+    for base in (Path.cwd(), Path(__file__).resolve().parent):
+        for parent in (base, *base.parents):
+            candidate = parent / "shared" / "specs"
+            if (candidate / LENIENT).exists():
+                return candidate
+    return None
+
 
 _BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -119,8 +124,12 @@ def _validator(_spec_id: int, template: str, which: str,
                                       format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
 
 
+def load_spec(specs_dir: str | os.PathLike[str] | None = None) -> OicpSpec | None:
+    """The CPO OpenAPI as a validator, or None when the specification is not there."""
+    folder = find_specs(specs_dir)
+    return None if folder is None else _load(folder / LENIENT)
+
+
 @functools.cache
-def load_spec() -> OicpSpec | None:
-    if not LENIENT.exists():
-        return None
-    return OicpSpec(load_yaml(LENIENT))
+def _load(path: Path) -> OicpSpec:
+    return OicpSpec(load_yaml(path))
