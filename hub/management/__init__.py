@@ -17,6 +17,7 @@ from hub.management import (
     monitoring,
     ocpp_routes,
     prometheus,
+    redirect_routes,
     wallbox_routes,
 )
 from hub.management.tracker import TRACKER, WATCHER, ConnectionTracker, TransactionWatcher, tracking
@@ -32,8 +33,8 @@ def add_management_routes(app: web.Application) -> None:
     app[TRACKER] = ConnectionTracker()
     app[WATCHER] = TransactionWatcher()
     app.cleanup_ctx.append(tracking)
-    for module in (monitoring, ocpp_routes, firmware_routes, broker_routes, data_routes,
-                   wallbox_routes, prometheus):
+    for module in (monitoring, ocpp_routes, firmware_routes, broker_routes, redirect_routes,
+                   data_routes, wallbox_routes, prometheus):
         module.add_routes(app)
     app.router.add_get("/op_api_docs", op_api_docs)
 
