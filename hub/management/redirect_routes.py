@@ -312,9 +312,8 @@ async def create_redirect(request: web.Request) -> web.Response:
         status=201 if created else 200)
 
 
-@operation("Reload what the hub caches about stations' redirects; text answer, JSON if Accept "
-           "asks", tags=TAGS,
-           response=s.obj(["result", "redirects"], result=s.STRING, redirects=s.INTEGER))
+@operation("Reload what the hub caches about stations' redirects; text answer (\"done.\"), "
+           "JSON ({\"result\", \"redirects\"}) if Accept asks", tags=TAGS)
 async def refresh_station_list(request: web.Request) -> web.Response:
     count = await runtime_of(request).reload()
     return text_or_json(request, "done.", {"result": "done", "redirects": count})
