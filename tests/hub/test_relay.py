@@ -7,6 +7,7 @@ fixed sleep.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -27,6 +28,7 @@ from tests.hub.upstream import UPSTREAM_INTERVAL, running_upstream, unused_port
 from tests.ocpp201.harness201 import connect_station201
 
 SECRET = "upstream-s3cret-pw-4711"
+CLOSE_WAIT = 30.0  # a bound, not a window: a socket that is not closed by then never will be
 HUB_INTERVAL = 300  # the hub's default heartbeat interval (the upstream answers 17)
 
 
@@ -148,7 +150,7 @@ async def test_relay_201_and_disabling_with_reconnect_brings_the_station_back(
             status, body = await api(hub, "POST", "/api/op_redirects", json={
                 "station_id": "CP-R201", "enabled": False, "reconnect": True})
             assert status == 200 and body["enabled"] is False
-            await station._connection.wait_closed()
+            await asyncio.wait_for(station._connection.wait_closed(), CLOSE_WAIT)
             assert station._connection.close_code == 1012
             await wait_for(lambda: "CP-R201" in upstream.closed)
 
@@ -254,7 +256,7 @@ async def test_one_side_closing_closes_the_other(hub: RunningHub) -> None:
         async with connect_station(hub, "CP-C") as station:
             await station.boot()
             await upstream.connections["CP-C"].close()
-            await station._connection.wait_closed()
+            await asyncio.wait_for(station._connection.wait_closed(), CLOSE_WAIT)
             assert station._connection.close_code == relay.UPSTREAM_CLOSED
         await wait_for(lambda: "CP-C" not in hub.hub.stations)
         state = await redirect_state(hub, "CP-C")
