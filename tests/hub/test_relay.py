@@ -11,6 +11,8 @@ import asyncio
 import base64
 import json
 import logging
+import ssl
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,6 +26,7 @@ from hub.db.models import OcppMessage, Station
 from hub.db.models_redirects import RedirectEvent, StationRedirect
 from hub.ocpp_server import relay
 from tests.hub.harness import RunningHub, connect_station, wait_for
+from tests.hub.test_handshake import tls_files  # noqa: F401  (the fixture)
 from tests.hub.upstream import UPSTREAM_INTERVAL, running_upstream, unused_port
 from tests.ocpp201.harness201 import connect_station201
 
@@ -338,3 +341,33 @@ async def test_seed_forms_history_and_refresh(hub: RunningHub) -> None:
     async with hub.hub.sessions() as session:
         details = (await session.execute(sa.select(RedirectEvent.detail))).scalars().all()
     assert SECRET not in repr(details)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_relay_to_wss_upstream_with_a_client_certificate(
+        hub: RunningHub, tls_files: dict[str, Path]) -> None:  # noqa: F811
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(str(tls_files["server"].with_suffix(".crt")),
+                           str(tls_files["server"].with_suffix(".key")))
+    server.load_verify_locations(cafile=str(tls_files["ca.crt"]))
+    server.verify_mode = ssl.CERT_REQUIRED  # the upstream insists on security profile 3
+    async with running_upstream(ssl_context=server) as upstream:
+        await add_station(hub, "CP-TLS")
+        identity = tls_files["good"]  # a certificate issued to CP-TLS
+        status, body = await api(hub, "POST", "/api/op_redirects", json={
+            "station_id": "CP-TLS", "target_url": upstream.url(),
+            "client_cert": str(identity.with_suffix(".crt")),
+            "client_key": str(identity.with_suffix(".key")),
+            "ca_bundle": str(tls_files["ca.crt"])})
+        assert status == 201, body
+        async with connect_station(hub, "CP-TLS") as station:
+            assert (await station.boot()).interval == UPSTREAM_INTERVAL
+        assert upstream.client_cns == ["CP-TLS"]
+
+        # Without the certificate the upstream's TLS handshake fails: the station gets a 503.
+        await api(hub, "POST", "/api/op_redirects", json={
+            "station_id": "CP-TLS", "client_cert": None, "client_key": None})
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with connect_station(hub, "CP-TLS"):
+                pass
+        assert refused.value.response.status_code == 503

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,8 +74,12 @@ class UpstreamBackend:
     connections: dict[str, Any] = field(default_factory=dict)
     authorizations: list[str | None] = field(default_factory=list)
 
+    scheme: str = "ws"
+    # Subject CNs of the TLS client certificates the stations' connections presented.
+    client_cns: list[str | None] = field(default_factory=list)
+
     def url(self, template: bool = False) -> str:
-        base = f"ws://127.0.0.1:{self.port}/backend"
+        base = f"{self.scheme}://127.0.0.1:{self.port}/backend"
         return f"{base}/{{station_id}}" if template else base
 
     def check(self, connection: Any, request: Any) -> Any:
@@ -90,6 +95,9 @@ class UpstreamBackend:
 
     async def serve(self, connection: Any) -> None:
         station_id = connection.request.path.rsplit("/", 1)[-1]
+        peercert = connection.transport.get_extra_info("peercert")
+        if peercert is not None:
+            self.client_cns.append(dict(rdn[0] for rdn in peercert["subject"]).get("commonName"))
         cls = Upstream201 if connection.subprotocol == "ocpp2.0.1" else Upstream16
         central = cls(station_id, connection, self)
         self.stations[station_id] = central
@@ -103,11 +111,13 @@ class UpstreamBackend:
 
 
 @contextlib.asynccontextmanager
-async def running_upstream(**kwargs: Any) -> AsyncIterator[UpstreamBackend]:
-    backend = UpstreamBackend(**kwargs)
+async def running_upstream(ssl_context: ssl.SSLContext | None = None, **kwargs: Any
+                           ) -> AsyncIterator[UpstreamBackend]:
+    """The backend on 127.0.0.1 (``wss`` with ``ssl_context``)."""
+    backend = UpstreamBackend(scheme="wss" if ssl_context else "ws", **kwargs)
     async with websockets.serve(backend.serve, "127.0.0.1", 0,
                                 subprotocols=["ocpp1.6", "ocpp2.0.1"],
-                                process_request=backend.check) as server:
+                                process_request=backend.check, ssl=ssl_context) as server:
         backend.port = next(iter(server.sockets)).getsockname()[1]
         yield backend
         server.close()
