@@ -38,7 +38,7 @@ from hub.ocpp_server.admission import ADMISSION, AdmissionControl
 from hub.ocpp_server.endpoint import make_handler
 from hub.ocpp_server.message_log import MessageLog
 from hub.ocpp_server.registry import StationRegistry
-from hub.ocpp_server.relay import RELAY, RelayRuntime, relay_runtime
+from hub.ocpp_server.upstream import RELAY, RelayRuntime, relay_runtime
 from hub.openapi import add_openapi_routes
 from hub.services import stations
 from hub.services.command_effects import register_command_effects

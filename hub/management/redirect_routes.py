@@ -32,7 +32,7 @@ from hub.management.common import (
     text_or_json,
 )
 from hub.ocpp_server.endpoint import valid_station_id
-from hub.ocpp_server.relay import RELAY, RelayRuntime, tls_context
+from hub.ocpp_server.upstream import RELAY, RelayRuntime, tls_context
 from hub.openapi import operation, query
 from hub.services import redirects
 

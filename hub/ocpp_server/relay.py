@@ -11,10 +11,12 @@ credentials checked (so the hub's limits and security profiles apply to relayed 
   frame unchanged instead of dispatching it, and a pump task forwards the upstream's frames to
   the station. One side closing closes the other (an upstream that goes away closes the
   station with 1012, so it reconnects and is relayed again once the upstream is back).
-- **mirror**: the hub stays the station's backend; the station's own CALLs are copied, through
-  a bounded queue that drops (and counts) what a slow upstream cannot take, to an upstream
-  connection kept in the background (reconnected with back-off); its answers are logged and
-  discarded.
+- **mirror** (``hub/ocpp_server/mirror.py``): the hub stays the station's backend; the
+  station's own CALLs are copied, through a bounded queue that drops (and counts) what a slow
+  upstream cannot take, to an upstream connection kept in the background (reconnected with
+  back-off); its answers are logged and discarded.
+
+The upstream connection and the cached redirects are ``hub/ocpp_server/upstream.py``.
 
 Buffers are bounded both ways: each direction awaits its send before reading the next frame,
 so a slow side stops the reads of the other (TCP back-pressure); sends give up after
@@ -30,10 +32,7 @@ import contextlib
 import json
 import logging
 import random
-import ssl
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -41,177 +40,20 @@ from aiohttp import WSMsgType, web
 
 from hub import commands
 from hub.context import Hub
+from hub.ocpp_server.mirror import MirrorLink
 from hub.ocpp_server.session import StationSession
-from hub.services import redirects
+from hub.ocpp_server.upstream import (
+    RELAY,
+    CallsInFlight,
+    RelayRuntime,
+    UpstreamRefused,
+    peek,
+)
 from hub.services.redirects import Redirect
 
 log = logging.getLogger(__name__)
 
-MIRROR_QUEUE = 1000          # frames waiting for a slow mirror upstream; beyond: dropped
-MAX_CALLS_TRACKED = 256      # unique ids of calls in flight per link, for logging and latency
-MIRROR_BACKOFF_MAX = 60.0
 UPSTREAM_CLOSED = 1012       # "service restart": tells the charger to reconnect
-HARD_FRAME_FACTOR = 16       # as the endpoint: frames above this are refused by aiohttp
-
-
-class UpstreamRefused(Exception):
-    """The upstream did not take the connection: ``status`` is its HTTP answer, if it gave one."""
-
-    def __init__(self, detail: str, status: int | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-
-
-@dataclass
-class LinkStats:
-    """A redirected station's live state on this node (counters since the node started)."""
-
-    mode: str | None = None
-    upstream_connected: bool = False
-    frames_to_upstream: int = 0
-    frames_from_upstream: int = 0
-    frames_dropped: int = 0
-    last_error: str | None = None
-    last_error_at: float | None = None
-    # Links of the station open now (a reconnect overlaps its old and new link for a moment).
-    open_links: int = 0
-
-    @property
-    def active_mode(self) -> str | None:
-        return self.mode if self.open_links > 0 else None
-
-    def view(self) -> dict[str, Any]:
-        return {"upstream_connected": self.upstream_connected,
-                "frames_to_upstream": self.frames_to_upstream,
-                "frames_from_upstream": self.frames_from_upstream,
-                "frames_dropped": self.frames_dropped}
-
-
-class RelayRuntime:
-    """One per application (``app[RELAY]``): the cached redirects, the live links' state and
-    the HTTP client the upstream connections share."""
-
-    def __init__(self) -> None:
-        self.redirects: dict[str, Redirect] = {}
-        self.stats: dict[str, LinkStats] = {}
-        self.hub: Hub | None = None
-        self._client: aiohttp.ClientSession | None = None
-        self._ssl: dict[tuple[str | None, ...], ssl.SSLContext] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    async def start(self, hub: Hub) -> None:
-        self.hub = hub
-        self._client = aiohttp.ClientSession()
-        await self.reload()
-
-    async def stop(self) -> None:
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-
-    async def reload(self) -> int:
-        """Read every redirect again (GET /refreshStationList, start-up)."""
-        assert self.hub is not None
-        self.redirects = await redirects.load_all(self.hub)
-        self._ssl.clear()
-        return len(self.redirects)
-
-    def put(self, redirect: Redirect) -> None:
-        self.redirects[redirect.station_id] = redirect
-
-    def forget(self, station_id: str) -> None:
-        self.redirects.pop(station_id, None)
-
-    def active(self, station_id: str) -> Redirect | None:
-        redirect = self.redirects.get(station_id)
-        return redirect if redirect is not None and redirect.enabled else None
-
-    def stats_for(self, station_id: str) -> LinkStats:
-        stats = self.stats.get(station_id)
-        if stats is None:
-            stats = self.stats[station_id] = LinkStats()
-        return stats
-
-    def fail(self, redirect: Redirect, error: str) -> None:
-        """Note an upstream failure: in the live state at once, on the redirect row soon."""
-        stats = self.stats_for(redirect.station_id)
-        stats.last_error, stats.last_error_at = error, time.time()
-        # The URL never holds credentials (refused at input); the password is not in `error`.
-        log.warning("%s: upstream %s: %s", redirect.station_id, redirect.upstream_url(), error)
-        self.spawn(self._record_error(redirect.station_id, error))
-
-    async def _record_error(self, station_id: str, error: str) -> None:
-        assert self.hub is not None
-        try:
-            await redirects.record_error(self.hub, station_id, error)
-        except Exception as exc:
-            log.warning("%s: could not record the upstream error (%r)", station_id, exc)
-
-    def spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def connect(self, redirect: Redirect, protocol: str
-                      ) -> aiohttp.ClientWebSocketResponse:
-        """Open the station's upstream WebSocket with ``protocol``; raises UpstreamRefused."""
-        assert self.hub is not None and self._client is not None
-        config = self.hub.config.ocpp
-        headers = ({"Authorization": aiohttp.encode_basic_auth(
-            redirect.station_id, redirect.upstream_password)}
-            if redirect.upstream_password else None)
-        try:
-            async with asyncio.timeout(config.handshake_timeout):
-                upstream = await self._client.ws_connect(
-                    redirect.upstream_url(), protocols=(protocol,), headers=headers,
-                    ssl=self._ssl_context(redirect), compress=0,
-                    heartbeat=config.websocket_ping_interval or None,
-                    max_msg_size=config.max_frame_bytes * HARD_FRAME_FACTOR)
-        except aiohttp.WSServerHandshakeError as exc:
-            raise UpstreamRefused(f"upstream refused the connection: HTTP {exc.status}",
-                                  exc.status) from None
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            raise UpstreamRefused(f"upstream unreachable: {type(exc).__name__}: {exc}") from None
-        if upstream.protocol != protocol:
-            await upstream.close()
-            raise UpstreamRefused(f"upstream did not accept the subprotocol {protocol}")
-        return upstream
-
-    def _ssl_context(self, redirect: Redirect) -> ssl.SSLContext | bool:
-        if not (redirect.client_cert or redirect.ca_bundle):
-            return True  # aiohttp's default verification (ignored for ws://)
-        key = (redirect.client_cert, redirect.client_key, redirect.ca_bundle)
-        context = self._ssl.get(key)
-        if context is None:
-            context = tls_context(*key)
-            self._ssl[key] = context
-        return context
-
-
-def tls_context(client_cert: str | None, client_key: str | None,
-                ca_bundle: str | None) -> ssl.SSLContext:
-    """TLS towards a wss:// upstream: its CA bundle (else the system's) and our client
-    certificate (security profile 3 towards the upstream). Raises OSError/ssl.SSLError."""
-    context = ssl.create_default_context(cafile=ca_bundle or None)
-    if client_cert:
-        context.load_cert_chain(client_cert, client_key or None)
-    return context
-
-
-RELAY = web.AppKey("relay_runtime", RelayRuntime)
-
-
-async def relay_runtime(app: web.Application) -> AsyncIterator[None]:
-    """``cleanup_ctx`` of the relay, after the hub runtime's (it needs the database)."""
-    from hub.context import HUB
-
-    runtime = app[RELAY]
-    await runtime.start(app[HUB])
-    try:
-        yield
-    finally:
-        await runtime.stop()
 
 
 # -- the endpoint's hook -------------------------------------------------------------------------
@@ -248,37 +90,6 @@ def refusal(hub: Hub, exc: UpstreamRefused) -> web.Response:
                              status=503, headers={"Retry-After": str(retry_after)})
 
 
-def peek(frame: str | bytes) -> tuple[int, str | None, str | None]:
-    """(message type, unique id, action) of an OCPP-J frame, or (0, None, None)."""
-    try:
-        msg = json.loads(frame)
-    except (ValueError, UnicodeDecodeError):
-        return 0, None, None
-    if not isinstance(msg, list) or len(msg) < 3 or msg[0] not in (2, 3, 4):
-        return 0, None, None
-    action = msg[2] if msg[0] == 2 and isinstance(msg[2], str) else None
-    return msg[0], str(msg[1])[:64], action
-
-
-class _CallsInFlight:
-    """Unique id -> (action, start) of the calls one side made, bounded (a side that never
-    answers cannot grow it)."""
-
-    def __init__(self) -> None:
-        self._calls: dict[str, tuple[str | None, float]] = {}
-
-    def add(self, unique_id: str | None, action: str | None) -> None:
-        if unique_id is None:
-            return
-        if len(self._calls) >= MAX_CALLS_TRACKED:
-            self._calls.pop(next(iter(self._calls)))
-        self._calls[unique_id] = (action, time.perf_counter())
-
-    def answered(self, unique_id: str | None) -> tuple[str | None, float | None]:
-        action, started = self._calls.pop(unique_id, (None, None)) if unique_id else (None, None)
-        return action, None if started is None else time.perf_counter() - started
-
-
 class RelaySession(StationSession):
     """A relayed station in the registry: it forwards instead of dispatching."""
 
@@ -312,8 +123,8 @@ class RelayLink:
         self.stats = runtime.stats_for(redirect.station_id)
         self.stats.mode, self.stats.upstream_connected = "relay", True
         self.stats.open_links += 1
-        self._station_calls = _CallsInFlight()
-        self._upstream_calls = _CallsInFlight()
+        self._station_calls = CallsInFlight()
+        self._upstream_calls = CallsInFlight()
         self._session: RelaySession | None = None
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
@@ -421,125 +232,3 @@ class RelayLink:
             if not done:
                 self._pump.cancel()
                 await asyncio.gather(self._pump, return_exceptions=True)
-
-
-class MirrorLink:
-    """mirror mode: the hub serves the station; its CALLs are copied to the upstream."""
-
-    def __init__(self, runtime: RelayRuntime, hub: Hub, redirect: Redirect,
-                 protocol: str) -> None:
-        self.runtime = runtime
-        self.hub = hub
-        self.redirect = redirect
-        self.protocol = protocol
-        self.stats = runtime.stats_for(redirect.station_id)
-        self.stats.mode = "mirror"
-        self.stats.open_links += 1
-        self._closed = False
-        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=MIRROR_QUEUE)
-        self._calls = _CallsInFlight()
-        self._task: asyncio.Task[None] | None = None
-
-    def session(self, cls: type[StationSession], station_id: str, ws: web.WebSocketResponse,
-                hub: Hub, remote: str | None) -> StationSession:
-        self._task = asyncio.create_task(self._run())
-        return cls(station_id, ws, hub, remote=remote)
-
-    def frames(self, ws: web.WebSocketResponse) -> Any:
-        return _MirroredFrames(ws, self)
-
-    def offer(self, frame: str) -> None:
-        """Copy a station frame if it is a CALL (its answers to the hub's own commands would
-        mean nothing to the upstream, which never sent them)."""
-        kind, unique_id, action = peek(frame)
-        if kind != 2:
-            return
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.stats.frames_dropped += 1
-            return
-        self._calls.add(unique_id, action)
-
-    async def _run(self) -> None:
-        backoff = 1.0
-        while True:
-            try:
-                upstream = await self.runtime.connect(self.redirect, self.protocol)
-            except UpstreamRefused as exc:
-                self.runtime.fail(self.redirect, f"mirror: {exc}")
-                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-                backoff = min(MIRROR_BACKOFF_MAX, backoff * 2)
-                continue
-            backoff = 1.0
-            self.stats.upstream_connected = True
-            try:
-                await self._feed(upstream)
-            finally:
-                self.stats.upstream_connected = False
-                with contextlib.suppress(Exception):
-                    await upstream.close()
-            self.runtime.fail(self.redirect, "mirror: upstream closed the connection "
-                              f"(code {upstream.close_code})")
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-
-    async def _feed(self, upstream: aiohttp.ClientWebSocketResponse) -> None:
-        """Send queued copies until the upstream goes away; its answers are logged."""
-        reader = asyncio.create_task(self._read_answers(upstream))
-        try:
-            while not reader.done():
-                getter = asyncio.ensure_future(self._queue.get())
-                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    break
-                async with asyncio.timeout(self.hub.config.ocpp.send_timeout or None):
-                    await upstream.send_str(getter.result())
-                self.stats.frames_to_upstream += 1
-        except (ConnectionError, RuntimeError, TimeoutError) as exc:
-            log.info("%s: mirror send failed (%s)", self.redirect.station_id, exc)
-        finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-
-    async def _read_answers(self, upstream: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in upstream:
-            if msg.type is not WSMsgType.TEXT:
-                break
-            kind, unique_id, action = peek(msg.data)
-            if kind in (3, 4):
-                action, elapsed = self._calls.answered(unique_id)
-                if elapsed is not None:
-                    self.hub.metrics.record("mirror", action or "(unknown)", elapsed,
-                                            None if kind == 3 else "CallError")
-            self.stats.frames_from_upstream += 1
-            self.hub.message_log.record(self.redirect.station_id, "in", kind, unique_id,
-                                        action, msg.data, via="mirror")
-
-    async def close(self, station_close_code: int | None = None) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.stats.open_links -= 1
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self.stats.upstream_connected = False
-
-
-class _MirroredFrames:
-    """The station socket as the read loop iterates it, offering each text frame to the
-    mirror first."""
-
-    def __init__(self, ws: web.WebSocketResponse, link: MirrorLink) -> None:
-        self._ws = ws
-        self._link = link
-
-    async def __aiter__(self) -> AsyncIterator[aiohttp.WSMessage]:
-        async for msg in self._ws:
-            if msg.type is WSMsgType.TEXT:
-                self._link.offer(msg.data)
-            yield msg
-
-    def exception(self) -> BaseException | None:
-        return self._ws.exception()

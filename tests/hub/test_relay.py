@@ -24,7 +24,7 @@ from ocpp.v201 import call as call201
 
 from hub.db.models import OcppMessage, Station
 from hub.db.models_redirects import RedirectEvent, StationRedirect
-from hub.ocpp_server import relay
+from hub.ocpp_server import mirror, relay
 from tests.hub.harness import RunningHub, connect_station, wait_for
 from tests.hub.test_handshake import tls_files  # noqa: F401  (the fixture)
 from tests.hub.upstream import UPSTREAM_INTERVAL, running_upstream, unused_port
@@ -196,7 +196,7 @@ async def _mirrored(running: RunningHub, station_id: str) -> list[OcppMessage] |
 
 async def test_mirror_queue_is_bounded_while_the_upstream_is_down(
         hub: RunningHub, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(relay, "MIRROR_QUEUE", 2)
+    monkeypatch.setattr(mirror, "MIRROR_QUEUE", 2)
     await add_station(hub, "CP-MQ")
     await api(hub, "POST", "/api/op_redirects", json={
         "station_id": "CP-MQ", "target_url": f"ws://127.0.0.1:{unused_port()}/x",
