@@ -44,6 +44,7 @@ from hub.ocpp_server.admission import ADMISSION, AdmissionControl
 from hub.ocpp_server.endpoint import make_handler
 from hub.ocpp_server.message_log import MessageLog
 from hub.ocpp_server.registry import StationRegistry
+from hub.ocpp_server.upstream import RELAY, RelayRuntime, relay_runtime
 from hub.security_headers import add_security_headers
 from hub.services import stations
 from hub.services.command_effects import register_command_effects
@@ -107,6 +108,8 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     add_docs_routes(app, lambda request: request.app[TOKENS])
     add_management_routes(app)
     app[ADMISSION] = AdmissionControl()
+    app[RELAY] = RelayRuntime()
+    app.cleanup_ctx.append(relay_runtime)
     add_file_routes(app)
     handler = make_handler(HUB, app[ADMISSION], throttles)
     app.router.add_get("/ocpp/{station_id}", handler)

@@ -38,6 +38,16 @@ class StationOffline(CommandFailed):
         self.station_id = station_id
 
 
+class StationRedirected(StationOffline):
+    """The station's connection is relayed to another backend (a broker redirect in relay
+    mode): that backend is its central system, so the hub sends it nothing of its own. A
+    StationOffline to callers that only ask whether the hub can reach the station."""
+
+    def __init__(self, station_id: str) -> None:
+        CommandFailed.__init__(self, f"station {station_id} is redirected to another backend")
+        self.station_id = station_id
+
+
 class CallTimeout(CommandFailed):
     def __init__(self, station_id: str, action: str, timeout: float) -> None:
         super().__init__(f"station {station_id} did not answer {action} within {timeout:g}s")
@@ -86,6 +96,8 @@ class Commands:
         session = self._registry.get(station_id)
         if session is None:
             raise StationOffline(station_id)
+        if getattr(session, "relayed", False):
+            raise StationRedirected(station_id)
         action = type(request).__name__
         try:
             response = await session.call(request, timeout=timeout or self.default_timeout)

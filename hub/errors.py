@@ -53,6 +53,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return exc.response()
+    except commands.StationRedirected as exc:  # before its base class, StationOffline
+        return error_response(409, "station_redirected", str(exc), station_id=exc.station_id)
     except commands.StationOffline as exc:
         return error_response(409, "station_offline", str(exc), station_id=exc.station_id)
     except commands.CallTimeout as exc:

@@ -226,6 +226,9 @@ class OcppMessage(Base):
     action: Mapped[str | None] = mapped_column(sa.String(64))
     payload: Mapped[str] = mapped_column(sa.Text)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    # None: the hub's own traffic with the station; "relay": passed between the station and
+    # its upstream backend; "mirror": the mirror upstream's answers (hub/ocpp_server/relay.py).
+    via: Mapped[str | None] = mapped_column(sa.String(8))
 
 
 class ApiToken(Base):

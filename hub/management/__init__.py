@@ -18,6 +18,7 @@ from hub.management import (
     monitoring,
     ocpp_routes,
     prometheus,
+    redirect_routes,
     station_routes,
     wallbox_routes,
 )
@@ -36,10 +37,12 @@ def add_management_routes(app: web.Application) -> None:
     app[TRACKER] = ConnectionTracker()
     app[WATCHER] = TransactionWatcher()
     app.cleanup_ctx.append(tracking)
-    for module in (monitoring, ocpp_routes, firmware_routes, broker_routes, data_routes,
-                   wallbox_routes, station_routes, prometheus):
+    for module in (monitoring, ocpp_routes, firmware_routes, broker_routes, redirect_routes,
+                   data_routes, wallbox_routes, station_routes, prometheus):
         before = set(app.router.routes())
         module.add_routes(app)
+        if module is redirect_routes:
+            continue  # admin only: even its GETs (/setRedirect) change where stations go
         grant_scopes([r for r in app.router.routes() if r not in before],
                      commands=module in (ocpp_routes, firmware_routes))
     add_post_forms(app)

@@ -24,6 +24,7 @@ from aiohttp import WSCloseCode, web
 from hub.auth import public
 from hub.context import Hub
 from hub.credential_throttle import CredentialThrottles, too_many_failures
+from hub.ocpp_server import relay
 from hub.ocpp_server.admission import AdmissionControl
 from hub.ocpp_server.flow_control import GuardedWebSocket, read_loop
 from hub.ocpp_server.session import StationSession
@@ -123,9 +124,20 @@ def make_handler(hub_key: web.AppKey[Hub], admission_control: AdmissionControl |
         if isinstance(admission, web.Response):
             return admission
 
-        await ws.prepare(request)
+        # A redirected station's link to its upstream (hub/ocpp_server/relay.py), or None.
+        link = await relay.open_link(request.app, hub, station_id, ready.protocol)
+        if isinstance(link, web.Response):
+            return link
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            if link is not None:
+                await link.close()
+            raise
         remote = request.remote
-        session = SESSION_CLASSES[ready.protocol](station_id, ws, hub, remote=remote)
+        session_class = SESSION_CLASSES[ready.protocol]
+        session = (session_class(station_id, ws, hub, remote=remote) if link is None
+                   else link.session(session_class, station_id, ws, hub, remote))
         session.registration_status = admission.registration_status
         previous = hub.stations.add(session)
         if previous is not None:
@@ -141,8 +153,11 @@ def make_handler(hub_key: web.AppKey[Hub], admission_control: AdmissionControl |
                         station_id, exc)
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"database unavailable")
         else:
-            await read_loop(session, ws, hub.config.ocpp.rate_limit, hub.config.ocpp.rate_burst)
+            await read_loop(session, ws if link is None else link.frames(ws),
+                            hub.config.ocpp.rate_limit, hub.config.ocpp.rate_burst)
         finally:
+            if link is not None:
+                await link.close(ws.close_code)
             session.connection_closed()
             if hub.stations.remove(session):
                 await asyncio.shield(_mark_disconnected(hub, session, str(ws.close_code)))

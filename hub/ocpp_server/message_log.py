@@ -78,6 +78,7 @@ class MessageLog:
         action: str | None,
         frame: str,
         at: datetime | None = None,
+        via: str | None = None,
     ) -> None:
         if not self.enabled or (action is not None and action in self.skip_actions):
             return
@@ -97,6 +98,7 @@ class MessageLog:
             "action": action,
             "payload": frame,
             "timestamp": at or utcnow(),
+            "via": via,
         }
         try:
             self._queue.put_nowait(row)
