@@ -85,6 +85,12 @@ async def record_connector_status(
 async def derive_status(conn: AsyncConnection, station_id: str, evse_id: int,
                         ended_now: bool = False) -> str | None:
     """The core status the EVSE should show now, from its connectors and its transaction."""
+    return (await _derive(conn, station_id, evse_id, ended_now))[0]
+
+
+async def _derive(conn: AsyncConnection, station_id: str, evse_id: int,
+                  ended_now: bool) -> tuple[str | None, str | None]:
+    """(the status the EVSE should show, the one it shows)."""
     statuses = (await conn.execute(
         sa.select(EvseConnector.status).where(
             EvseConnector.station_id == station_id, EvseConnector.evse_id == evse_id)
@@ -102,19 +108,13 @@ async def derive_status(conn: AsyncConnection, station_id: str, evse_id: int,
     )).scalar()
     return core_status(evse_status(list(statuses)), active=running is not None,
                        charging_state=running[0] if running else None, current=current,
-                       ended_now=ended_now)
+                       ended_now=ended_now), current
 
 
 async def refresh_status(hub: Hub, conn: AsyncConnection, station_id: str, evse_id: int,
                          timestamp: datetime, ended_now: bool = False) -> StatusChanged | None:
     """After a transaction change: record the EVSE's core status if it is now different."""
-    derived = await derive_status(conn, station_id, evse_id, ended_now=ended_now)
-    if derived is None:
-        return None
-    current = (await conn.execute(
-        sa.select(Connector.status).where(
-            Connector.station_id == station_id, Connector.connector_id == evse_id)
-    )).scalar()
-    if derived == current:
+    derived, current = await _derive(conn, station_id, evse_id, ended_now)
+    if derived is None or derived == current:
         return None
     return await apply_status(hub, conn, station_id, evse_id, derived, timestamp=timestamp)
