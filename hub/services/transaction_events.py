@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
-from hub.db.group_commit import Write, write_later, write_pending
+from hub.db.group_commit import Write, write_later
 from hub.db.models import Reservation, Transaction
 from hub.db.models201 import Transaction201, TransactionEventRecord
 from hub.events import (
@@ -357,9 +357,10 @@ async def _refresh_status(hub: Hub, conn: AsyncConnection, ev: TransactionEventI
     charging_state_changed = new.detail["charging_state"] != old.detail["charging_state"]
     if not connector_id or not (created or ended_now or moved or charging_state_changed):
         return None
-    await write_pending(conn)  # the status is derived from the rows, this event's included
+    # This transaction's details row may still wait in the batch: say how it runs.
+    running = (new.detail["charging_state"],) if new.core["status"] == "active" else None
     return await refresh_status(hub, conn, ev.station_id, connector_id, ev.timestamp,
-                                ended_now=ended_now)
+                                ended_now=ended_now, running=running)
 
 
 async def _create(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
