@@ -32,6 +32,7 @@ from hub.events import EventBus
 from hub.files.runtime import add_file_routes
 from hub.health import add_health_routes
 from hub.id_tags import IdTagCache
+from hub.late_handshake import HubApplication
 from hub.management import add_management_routes
 from hub.metrics import ActionMetrics
 from hub.ocpp_server.admission import ADMISSION, AdmissionControl
@@ -79,12 +80,13 @@ def features() -> list[Feature]:
 
 def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
                startup: StartupOptions | None = None) -> web.Application:
-    app = web.Application(
+    app = HubApplication(
         middlewares=[error_middleware, auth_middleware(lambda request: request.app[TOKENS])],
         client_max_size=8 * 1024 * 1024,
-        # aiohttp's keep-alive timer is its only clock before a request is in: it closes a
-        # connection that sends nothing (or trickles its headers) for this long.
-        handler_args={"keepalive_timeout": config.ocpp.handshake_timeout},
+        # The time a connection has to send its first request (then it is answered 408: see
+        # hub.late_handshake), and the keep-alive time between requests.
+        handler_args={"upgrade_timeout": config.ocpp.upgrade_timeout,
+                      "keepalive_timeout": config.ocpp.handshake_timeout},
     )
     app[CONFIG] = config
     app[STARTUP] = startup or StartupOptions()

@@ -5,8 +5,10 @@ per-station message-rate limit, a charger that stops reading, and the frame size
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
 import socket
 import sqlite3
 
@@ -97,28 +99,49 @@ async def test_a_saturated_database_makes_handshakes_retry_later(hub_factory,
         assert (await station.boot()).status == "Accepted"
 
 
-async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
+async def _answer_then_close(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes (b"" for a bare close)."""
     try:
-        return await asyncio.wait_for(reader.read(), 10) == b""
+        return await asyncio.wait_for(reader.read(), 10)
     except ConnectionError:
-        return True
+        return b""
 
 
 @SQLITE_ONLY
-async def test_silent_and_slow_handshakes_are_closed(hub_factory) -> None:
-    hub = await hub_factory(dev=True, ocpp={"handshake_timeout": 0.5})
+async def test_silent_and_slow_handshakes_are_answered_408_then_closed(hub_factory) -> None:
+    hub = await hub_factory(dev=True, ocpp={"upgrade_timeout": 0.5})
     silent_reader, silent_writer = await asyncio.open_connection("127.0.0.1", hub.port)
     slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", hub.port)
     slow_writer.write(b"GET /ocpp/CP-SLOW HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
     await slow_writer.drain()
-    assert await _closed_by_server(silent_reader)
-    assert await _closed_by_server(slow_reader)
+    for reader in (silent_reader, slow_reader):
+        answer = await _answer_then_close(reader)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert b"Connection: close" in answer and answer.endswith(b"}")
     silent_writer.close()
     slow_writer.close()
     # A complete handshake is not affected, nor is a session that outlives the timeout.
     async with connect_station(hub, "CP-FAST") as station:
         await asyncio.sleep(1.0)
         assert (await station.boot()).status == "Accepted"
+
+
+@SQLITE_ONLY
+async def test_a_late_upgrade_gets_its_own_time_not_the_keep_alive_time(hub_factory) -> None:
+    """A charger that connects, then sends its upgrade after the keep-alive time (0.2 s here)
+    but well within the upgrade time (30 s) is served."""
+    hub = await hub_factory(dev=True, ocpp={"handshake_timeout": 0.2, "upgrade_timeout": 30})
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.port)
+    await asyncio.sleep(1.0)  # five keep-alive times
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((
+        "GET /ocpp/CP-LATE HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n").encode())
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    assert status_line.startswith(b"HTTP/1.1 101 "), status_line
+    writer.close()
 
 
 @SQLITE_ONLY
