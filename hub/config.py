@@ -119,6 +119,10 @@ class MessageLogConfig:
     flush_interval: float = 0.5
     # Actions that are not logged (heartbeats are the bulk of traffic and carry no facts).
     skip_actions: list[str] = field(default_factory=lambda: ["Heartbeat"])
+    # From this fraction of max_queue on, routine frames are sampled (hub/ocpp_server/
+    # message_log.py): one exchange in sample_every is kept; 1 = never sample.
+    shed_at: float = 0.5
+    sample_every: int = 10
 
 
 @dataclass
