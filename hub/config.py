@@ -93,8 +93,11 @@ class OcppConfig:
     max_pending_handshakes: int = 5000
     # Stations whose admission is read with one query (all handshakes waiting share queries).
     admission_batch: int = 500
-    # Group-commit units queued (the database is behind) above which handshakes get 503.
-    db_queue_limit: int = 5000
+    # Group-commit units queued (the database is behind) above which handshakes get 503 and
+    # the busiest stations' sockets are not read until it drains (flow_control.BackPressure).
+    db_queue_limit: int = 1000
+    # A station that sent more frames than this in the last second counts as busy then.
+    busy_messages_per_second: float = 2.0
     # Retry-After of a 503 handshake, in seconds; each answer adds a random 0..retry_after
     # so that refused chargers do not come back as one wave.
     retry_after: int = 5

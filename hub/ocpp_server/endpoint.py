@@ -143,7 +143,8 @@ def make_handler(hub_key: web.AppKey[Hub], admission_control: AdmissionControl |
                         station_id, exc)
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"database unavailable")
         else:
-            await read_loop(session, ws, hub.config.ocpp.rate_limit, hub.config.ocpp.rate_burst)
+            await read_loop(session, ws, hub.config.ocpp.rate_limit, hub.config.ocpp.rate_burst,
+                            guard.pressure)
         finally:
             session.connection_closed()
             if hub.stations.remove(session):

@@ -236,3 +236,51 @@ def test_protection_settings_are_validated() -> None:
                 {"PNC_HUB_OCPP__MAX_CONNECTIONS": "-1"}, {"PNC_HUB_SERVER__BACKLOG": "0"}):
         with pytest.raises(ConfigError):
             load_config(env=bad)
+
+
+@contextlib.asynccontextmanager
+async def _released(event: asyncio.Event):  # noqa: ANN202
+    try:
+        yield
+    finally:
+        event.set()  # never leave the committer stuck (the hub could not stop)
+
+
+@SQLITE_ONLY
+async def test_a_deep_commit_queue_holds_busy_sockets_and_refuses_handshakes(
+        hub_factory) -> None:
+    hub = await hub_factory(dev=True, ocpp={"db_queue_limit": 4, "busy_messages_per_second": 2,
+                                            "retry_after": 1})
+    committer = hub.hub.committer
+    release, entered = asyncio.Event(), asyncio.Event()
+
+    async def stuck(conn: object) -> None:
+        entered.set()
+        await release.wait()
+
+    async with websockets.connect(hub.ws_url("CP-BUSY"), subprotocols=["ocpp1.6"]) as ws, \
+            _released(release):
+        await wait_for(lambda: "CP-BUSY" in hub.hub.stations)
+        session = hub.hub.stations.get("CP-BUSY")
+        # The database stalls: the writer is inside one unit and more queue up behind it.
+        blocked = [asyncio.create_task(committer.run(stuck))]
+        await asyncio.wait_for(entered.wait(), 10)
+        blocked += [asyncio.create_task(committer.run(None)) for _ in range(5)]
+        await wait_for(lambda: committer.queue_depth >= 5)
+
+        status, headers, body = await _status(hub, "CP-NEW")
+        assert status == 503 and int(headers["retry-after"]) >= 1, (status, body)
+        assert body["reason"] == "database_busy"
+
+        for n in range(5):  # pipelined, far above 2 per second
+            await ws.send(frame(2, f"h{n}", "Heartbeat", {}))
+        pressure = hub.app[ADMISSION].pressure
+        await wait_for(lambda: pressure.holding >= 1)
+        # The third frame waits in the socket: the session has not read it.
+        assert session.messages_in == 2
+        release.set()
+        answers = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(5)]
+        assert [a[1] for a in answers] == [f"h{n}" for n in range(5)]
+        assert all(a[0] == 3 for a in answers)
+        await asyncio.gather(*blocked)
+    assert hub.app[ADMISSION].stats()["back_pressure"]["holds"] >= 1
