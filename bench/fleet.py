@@ -30,6 +30,11 @@ Bounded: loopback only (it starts its own hub on 127.0.0.1), at most MAX_STATION
 
     python3 bench/fleet.py                                 # mixed, 250..4000 stations
     python3 bench/fleet.py --mix 2.0.1 --stations 500,1000,2000 --seconds 30
+    # a burst: 2,000 stations boot at once, all start a transaction, meter values every 10 s
+    python3 bench/fleet.py --stations 2000 --speed 6 --charging 1 --connect-at-once 1000
+
+Handshakes refused with an HTTP answer (503 + Retry-After) are retried like a charger would;
+a handshake closed without an HTTP answer is counted as such.
 """
 
 from __future__ import annotations
@@ -54,7 +59,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ocpp_bench import ocpp16, ocpp201  # noqa: E402
 from ocpp_bench.common import ID_TAG  # noqa: E402
-from ocpp_bench.generator import connect_station  # noqa: E402
 from ocpp_bench.servers import SERVER_CPU, Server, generator_cpus  # noqa: E402
 from ocpp_bench.station import Recorder, Station, StationLost, utc_now  # noqa: E402
 from ocpp_bench.versions import DIALECTS  # noqa: E402
@@ -75,12 +79,16 @@ GRACE_S = 10.0
 # --------------------------------------------------------------------------------------------
 
 
+START_LABELS = ("StartTransaction", ocpp201.STARTED)
+
+
 class Day:
     """What one generator process measured in the window."""
 
     def __init__(self, t_start: float, t_end: float) -> None:
         self.rec = Recorder(t_start, t_end)
         self.lat = array("d")
+        self.start_lat = array("d")  # StartTransaction / TransactionEvent Started
         self.unanswered = 0
         self.sessions = 0
 
@@ -91,6 +99,8 @@ async def _call(st: Station, day: Day, action: str, payload: str, label: str | N
     if day.rec.t_start <= t0 <= day.rec.t_end:
         day.rec.by_action[label or action] += 1
         day.lat.append(t1 - t0)
+        if label in START_LABELS or action == "StartTransaction":
+            day.start_lat.append(t1 - t0)
         if answer is None:
             day.unanswered += 1
     return answer
@@ -171,13 +181,14 @@ class Session:
         await _call(st, day, "StatusNotification", _status(self.version, "Available"))
 
 
-async def live(st: Station, version: str, speed: float, day: Day, rng: random.Random) -> None:
+async def live(st: Station, version: str, speed: float, day: Day, rng: random.Random,
+               charging_share: float = CHARGING_SHARE) -> None:
     """The station's day until the window ends: heartbeats, and sessions with meter values."""
     perf = time.perf_counter
     now = perf()
     next_heartbeat = now + rng.uniform(0, HEARTBEAT_S / speed)
     session: Session | None = None
-    if rng.random() < CHARGING_SHARE:  # already charging: somewhere in its session
+    if rng.random() < charging_share:  # already charging: somewhere in its session
         change = now + rng.uniform(*SESSION_S) * rng.random() / speed
         session = Session(st, version, day)
         if not await session.start():
@@ -211,16 +222,24 @@ async def live(st: Station, version: str, speed: float, day: Day, rng: random.Ra
 
 
 async def _worker_main(conn: Any, url: str, stations: list[tuple[str, str]], speed: float,
-                       seed: int) -> None:
+                       seed: int, charging_share: float, connect_at_once: int) -> None:
     rng = random.Random(seed)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         boot = Recorder(0.0, 0.0)
-        gate = asyncio.Semaphore(50)
+        gate = asyncio.Semaphore(connect_at_once)
+
+        deadline = time.monotonic() + CONNECT_DEADLINE_S
 
         async def connect(sid: str, version: str) -> tuple[Station | None, str]:
-            async with gate:
-                return await connect_station(http, url, sid, boot, DIALECTS[version]), version
+            while time.monotonic() < deadline:
+                async with gate:
+                    result = await _connect(http, url, sid, version, boot)
+                if isinstance(result, Station):
+                    return result, version
+                await asyncio.sleep(min(result, 5.0) * rng.uniform(0.5, 1.0))
+            boot.errors.add("connect: gave up", sid)
+            return None, version
 
         held = [(st, v) for st, v in await asyncio.gather(*(connect(s, v) for s, v in stations))
                 if st is not None]
@@ -232,7 +251,7 @@ async def _worker_main(conn: Any, url: str, stations: list[tuple[str, str]], spe
 
         async def guarded(st: Station, version: str) -> None:
             try:
-                await live(st, version, speed, day, rng)
+                await live(st, version, speed, day, rng, charging_share)
             except StationLost as exc:
                 day.rec.errors.add("connection lost", f"{st.sid}: {exc}")
 
@@ -244,17 +263,56 @@ async def _worker_main(conn: Any, url: str, stations: list[tuple[str, str]], spe
             day.unanswered += 1  # a call still waiting GRACE_S after the window
         await asyncio.gather(*pending, return_exceptions=True)
         await asyncio.gather(*(st.ws.close() for st, _ in held), return_exceptions=True)
-        conn.send(("result", day.lat.tobytes(), day.unanswered, day.sessions,
+        conn.send(("result", day.lat.tobytes(), day.start_lat.tobytes(), day.unanswered,
+                   day.sessions,
                    dict(day.rec.by_action), day.rec.errors.as_dict()))
 
 
+CONNECT_DEADLINE_S = 120.0
+
+
+async def _connect(http: aiohttp.ClientSession, url: str, sid: str, version: str,
+                   boot: Recorder) -> Station | float:
+    """The booted station, or seconds to wait before trying again. Refusals are counted by
+    kind: an HTTP answer (503 + Retry-After, 408), or a connection closed without one, which a
+    charger cannot tell from a network fault."""
+    dialect = DIALECTS[version]
+    try:
+        ws = await http.ws_connect(f"{url}/{sid}", protocols=(dialect.subprotocol,),
+                                   heartbeat=None, compress=0,
+                                   timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
+    except aiohttp.WSServerHandshakeError as exc:
+        boot.errors.add(f"handshake answered HTTP {exc.status} (retried)")
+        return float((exc.headers or {}).get("Retry-After", 1))
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionError) as exc:
+        boot.errors.add("handshake closed without an HTTP answer", f"{sid}: {exc!r}")
+        return 1.0
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        boot.errors.add(f"handshake failed: {type(exc).__name__}", f"{sid}: {exc!r}")
+        return 1.0
+    st = Station(sid, ws)
+    try:
+        answer, _, _ = await asyncio.wait_for(
+            st.call("BootNotification", dialect.boot_notification(sid), boot), GRACE_S)
+        if answer is None or answer.get("status") != "Accepted":
+            raise StationLost(f"BootNotification answered {answer!r}")
+        await asyncio.wait_for(
+            st.call("StatusNotification", dialect.status_notification(), boot), GRACE_S)
+    except (TimeoutError, StationLost) as exc:
+        boot.errors.add("boot failed", f"{sid}: {exc!r}")
+        await ws.close()
+        return 1.0
+    return st
+
+
 def _worker(conn: Any, url: str, stations: list[tuple[str, str]], speed: float, seed: int,
-            cpus: list[int]) -> None:
+            cpus: list[int], charging_share: float, connect_at_once: int) -> None:
     try:
         os.sched_setaffinity(0, cpus)
     except (OSError, AttributeError):
         pass
-    asyncio.run(_worker_main(conn, url, stations, speed, seed))
+    asyncio.run(_worker_main(conn, url, stations, speed, seed, charging_share,
+                             connect_at_once))
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +346,8 @@ def run_step(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         for w in range(args.workers):
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_worker, args=(
-                child, server.ws_base, ids[w::args.workers], args.speed, args.seed + w, cpus),
+                child, server.ws_base, ids[w::args.workers], args.speed, args.seed + w, cpus,
+                args.charging, args.connect_at_once),
                 daemon=True)
             proc.start()
             procs.append(proc)
@@ -309,12 +368,14 @@ def run_step(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         cpu0 = server.cpu_seconds() or 0.0
         time.sleep(max(0.0, t_end - time.time()))
         cpu1 = server.cpu_seconds() or 0.0
-        lat, unanswered, sessions, by_action, errors = array("d"), 0, 0, Counter(), Counter()
+        lat, start_lat = array("d"), array("d")
+        unanswered, sessions, by_action, errors = 0, 0, Counter(), Counter()
         for pipe in pipes:
             if not pipe.poll(GRACE_S + 30):
                 raise RuntimeError("a generator did not report")
-            _, raw, lost, started, actions, errs = pipe.recv()
+            _, raw, raw_starts, lost, started, actions, errs = pipe.recv()
             lat.frombytes(raw)
+            start_lat.frombytes(raw_starts)
             unanswered += lost
             sessions += started
             by_action.update(actions)
@@ -335,6 +396,7 @@ def run_step(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "answers_per_s": round(len(lat) / args.seconds, 1),
         "p50_ms": round(1000 * (_percentile(ordered, 0.5) or 0), 1),
         "p99_ms": None if p99 is None or p99 == float("inf") else round(1000 * p99, 1),
+        "start_p99_ms": round(1000 * (_percentile(sorted(start_lat), 0.99) or 0), 1),
         "unanswered": unanswered, "sessions_started": sessions,
         "server_cpu": round(cpu, 3),
         "stations_per_core": round(held / cpu) if cpu > 0 else None,
@@ -354,6 +416,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--workers", type=int, default=2, help="generator processes")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--charging", type=float, default=CHARGING_SHARE,
+                   help="share of connectors charging (1.0 with --speed 6: a transaction burst "
+                        "with meter values every 10 s)")
+    p.add_argument("--connect-at-once", type=int, default=50,
+                   help="handshakes in flight per generator process (a boot burst: 1000)")
     p.add_argument("--connect-timeout", type=float, default=120.0)
     p.add_argument("--max-minutes", type=float, default=30.0, help="stop the ladder after this")
     p.add_argument("--no-pin", dest="pin", action="store_false")
@@ -388,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{p99 if p99 is not None else 'inf':>8} {step['unanswered']:>5} "
                   f"{step['server_cpu'] * 100:>7.0f}% {step['stations_per_core'] or '-':>8} "
                   f"{step['rss_mib_per_station'] or '-':>7}", flush=True)
+            print(f"         transaction starts p99 {step['start_p99_ms']} ms; "
+                  f"{step['sessions_started']} sessions started")
             if step["errors"] or step["boot_errors"]:
                 print(f"         errors: {step['errors']} boot: {step['boot_errors']}")
             if p99 is None or p99 >= 1000 * P99_LIMIT or step["held"] < n:
