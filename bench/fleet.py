@@ -198,7 +198,7 @@ async def live(st: Station, version: str, speed: float, day: Day, rng: random.Ra
     next_meter = perf() + METER_S / speed
     while perf() < day.rec.t_end:
         due = min(next_heartbeat, change, next_meter if session else change)
-        await asyncio.sleep(max(0.0, due - perf()))
+        await asyncio.sleep(max(0.0, min(due, day.rec.t_end) - perf()))
         now = perf()
         if now >= day.rec.t_end:
             break
