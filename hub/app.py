@@ -37,6 +37,7 @@ from hub.events import EventBus
 from hub.files.runtime import add_file_routes
 from hub.health import add_health_routes
 from hub.id_tags import IdTagCache
+from hub.late_handshake import HubApplication
 from hub.logs import ActivityLog
 from hub.management import add_management_routes
 from hub.metrics import ActionMetrics
@@ -88,13 +89,14 @@ def features() -> list[Feature]:
 def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
                startup: StartupOptions | None = None) -> web.Application:
     throttles = CredentialThrottles()
-    app = web.Application(
+    app = HubApplication(
         middlewares=[error_middleware, auth_middleware(lambda request: request.app[TOKENS],
                                                        throttles.token_addresses)],
         client_max_size=8 * 1024 * 1024,
-        # aiohttp's keep-alive timer is its only clock before a request is in: it closes a
-        # connection that sends nothing (or trickles its headers) for this long.
-        handler_args={"keepalive_timeout": config.ocpp.handshake_timeout},
+        # The time a connection has to send its first request (then it is answered 408: see
+        # hub.late_handshake), and the keep-alive time between requests.
+        handler_args={"upgrade_timeout": config.ocpp.upgrade_timeout,
+                      "keepalive_timeout": config.ocpp.handshake_timeout},
     )
     app[CONFIG] = config
     app[STARTUP] = startup or StartupOptions()
@@ -153,7 +155,8 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
                               activity=activity),
             message_log=MessageLog(committer, max_queue=mlog.max_queue,
                                    batch_size=mlog.batch_size, flush_interval=mlog.flush_interval,
-                                   skip_actions=mlog.skip_actions, enabled=mlog.enabled),
+                                   skip_actions=mlog.skip_actions, enabled=mlog.enabled,
+                                   shed_at=mlog.shed_at, sample_every=mlog.sample_every),
             metrics=ActionMetrics(),
             id_tag_cache=IdTagCache(ttl=config.ocpp.id_tag_cache_seconds),
         )

@@ -88,16 +88,21 @@ class OcppConfig:
     # Most WebSocket connections held at once; beyond, handshakes get HTTP 503 + Retry-After.
     # 0 = the process's file descriptor limit (ulimit -n) minus 1024 kept for everything else.
     max_connections: int = 0
-    # Seconds a handshake may take: from TCP connect until the HTTP request is in (slow or silent
-    # clients are closed; idle HTTP keep-alive connections too), and again for its admission to
-    # be read from the database (else 503 + Retry-After).
+    # Seconds from TCP connect until the HTTP request (the WebSocket upgrade) must be in; a
+    # connection that has not sent it by then is answered 408 and closed (hub/late_handshake.py).
+    upgrade_timeout: float = 30.0
+    # Seconds an idle HTTP keep-alive connection is kept, and that a handshake's admission may
+    # take to be read from the database (else 503 + Retry-After).
     handshake_timeout: float = 10.0
     # Handshakes waiting for their admission read at once; beyond, 503 + Retry-After at once.
     max_pending_handshakes: int = 5000
     # Stations whose admission is read with one query (all handshakes waiting share queries).
     admission_batch: int = 500
-    # Group-commit units queued (the database is behind) above which handshakes get 503.
-    db_queue_limit: int = 5000
+    # Group-commit units queued (the database is behind) above which handshakes get 503 and
+    # the busiest stations' sockets are not read until it drains (flow_control.BackPressure).
+    db_queue_limit: int = 1000
+    # A station that sent more frames than this in the last second counts as busy then.
+    busy_messages_per_second: float = 2.0
     # Retry-After of a 503 handshake, in seconds; each answer adds a random 0..retry_after
     # so that refused chargers do not come back as one wave.
     retry_after: int = 5
@@ -122,6 +127,10 @@ class MessageLogConfig:
     flush_interval: float = 0.5
     # Actions that are not logged (heartbeats are the bulk of traffic and carry no facts).
     skip_actions: list[str] = field(default_factory=lambda: ["Heartbeat"])
+    # From this fraction of max_queue on, routine frames are sampled (hub/ocpp_server/
+    # message_log.py): one exchange in sample_every is kept; 1 = never sample.
+    shed_at: float = 0.5
+    sample_every: int = 10
 
 
 @dataclass
@@ -300,6 +309,8 @@ def _validate(config: Config) -> None:
             or ocpp.admission_batch <= 0 or ocpp.db_queue_limit <= 0:
         raise ConfigError("ocpp.max_connections must be >= 0; ocpp.max_pending_handshakes, "
                           "ocpp.admission_batch and ocpp.db_queue_limit must be positive")
+    if ocpp.upgrade_timeout <= 0:
+        raise ConfigError("ocpp.upgrade_timeout must be positive")
     if ocpp.handshake_timeout <= 0 or ocpp.send_timeout < 0 or ocpp.retry_after < 0 \
             or ocpp.send_buffer_bytes <= 0:
         raise ConfigError("ocpp.handshake_timeout and ocpp.send_buffer_bytes must be "

@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
-from aiohttp.web_protocol import RequestHandler
 
+from hub.late_handshake import LateRequestHandler, LateRequestServer
 from hub.logs import ACCESS_LOGGER, SafeAccessLogger
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,9 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class HubRequestHandler(RequestHandler):
-    """aiohttp's connection handler, with the hub's answer to requests it cannot parse."""
+class HubRequestHandler(LateRequestHandler):
+    """The app's connection handler (a first-request time of its own, hub.late_handshake), with
+    the hub's answer to requests it cannot parse."""
 
     def handle_error(self, request: web.BaseRequest, status: int = 500,
                      exc: BaseException | None = None,
@@ -84,9 +85,8 @@ def _parse_error(exc: HttpProcessingError) -> tuple[int, str, str]:
     return 400, "bad_request", f"malformed HTTP request: {exc.message}"
 
 
-class _HubServer(web.Server):
-    def __call__(self) -> RequestHandler:
-        return HubRequestHandler(self, loop=self._loop, **self._kwargs)
+class _HubServer(LateRequestServer):
+    handler_class = HubRequestHandler
 
 
 class HubAppRunner(web.AppRunner):

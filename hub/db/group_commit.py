@@ -264,11 +264,7 @@ async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:
         await upsert(conn, table, list(rows_by_key.values()), key=key, update=update,
                      newer_than=newer_than)
     for (table, key, columns), rows in updates.items():
-        # Bind names must differ from column names in an UPDATE's SET clause.
-        stmt = sa.update(table).where(
-            *(table.c[k] == sa.bindparam(f"k_{k}") for k in key)
-        ).values({c: sa.bindparam(f"v_{c}") for c in columns})
-        await conn.execute(stmt, [
+        await conn.execute(_update_statement(table, key, columns), [
             {**{f"k_{k}": row[k] for k in key}, **{f"v_{c}": row[c] for c in columns}}
             for row in rows
         ])
@@ -282,4 +278,18 @@ def _insert_statement(table: sa.Table) -> sa.Insert:
     stmt = _inserts.get(table)
     if stmt is None:
         stmt = _inserts[table] = sa.insert(table)
+    return stmt
+
+
+_updates: dict[tuple[sa.Table, tuple[str, ...], tuple[str, ...]], sa.Update] = {}
+
+
+def _update_statement(table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
+                      ) -> sa.Update:
+    stmt = _updates.get((table, key, columns))
+    if stmt is None:
+        # Bind names must differ from column names in an UPDATE's SET clause.
+        stmt = _updates[table, key, columns] = sa.update(table).where(
+            *(table.c[k] == sa.bindparam(f"k_{k}") for k in key)
+        ).values({c: sa.bindparam(f"v_{c}") for c in columns})
     return stmt

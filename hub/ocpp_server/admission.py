@@ -14,9 +14,10 @@ region comes back at once after a power cut, or the database is failing over.
   ``ocpp.db_queue_limit`` units behind (the database is saturated), when its admission could
   not be read within ``ocpp.handshake_timeout`` seconds, or when the database fails. Chargers
   reconnect with their own back-off; a 503 costs the hub nothing.
-- **Handshake timeout**: ``ocpp.handshake_timeout`` also bounds how long a TCP connection may
-  take to send its request (a client that connects and sends nothing, or trickles its headers,
-  is closed: aiohttp's keep-alive timer, set by the app factory from this value).
+- **Back-pressure** while the committer is ``ocpp.db_queue_limit`` units behind: the busiest
+  stations' sockets are not read for a while (flow_control.BackPressure).
+- **Late requests**: a TCP connection has ``ocpp.upgrade_timeout`` seconds to send its request,
+  then it is answered 408 and closed (hub/late_handshake.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.context import Hub
+from hub.ocpp_server.flow_control import BackPressure
 from hub.services import stations
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,7 @@ class AdmissionControl:
     def __init__(self) -> None:
         self._hub: Hub | None = None
         self._reader: AdmissionReader | None = None
+        self.pressure: BackPressure | None = None
         self.max_connections = 0
         self.handshaking = 0
         self.admitted = 0
@@ -123,6 +126,9 @@ class AdmissionControl:
             config = hub.config.ocpp
             self._hub = hub
             self._reader = AdmissionReader(hub, config.admission_batch)
+            committer = hub.committer
+            self.pressure = BackPressure(lambda: committer.queue_depth, config.db_queue_limit,
+                                         config.busy_messages_per_second)
             self.max_connections = config.max_connections or auto_max_connections()
         return self._reader
 
@@ -182,6 +188,7 @@ class AdmissionControl:
             "admission_queries": self._reader.queries if self._reader else 0,
             "admitted": self.admitted,
             "refused": dict(self.refused),
+            "back_pressure": self.pressure.stats() if self.pressure else None,
         }
 
 

@@ -154,7 +154,8 @@ def make_handler(hub_key: web.AppKey[Hub], admission_control: AdmissionControl |
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"database unavailable")
         else:
             await read_loop(session, ws if link is None else link.frames(ws),
-                            hub.config.ocpp.rate_limit, hub.config.ocpp.rate_burst)
+                            hub.config.ocpp.rate_limit, hub.config.ocpp.rate_burst,
+                            guard.pressure)
         finally:
             if link is not None:
                 await link.close(ws.close_code)

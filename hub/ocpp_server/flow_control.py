@@ -15,6 +15,14 @@ command's own timeout) leaves its frame buffered, so repeated commands would sti
 ``GuardedWebSocket`` gives every send (and the closing handshake) ``ocpp.send_timeout`` seconds
 and refuses to add to a buffer already holding more than ``ocpp.send_buffer_bytes``; either way
 the socket is aborted, which ends the session like any disconnect.
+
+Back-pressure: when the group committer is more than ``ocpp.db_queue_limit`` units behind (the
+database is the bottleneck), a station that sent more than ``ocpp.busy_messages_per_second``
+frames in the last second is not read from until the queue is below half the limit (at most
+MAX_PAUSE seconds at a time, so nobody starves): its frames wait in its socket, the kernel's
+flow control slows it down, and the stations that speak rarely keep getting their answers.
+New handshakes are refused with 503 + Retry-After meanwhile (admission.py). Without this the
+queue grows until every answer takes tens of seconds.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -79,13 +88,54 @@ class GuardedWebSocket(web.WebSocketResponse):
             request.transport.abort()
 
 
+MAX_PAUSE = 5.0
+PAUSE_STEP = 0.05
+
+
+class BackPressure:
+    """Holds the busiest stations' reads while the commit queue is deep (one per hub)."""
+
+    def __init__(self, queue_depth: Callable[[], int], limit: int, busy_rate: float) -> None:
+        self._queue_depth = queue_depth
+        self.limit = limit
+        self.busy_rate = busy_rate
+        self.holding = 0  # sessions waiting right now
+        self.holds = 0
+
+    def deep(self) -> bool:
+        return self._queue_depth() >= self.limit
+
+    async def hold(self) -> None:
+        """Wait until the queue is below half the limit, or MAX_PAUSE."""
+        self.holding += 1
+        self.holds += 1
+        deadline = time.monotonic() + MAX_PAUSE
+        try:
+            # Polled: the committer's queue has no "drained" signal; bounded by MAX_PAUSE.
+            while self._queue_depth() > self.limit // 2 and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(PAUSE_STEP)
+        finally:
+            self.holding -= 1
+
+    def stats(self) -> dict[str, Any]:
+        return {"limit": self.limit, "holding": self.holding, "holds": self.holds}
+
+
 async def read_loop(session: StationSession, ws: web.WebSocketResponse, rate: float,
-                    burst: float) -> None:
+                    burst: float, pressure: BackPressure | None = None) -> None:
     """Feed every frame to ``session``; CALLs over the rate limit get a CALLERROR instead."""
     tokens = burst
     stamp = time.monotonic()
+    window, frames = stamp, 0  # this station's frames in the current second
     async for msg in ws:
         if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+            if pressure is not None:
+                now = time.monotonic()
+                if now - window >= 1.0:
+                    window, frames = now, 0
+                frames += 1
+                if frames > pressure.busy_rate and pressure.deep():
+                    await pressure.hold()
             # Binary frames are not OCPP-J frames, but get an answer so the charger learns why.
             if rate > 0:
                 now = time.monotonic()

@@ -3,6 +3,13 @@
 When the queue is full the newest message is dropped and counted: losing a log line is better
 than blocking a charger or growing memory without bound. Facts (transactions, meter values)
 never depend on this log; they are written by the services.
+
+Before it is full, a filling queue sheds load where it costs least: from ``shed_at`` (a
+fraction of the queue) on, routine frames (see ``is_routine``: a charger's Heartbeat,
+MeterValues, StatusNotification, TransactionEvent Updated, and the hub's answers to them) are
+sampled, one exchange in ``sample_every`` kept, chosen by message id so that a CALL and its
+answer are kept or shed together. CALLERRORs, security events, the hub's commands and their
+answers, transaction starts and stops are always logged while there is room.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import zlib
 from collections import deque
 from datetime import datetime
 from typing import Any
@@ -22,6 +30,28 @@ from hub.db.models import OcppMessage
 from hub.files.tokens import redact
 
 log = logging.getLogger(__name__)
+
+# Charger-initiated actions that repeat all day and carry no event of their own.
+ROUTINE_ACTIONS = frozenset({"Heartbeat", "MeterValues", "StatusNotification",
+                             "TransactionEvent"})
+_CALL, _RESULT = 2, 3
+
+
+def is_routine(direction: str, message_type: int, action: str | None, frame: str) -> bool:
+    """A frame the log may sample under load: a charger's routine CALL, or the hub's answer
+    to one. A TransactionEvent is routine only as an Updated event (its answer: see
+    MessageLog.record)."""
+    if action not in ROUTINE_ACTIONS:
+        return False
+    if direction == "in" and message_type == _CALL:
+        return action != "TransactionEvent" or '"eventType":"Updated"' in frame.replace(" ", "")
+    # The hub's answers; never a CALLERROR, a command (out CALL) or a station's answer (in).
+    return direction == "out" and message_type == _RESULT and action != "TransactionEvent"
+
+
+def kept_in_sample(station_id: str, unique_id: str | None, every: int) -> bool:
+    """One exchange in ``every``, the same verdict for a CALL and its answer."""
+    return zlib.crc32(f"{station_id}/{unique_id}".encode()) % every == 0
 
 
 # Commands whose location carries an upload token, a download token or an FTP password: their
@@ -45,6 +75,8 @@ class MessageLog:
         flush_interval: float = 0.5,
         skip_actions: list[str] | None = None,
         enabled: bool = True,
+        shed_at: float = 0.5,
+        sample_every: int = 10,
     ) -> None:
         self._committer = committer
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=max_queue)
@@ -52,6 +84,12 @@ class MessageLog:
         self._flush_interval = flush_interval
         self.skip_actions = frozenset(skip_actions or ())
         self.enabled = enabled
+        self._shed_from = max(1, int(max_queue * shed_at)) if shed_at < 1 else max_queue + 1
+        self._sample_every = max(1, sample_every)
+        # TransactionEvent Updated calls shed, so that their answers are shed too (an answer
+        # does not say which event it answers).
+        self._shed_events: set[tuple[str, str | None]] = set()
+        self.sampled_out = 0
         self._task: asyncio.Task[None] | None = None
         self._collecting: list[dict[str, Any]] = []
         self.enqueued = 0
@@ -82,6 +120,11 @@ class MessageLog:
     ) -> None:
         if not self.enabled or (action is not None and action in self.skip_actions):
             return
+        if self._queue.qsize() >= self._shed_from and self._shed(
+            station_id, direction, message_type, unique_id, action, frame
+        ):
+            self.sampled_out += 1
+            return
         # A hostile frame's id or action may be long or hold lone surrogates ("\\ud800"): the
         # log keeps what fits its columns and can be encoded, not the batch failing on it.
         if unique_id is not None and (len(unique_id) > _ID_LENGTH or not unique_id.isascii()):
@@ -105,6 +148,24 @@ class MessageLog:
             self.enqueued += 1
         except asyncio.QueueFull:
             self.dropped += 1
+
+    def _shed(self, station_id: str, direction: str, message_type: int,
+              unique_id: str | None, action: str | None, frame: str) -> bool:
+        if action == "TransactionEvent" and direction == "out" and message_type == _RESULT:
+            key = (station_id, unique_id)
+            if key in self._shed_events:
+                self._shed_events.discard(key)
+                return True
+            return False
+        if not is_routine(direction, message_type, action, frame) or kept_in_sample(
+            station_id, unique_id, self._sample_every
+        ):
+            return False
+        if action == "TransactionEvent":
+            if len(self._shed_events) > 10_000:
+                self._shed_events.clear()  # answers lost with their sockets: bound the set
+            self._shed_events.add((station_id, unique_id))
+        return True
 
     def start(self) -> None:
         if self._task is None:
@@ -172,6 +233,7 @@ class MessageLog:
             "enqueued": self.enqueued,
             "written": self.written,
             "dropped": self.dropped,
+            "sampled_out": self.sampled_out,
             "failed_batches": self.failed_batches,
             "window_minutes": window_minutes,
             "flushes": len(recent),

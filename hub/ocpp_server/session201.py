@@ -44,6 +44,7 @@ from hub.services.transaction_events import (
     core_meter_values,
     record_transaction_event,
 )
+from hub.services.transaction_state import TransactionStates
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,11 @@ class StationSession201(StationSession, ChargePoint201):
     error_codes: ClassVar[dict[str, str]] = {}
     known_actions = frozenset(a.value for a in Action)
     _raw_payload: dict[str, Any] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The running transactions' state, so that an event needs no read (transaction_state).
+        self.transactions = TransactionStates()
 
     def feature_handler(self, msg: Call) -> ActionHandler | None:
         handler = super().feature_handler(msg)
@@ -218,7 +224,8 @@ class StationSession201(StationSession, ChargePoint201):
             evse_id=evse.get("id"), connector_id=evse.get("connector_id"),
             id_token=id_token["id_token"] if id_token else None,
             id_token_type=id_token["type"] if id_token else None,
-            id_token_status=auth.status if auth else None, meter_value=meter_value))
+            id_token_status=auth.status if auth else None, meter_value=meter_value),
+            self.transactions)
         if auth is None:
             return call_result.TransactionEvent()
         return call_result.TransactionEvent(id_token_info=id_token_info(auth))

@@ -18,6 +18,7 @@ what the Sites API, the OICP status push and the management API read. The mappin
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -73,9 +74,9 @@ async def record_connector_status(
             "station_id": station_id, "evse_id": evse_id, "connector_id": connector_id,
             "status": status, "status_timestamp": timestamp, "updated_at": utcnow(),
         }], key=["station_id", "evse_id", "connector_id"], newer_than="status_timestamp")
-        derived = await derive_status(conn, station_id, evse_id)
+        derived, current = await _derive(conn, station_id, evse_id, ended_now=False)
         return await apply_status(hub, conn, station_id, evse_id, derived or status,
-                                  timestamp=timestamp)
+                                  timestamp=timestamp, previous=current)
 
     event = await hub.committer.run(work)
     hub.bus.publish(event)
@@ -85,36 +86,50 @@ async def record_connector_status(
 async def derive_status(conn: AsyncConnection, station_id: str, evse_id: int,
                         ended_now: bool = False) -> str | None:
     """The core status the EVSE should show now, from its connectors and its transaction."""
-    statuses = (await conn.execute(
-        sa.select(EvseConnector.status).where(
-            EvseConnector.station_id == station_id, EvseConnector.evse_id == evse_id)
-    )).scalars().all()
-    running = (await conn.execute(
-        sa.select(Transaction201.charging_state)
-        .join(Transaction, Transaction.id == Transaction201.transaction_id)
-        .where(Transaction.station_id == station_id, Transaction.connector_id == evse_id,
-               Transaction.status == "active")
-        .order_by(Transaction.start_timestamp.desc()).limit(1)
-    )).first()
-    current = (await conn.execute(
-        sa.select(Connector.status).where(
-            Connector.station_id == station_id, Connector.connector_id == evse_id)
-    )).scalar()
+    return (await _derive(conn, station_id, evse_id, ended_now))[0]
+
+
+# A transaction that is known to run on the EVSE: (its chargingState,).
+Running = tuple[str | None]
+
+
+async def _derive(conn: AsyncConnection, station_id: str, evse_id: int, ended_now: bool,
+                  running: Running | None = None) -> tuple[str | None, Any]:
+    """(the status the EVSE should show, its connectors row: None when it has none).
+
+    ``running``: the EVSE's running transaction, when the caller knows it (it may not be in
+    the database yet: group commit writes its details with the batch)."""
+    params = {"b_station": station_id, "b_evse": evse_id}
+    statuses = (await conn.execute(_EVSE_CONNECTORS, params)).scalars().all()
+    if running is None:
+        running = (await conn.execute(_RUNNING, params)).first()
+    current = (await conn.execute(_CURRENT, params)).first()
     return core_status(evse_status(list(statuses)), active=running is not None,
-                       charging_state=running[0] if running else None, current=current,
-                       ended_now=ended_now)
+                       charging_state=running[0] if running else None,
+                       current=current[0] if current else None, ended_now=ended_now), current
 
 
 async def refresh_status(hub: Hub, conn: AsyncConnection, station_id: str, evse_id: int,
-                         timestamp: datetime, ended_now: bool = False) -> StatusChanged | None:
+                         timestamp: datetime, ended_now: bool = False,
+                         running: Running | None = None) -> StatusChanged | None:
     """After a transaction change: record the EVSE's core status if it is now different."""
-    derived = await derive_status(conn, station_id, evse_id, ended_now=ended_now)
-    if derived is None:
+    derived, current = await _derive(conn, station_id, evse_id, ended_now, running)
+    if derived is None or (current is not None and derived == current[0]):
         return None
-    current = (await conn.execute(
-        sa.select(Connector.status).where(
-            Connector.station_id == station_id, Connector.connector_id == evse_id)
-    )).scalar()
-    if derived == current:
-        return None
-    return await apply_status(hub, conn, station_id, evse_id, derived, timestamp=timestamp)
+    return await apply_status(hub, conn, station_id, evse_id, derived, timestamp=timestamp,
+                              previous=current)
+
+
+# Built once (SQLAlchemy reuses their compiled forms).
+_EVSE_CONNECTORS = sa.select(EvseConnector.status).where(
+    EvseConnector.station_id == sa.bindparam("b_station"),
+    EvseConnector.evse_id == sa.bindparam("b_evse"))
+_RUNNING = (
+    sa.select(Transaction201.charging_state)
+    .join(Transaction, Transaction.id == Transaction201.transaction_id)
+    .where(Transaction.station_id == sa.bindparam("b_station"),
+           Transaction.connector_id == sa.bindparam("b_evse"), Transaction.status == "active")
+    .order_by(Transaction.start_timestamp.desc()).limit(1))
+_CURRENT = sa.select(Connector.status).where(
+    Connector.station_id == sa.bindparam("b_station"),
+    Connector.connector_id == sa.bindparam("b_evse"))

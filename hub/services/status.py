@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,6 +12,8 @@ from hub.context import Hub
 from hub.db.base import utcnow
 from hub.db.models import Connector
 from hub.events import StatusChanged
+
+_READ: Any = object()  # apply_status reads the previous status itself
 
 
 async def record_status(
@@ -45,9 +48,11 @@ async def apply_status(
     timestamp: datetime | None = None,
     vendor_id: str | None = None,
     vendor_error_code: str | None = None,
+    previous: Any = _READ,
 ) -> StatusChanged:
     """Write a connector's status inside ``conn``'s transaction (with the in-transaction event
-    hooks); the caller publishes the returned event after the commit."""
+    hooks); the caller publishes the returned event after the commit. ``previous``: the
+    connector's (status,) row as the caller just read it, None when it has none."""
     values = {
         "status": status,
         "error_code": error_code,
@@ -57,18 +62,14 @@ async def apply_status(
         "status_timestamp": timestamp or utcnow(),
         "updated_at": utcnow(),
     }
-    previous = (await conn.execute(
-        sa.select(Connector.status).where(
-            Connector.station_id == station_id, Connector.connector_id == connector_id)
-    )).first()
+    key = {"b_station": station_id, "b_connector": connector_id}
+    if previous is _READ:
+        previous = (await conn.execute(_STATUS, key)).first()
     if previous is None:
-        await conn.execute(sa.insert(Connector).values(
-            station_id=station_id, connector_id=connector_id, availability="Operative",
-            **values))
+        await conn.execute(_INSERT, {"station_id": station_id, "connector_id": connector_id,
+                                     "availability": "Operative", **values})
     else:
-        await conn.execute(sa.update(Connector).where(
-            Connector.station_id == station_id, Connector.connector_id == connector_id
-        ).values(**values))
+        await conn.execute(_UPDATE, {**key, **values})
     event = StatusChanged(
         station_id=station_id, connector_id=connector_id, status=status,
         previous_status=previous[0] if previous else None, error_code=error_code,
@@ -76,3 +77,11 @@ async def apply_status(
     )
     await hub.bus.run_in_transaction(conn, event)
     return event
+
+
+# Built once (SQLAlchemy reuses their compiled forms).
+_KEY = (Connector.station_id == sa.bindparam("b_station"),
+        Connector.connector_id == sa.bindparam("b_connector"))
+_STATUS = sa.select(Connector.status).where(*_KEY)
+_INSERT = sa.insert(Connector)
+_UPDATE = sa.update(Connector).where(*_KEY)

@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,12 +39,19 @@ from hub.db.models201 import Transaction201, TransactionEventRecord
 from hub.events import (
     Event,
     MeterValuesReceived,
+    StatusChanged,
     TransactionAuthorized,
     TransactionEnded,
     TransactionStarted,
     TransactionUpdated,
 )
 from hub.services.evse_status import refresh_status
+from hub.services.transaction_state import (
+    CORE_COLUMNS,
+    TransactionState,
+    TransactionStates,
+    load_state,
+)
 from hub.services.transactions import (
     DEFAULT_MEASURAND,
     energy_register_wh,
@@ -148,47 +154,83 @@ def _register_readings(meter_value: list[dict[str, Any]]) -> list[_Reading]:
     return readings
 
 
-async def record_transaction_event(hub: Hub, ev: TransactionEventIn) -> TransactionEventResult:
-    """Apply one TransactionEvent; committed when this returns."""
+async def record_transaction_event(hub: Hub, ev: TransactionEventIn,
+                                   states: TransactionStates | None = None
+                                   ) -> TransactionEventResult:
+    """Apply one TransactionEvent; committed when this returns.
 
-    async def work(conn: AsyncConnection) -> tuple[TransactionEventResult, list[Event]]:
-        return await _apply(hub, conn, ev)
+    ``states``: the station session's transactions (see transaction_state); without it the
+    transaction's state is read from the database.
+    """
+    cached = states.get(ev.ocpp_transaction_id) if states is not None else None
+    runs = 0
 
-    result, events = await hub.committer.run(work)
+    async def work(conn: AsyncConnection
+                   ) -> tuple[TransactionEventResult, list[Event], TransactionState]:
+        nonlocal runs
+        runs += 1
+        state = cached
+        if state is None or runs > 1:
+            # Re-run alone because its batch failed: perhaps on a repeat the cache did not
+            # know of (another connection of the station stored it), so trust the database.
+            state = await load_state(conn, ev.station_id, ev.ocpp_transaction_id)
+        return await _apply(hub, conn, ev, state)
+
+    result, events, state = await hub.committer.run(work)
+    if states is not None:
+        states.put(ev.ocpp_transaction_id, state)
     for event in events:
         hub.bus.publish(event)
     return result
 
 
-async def _apply(hub: Hub, conn: AsyncConnection,
-                 ev: TransactionEventIn) -> tuple[TransactionEventResult, list[Event]]:
-    # One round trip: the 2.0.1 details, the core transaction and whether this event was seen.
-    state = (await conn.execute(_STATE, {
-        "b_station": ev.station_id, "b_tx": ev.ocpp_transaction_id, "b_seq": ev.seq_no,
-    })).first()
-    if state is not None and state.seen:
-        return TransactionEventResult(state.transaction_id, duplicate=True), []
-
+async def _apply(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
+                 state: TransactionState | None
+                 ) -> tuple[TransactionEventResult, list[Event], TransactionState]:
+    """The steps: create or find the transaction, compute what the event changes (pure),
+    write it and run the hooks, refresh the EVSE's status."""
+    if state is not None and ev.seq_no in state.seen:
+        return TransactionEventResult(state.transaction_id, duplicate=True), [], state
     events: list[Event] = []
     now = utcnow()
     readings = _register_readings(ev.meter_value)
     created = state is None
-    detail: Any
-    tx: Any
     if state is None:
-        tx_id, detail = await _create(hub, conn, ev, readings, events, now)
-        tx = (await conn.execute(_TRANSACTION, {"b_id": tx_id})).one()
-    else:
-        tx_id = state.transaction_id
-        detail = SimpleNamespace(**{c.name: getattr(state, c.name) for c in _T201.c})
-        tx = SimpleNamespace(**{c.name: getattr(state, f"tx_{c.name}") for c in _TX.c})
+        state = await _create(hub, conn, ev, readings, events, now)
+    detail = _detail_changes(state.detail, ev, readings, created, now)
+    core = _core_changes(state, ev, detail, created)
+    new = state.after(ev.seq_no, detail, core)
+    ended_now = ev.event_type == "Ended" and state.core["status"] == "active"
+    samples = tuple(flatten_meter_values(ev.meter_value))
+    await _write(hub, conn, ev, state, new, core, samples, events, created=created)
+    _meter_events(ev, new, samples, events, live=not created and not ended_now
+                  and state.core["status"] == "active")
+    if hub.bus.has_in_transaction_hooks(TransactionUpdated) and events and isinstance(
+        events[-1], TransactionUpdated
+    ):
+        # In the event's own transaction, like 1.6 MeterValues and like Started and Ended
+        # here, so that a feature can write an outbox row (e.g. an OICP progress
+        # notification) atomically with the meter values.
+        await hub.bus.run_in_transaction(conn, events[-1])
+    if ended_now:
+        events.append(await _end(hub, conn, ev, state, new))
+    status = await _refresh_status(hub, conn, ev, state, new, created=created,
+                                   ended_now=ended_now)
+    if status is not None:
+        events.append(status)
+    result = TransactionEventResult(new.transaction_id, created=created, ended=ended_now)
+    return result, events, new
 
-    # -- the details only 2.0.1 has --------------------------------------------------------
-    newest = ev.seq_no >= detail.last_seq_no or detail.events == 0
+
+def _detail_changes(detail: dict[str, Any], ev: TransactionEventIn, readings: list[_Reading],
+                    created: bool, now: datetime) -> dict[str, Any]:
+    """What the event changes in the details only 2.0.1 has (``meter_start`` included: it
+    goes to the core row)."""
+    newest = ev.seq_no >= detail["last_seq_no"] or detail["events"] == 0
     changes: dict[str, Any] = {
-        "events": detail.events + (0 if created else 1),
-        "last_seq_no": max(detail.last_seq_no, ev.seq_no),
-        "offline": detail.offline or ev.offline,
+        "events": detail["events"] + (0 if created else 1),
+        "last_seq_no": max(detail["last_seq_no"], ev.seq_no),
+        "offline": detail["offline"] or ev.offline,
         "updated_at": now,
     }
     if ev.event_type == "Started":
@@ -199,122 +241,142 @@ async def _apply(hub: Hub, conn: AsyncConnection,
     if newest and ev.charging_state is not None:
         changes["charging_state"] = ev.charging_state
     for name in ("evse_id", "connector_id", "remote_start_id", "id_token_type"):
-        if getattr(detail, name) is None and getattr(ev, name) is not None:
+        if detail[name] is None and getattr(ev, name) is not None:
             changes[name] = getattr(ev, name)
     if ev.time_spent_charging is not None:
         changes["time_spent_charging"] = max(ev.time_spent_charging,
-                                             detail.time_spent_charging or 0)
+                                             detail["time_spent_charging"] or 0)
     changes.update(_meter_changes(detail, readings))
+    return changes
 
-    # -- the core transaction ----------------------------------------------------------------
+
+def _core_changes(state: TransactionState, ev: TransactionEventIn, detail: dict[str, Any],
+                  created: bool) -> dict[str, Any]:
+    """What the event changes in the core transaction row (takes ``meter_start`` out of
+    ``detail``)."""
+    tx = state.core
     core: dict[str, Any] = {}
-    connector_id = tx.connector_id
-    if connector_id == 0 and ev.evse_id:
+    if tx["connector_id"] == 0 and ev.evse_id:
         # Created by an event without EVSE (out of order): the first EVSE seen places it.
-        connector_id = core["connector_id"] = ev.evse_id
-        if tx.status == "active":
-            await set_current_transaction(conn, ev.station_id, connector_id, tx_id)
+        core["connector_id"] = ev.evse_id
     if ev.event_type == "Started" and not created:
         core["start_timestamp"] = ev.timestamp
-    if "meter_start_at" in changes:
-        core["meter_start"] = changes["meter_start"]
-        del changes["meter_start"]
+    if "meter_start" in detail:
+        core["meter_start"] = detail.pop("meter_start")
     if ev.id_token is not None:
         # Like 1.6: the token that starts is id_tag, the one presented to stop is stop_id_tag.
-        stopping = ev.event_type == "Ended" or ev.trigger_reason == "StopAuthorized"
-        if stopping:
+        if ev.event_type == "Ended" or ev.trigger_reason == "StopAuthorized":
             core["stop_id_tag"] = ev.id_token
-        elif tx.id_tag is None:
+        elif tx["id_tag"] is None:
             core["id_tag"], core["id_tag_status"] = ev.id_token, ev.id_token_status
-    if ev.reservation_id is not None and tx.reservation_id is None:
+    if ev.reservation_id is not None and tx["reservation_id"] is None:
         core["reservation_id"] = ev.reservation_id
-        await _reservation_used(conn, ev, tx_id, now)
-    last_energy = changes.get("last_energy_wh", detail.last_energy_wh)
-    ended_now = ev.event_type == "Ended" and tx.status == "active"
-    if ended_now:
+    last_energy = detail.get("last_energy_wh", state.detail["last_energy_wh"])
+    if ev.event_type == "Ended" and tx["status"] == "active":
         core.update(status="completed", stop_timestamp=ev.timestamp,
                     stop_reason=ev.stopped_reason, meter_stop=last_energy)
-    elif tx.status == "completed" and "last_energy_wh" in changes:
+    elif tx["status"] == "completed" and "last_energy_wh" in detail:
         core["meter_stop"] = last_energy  # a late event corrected the final reading
+    return core
+
+
+async def _write(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
+                 old: TransactionState, new: TransactionState, core: dict[str, Any],
+                 samples: tuple[dict[str, Any], ...], events: list[Event], *,
+                 created: bool) -> None:
+    """The rows: the core row at once (hooks in this unit read it), everything else with the
+    batch (one statement per table for all units)."""
+    tx_id = new.transaction_id
+    now = new.detail["updated_at"]
+    if "connector_id" in core and old.core["status"] == "active":
+        await set_current_transaction(conn, ev.station_id, core["connector_id"], tx_id)
+    if "reservation_id" in core:
+        await _reservation_used(conn, ev, tx_id, now)
     if core:
-        core["updated_at"] = now
-        await conn.execute(_UPDATE_TRANSACTION, {"b_id": tx_id, **core})
+        await conn.execute(_UPDATE_TRANSACTION, {"b_id": tx_id, **core, "updated_at": now})
     if core.get("id_tag") is not None and not created:
         authorized = TransactionAuthorized(
-            station_id=ev.station_id, transaction_id=tx_id, connector_id=connector_id,
-            id_tag=core["id_tag"], meter_start=core.get("meter_start", tx.meter_start),
-            timestamp=ev.timestamp)
+            station_id=ev.station_id, transaction_id=tx_id,
+            connector_id=new.core["connector_id"], id_tag=core["id_tag"],
+            meter_start=new.core["meter_start"], timestamp=ev.timestamp)
         await hub.bus.run_in_transaction(conn, authorized)
         events.append(authorized)
-    await conn.execute(_UPDATE_DETAIL, {"b_id": tx_id, **changes})
-
-    # Rows nothing in this unit reads back go with the whole batch's rows (a hook that reads
-    # them calls write_pending). A duplicate event in the same batch fails the batch on the
-    # unique (station, transactionId, seqNo) key; the group commit then retries unit by
-    # unit, and the second one is seen as a repeat.
-    samples = tuple(flatten_meter_values(ev.meter_value))
-    await write_later(conn, [Write(TransactionEventRecord.__table__, [{
+    # A duplicate event in the same batch fails the batch on the unique (station,
+    # transactionId, seqNo) key; the group commit then retries unit by unit, and the second
+    # one is seen as a repeat.
+    detail = Write(_T201, [new.detail]) if created else Write(
+        _T201, [new.detail], update_key=("transaction_id",))
+    await write_later(conn, [detail, Write(TransactionEventRecord.__table__, [{
         "station_id": ev.station_id, "ocpp_transaction_id": ev.ocpp_transaction_id,
         "seq_no": ev.seq_no, "event_type": ev.event_type, "trigger_reason": ev.trigger_reason,
         "timestamp": ev.timestamp, "offline": ev.offline, "charging_state": ev.charging_state,
         "evse_id": ev.evse_id, "connector_id": ev.connector_id, "id_token": ev.id_token,
         "id_token_type": ev.id_token_type, "stopped_reason": ev.stopped_reason,
         "meter_values": len(ev.meter_value), "transaction_id": tx_id, "received_at": now,
-    }]), *sample_writes(ev.station_id, connector_id, tx_id, ev.meter_value,
+    }]), *sample_writes(ev.station_id, new.core["connector_id"], tx_id, ev.meter_value,
                         "TransactionEvent", samples)])
-    if samples:
-        events.append(MeterValuesReceived(station_id=ev.station_id, connector_id=connector_id,
-                                          transaction_id=tx_id, samples=samples))
-        # Like 1.6: Started carries meter_start and Ended the final reading in their own events.
-        if tx.status == "active" and not ended_now and not created:
-            update = TransactionUpdated(station_id=ev.station_id, transaction_id=tx_id,
-                                        connector_id=connector_id,
-                                        energy_wh=energy_register_wh(samples))
-            if hub.bus.has_in_transaction_hooks(TransactionUpdated):
-                # In the event's own transaction, like 1.6 MeterValues and like Started and
-                # Ended here, so that a feature can write an outbox row (e.g. an OICP
-                # progress notification) atomically with the meter values.
-                await hub.bus.run_in_transaction(conn, update)
-            events.append(update)
 
-    if ended_now:
-        await set_current_transaction(conn, ev.station_id, connector_id, None, only_if=tx_id)
-        ended = TransactionEnded(
-            station_id=ev.station_id, transaction_id=tx_id, connector_id=connector_id,
-            id_tag=core.get("id_tag", tx.id_tag),
-            meter_start=core.get("meter_start", tx.meter_start), meter_stop=last_energy,
-            start_timestamp=core.get("start_timestamp", tx.start_timestamp),
-            stop_timestamp=ev.timestamp, reason=ev.stopped_reason)
-        await hub.bus.run_in_transaction(conn, ended)
-        events.append(ended)
 
-    # The EVSE's derived status depends on the transaction only through its existence, its
-    # EVSE and its chargingState (evse_status.core_status): other events cannot change it.
-    moved = connector_id != tx.connector_id
-    charging_state_changed = changes.get("charging_state", detail.charging_state) != (
-        detail.charging_state)
-    if connector_id and (created or ended_now or moved or charging_state_changed):
-        status = await refresh_status(hub, conn, ev.station_id, connector_id, ev.timestamp,
-                                      ended_now=ended_now)
-        if status is not None:
-            events.append(status)
-    return TransactionEventResult(tx_id, created=created, ended=ended_now), events
+def _meter_events(ev: TransactionEventIn, new: TransactionState,
+                  samples: tuple[dict[str, Any], ...], events: list[Event], *,
+                  live: bool) -> None:
+    """MeterValuesReceived, and TransactionUpdated for a running transaction (Started
+    carries meter_start and Ended the final reading in their own events, like 1.6)."""
+    if not samples:
+        return
+    tx_id, connector_id = new.transaction_id, new.core["connector_id"]
+    events.append(MeterValuesReceived(station_id=ev.station_id, connector_id=connector_id,
+                                      transaction_id=tx_id, samples=samples))
+    if live:
+        events.append(TransactionUpdated(station_id=ev.station_id, transaction_id=tx_id,
+                                         connector_id=connector_id,
+                                         energy_wh=energy_register_wh(samples)))
+
+
+async def _end(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
+               old: TransactionState, new: TransactionState) -> TransactionEnded:
+    tx = new.core
+    await set_current_transaction(conn, ev.station_id, tx["connector_id"], None,
+                                  only_if=new.transaction_id)
+    ended = TransactionEnded(
+        station_id=ev.station_id, transaction_id=new.transaction_id,
+        connector_id=tx["connector_id"], id_tag=tx["id_tag"], meter_start=tx["meter_start"],
+        meter_stop=new.detail["last_energy_wh"], start_timestamp=tx["start_timestamp"],
+        stop_timestamp=ev.timestamp, reason=ev.stopped_reason)
+    await hub.bus.run_in_transaction(conn, ended)
+    return ended
+
+
+async def _refresh_status(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
+                          old: TransactionState, new: TransactionState, *, created: bool,
+                          ended_now: bool) -> StatusChanged | None:
+    """The EVSE's derived status depends on the transaction only through its existence, its
+    EVSE and its chargingState (evse_status.core_status): other events cannot change it."""
+    connector_id = new.core["connector_id"]
+    moved = connector_id != old.core["connector_id"]
+    charging_state_changed = new.detail["charging_state"] != old.detail["charging_state"]
+    if not connector_id or not (created or ended_now or moved or charging_state_changed):
+        return None
+    # This transaction's details row may still wait in the batch: say how it runs.
+    running = (new.detail["charging_state"],) if new.core["status"] == "active" else None
+    return await refresh_status(hub, conn, ev.station_id, connector_id, ev.timestamp,
+                                ended_now=ended_now, running=running)
 
 
 async def _create(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
                   readings: list[_Reading], events: list[Event],
-                  now: datetime) -> tuple[int, Transaction201]:
-    """The first event of a transaction creates it, whatever its type."""
+                  now: datetime) -> TransactionState:
+    """The first event of a transaction creates it, whatever its type (its details row is
+    written with the event's changes, in _write)."""
     connector_id = ev.evse_id or 0
     start = _pick_start(readings)
-    tx_id = (await conn.execute(sa.insert(Transaction).values(
-        station_id=ev.station_id, connector_id=connector_id, id_tag=ev.id_token,
-        id_tag_status=ev.id_token_status, meter_start=start.wh if start else None,
-        start_timestamp=ev.timestamp, reservation_id=ev.reservation_id,
-        ocpp_transaction_id=ev.ocpp_transaction_id, status="active", created_at=now,
-        updated_at=now,
-    ).returning(Transaction.id))).scalar_one()
-    detail = Transaction201(
+    core = {"station_id": ev.station_id, "connector_id": connector_id, "id_tag": ev.id_token,
+            "id_tag_status": ev.id_token_status, "meter_start": start.wh if start else None,
+            "start_timestamp": ev.timestamp, "reservation_id": ev.reservation_id,
+            "ocpp_transaction_id": ev.ocpp_transaction_id, "status": "active",
+            "created_at": now, "updated_at": now}
+    tx_id = (await conn.execute(_INSERT_TRANSACTION, core)).scalar_one()
+    detail = dict(
         transaction_id=tx_id, station_id=ev.station_id,
         ocpp_transaction_id=ev.ocpp_transaction_id, evse_id=ev.evse_id,
         connector_id=ev.connector_id, charging_state=ev.charging_state,
@@ -325,26 +387,25 @@ async def _create(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
         last_energy_wh=None, last_energy_at=None, last_energy_end=False,
         time_spent_charging=None, stopped_reason=None, updated_at=now,
     )
-    await conn.execute(sa.insert(Transaction201).values(
-        {c.name: getattr(detail, c.name) for c in Transaction201.__table__.columns}))
     if connector_id:
         await set_current_transaction(conn, ev.station_id, connector_id, tx_id)
     if ev.reservation_id is not None:
         await _reservation_used(conn, ev, tx_id, now)
     started = TransactionStarted(
         station_id=ev.station_id, transaction_id=tx_id, connector_id=connector_id,
-        id_tag=ev.id_token, meter_start=start.wh if start else None, timestamp=ev.timestamp,
+        id_tag=ev.id_token, meter_start=core["meter_start"], timestamp=ev.timestamp,
         reservation_id=ev.reservation_id)
     await hub.bus.run_in_transaction(conn, started)
     events.append(started)
-    return tx_id, detail
+    return TransactionState(detail, {"id": tx_id, **{
+        name: core[name] for name in CORE_COLUMNS if name != "id"}}, frozenset())
 
 
 async def _reservation_used(conn: AsyncConnection, ev: TransactionEventIn, tx_id: int,
                             now: datetime) -> None:
-    await conn.execute(sa.update(Reservation).where(
-        Reservation.id == ev.reservation_id, Reservation.station_id == ev.station_id
-    ).values(status="Used", transaction_id=tx_id, updated_at=now))
+    await conn.execute(_RESERVATION_USED, {"b_id": ev.reservation_id,
+                                           "b_station": ev.station_id, "status": "Used",
+                                           "transaction_id": tx_id, "updated_at": now})
 
 
 def _pick_start(readings: list[_Reading]) -> _Reading | None:
@@ -353,45 +414,34 @@ def _pick_start(readings: list[_Reading]) -> _Reading | None:
     return min(pool, key=lambda r: r.timestamp) if pool else None
 
 
-def _meter_changes(detail: Transaction201, readings: list[_Reading]) -> dict[str, Any]:
+def _meter_changes(detail: dict[str, Any], readings: list[_Reading]) -> dict[str, Any]:
     """Move meter start / the newest register reading towards the truth (see module doc)."""
     changes: dict[str, Any] = {}
     if not readings:
         return changes
-    if not detail.meter_start_begin:
+    if not detail["meter_start_begin"]:
         start = _pick_start(readings)
         assert start is not None
-        if start.context == BEGIN or detail.meter_start_at is None or (
-            start.timestamp < detail.meter_start_at
+        if start.context == BEGIN or detail["meter_start_at"] is None or (
+            start.timestamp < detail["meter_start_at"]
         ):
             changes.update(meter_start=start.wh, meter_start_at=start.timestamp,
                            meter_start_begin=start.context == BEGIN)
-    if not detail.last_energy_end:
+    if not detail["last_energy_end"]:
         ends = [r for r in readings if r.context == END]
         last = max(ends or readings, key=lambda r: r.timestamp)
-        if last.context == END or detail.last_energy_at is None or (
-            last.timestamp >= detail.last_energy_at
+        if last.context == END or detail["last_energy_at"] is None or (
+            last.timestamp >= detail["last_energy_at"]
         ):
             changes.update(last_energy_wh=last.wh, last_energy_at=last.timestamp,
                            last_energy_end=last.context == END)
     return changes
 
 
-# The hot path's statements, built once (see transactions.py): an Updated event runs these and
-# nothing else unless its status or the transaction's state changes.
+# The hot path's statements, built once (see transactions.py).
 _T201 = Transaction201.__table__
-_TX = Transaction.__table__
-_STATE = (
-    sa.select(_T201, *(c.label(f"tx_{c.name}") for c in _TX.c),
-              sa.exists().where(
-                  TransactionEventRecord.station_id == _T201.c.station_id,
-                  TransactionEventRecord.ocpp_transaction_id == _T201.c.ocpp_transaction_id,
-                  TransactionEventRecord.seq_no == sa.bindparam("b_seq")).label("seen"))
-    .join(_TX, _TX.c.id == _T201.c.transaction_id)
-    .where(_T201.c.station_id == sa.bindparam("b_station"),
-           _T201.c.ocpp_transaction_id == sa.bindparam("b_tx")))
-_TRANSACTION = sa.select(Transaction.__table__).where(Transaction.id == sa.bindparam("b_id"))
+_INSERT_TRANSACTION = sa.insert(Transaction).returning(Transaction.id)
 # Executed with the columns to set as parameters (SET takes them from the parameter names).
 _UPDATE_TRANSACTION = sa.update(Transaction).where(Transaction.id == sa.bindparam("b_id"))
-_UPDATE_DETAIL = sa.update(Transaction201).where(
-    Transaction201.transaction_id == sa.bindparam("b_id"))
+_RESERVATION_USED = sa.update(Reservation).where(
+    Reservation.id == sa.bindparam("b_id"), Reservation.station_id == sa.bindparam("b_station"))

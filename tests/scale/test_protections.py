@@ -5,8 +5,10 @@ per-station message-rate limit, a charger that stops reading, and the frame size
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
 import socket
 import sqlite3
 
@@ -97,28 +99,49 @@ async def test_a_saturated_database_makes_handshakes_retry_later(hub_factory,
         assert (await station.boot()).status == "Accepted"
 
 
-async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
+async def _answer_then_close(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes (b"" for a bare close)."""
     try:
-        return await asyncio.wait_for(reader.read(), 10) == b""
+        return await asyncio.wait_for(reader.read(), 10)
     except ConnectionError:
-        return True
+        return b""
 
 
 @SQLITE_ONLY
-async def test_silent_and_slow_handshakes_are_closed(hub_factory) -> None:
-    hub = await hub_factory(dev=True, ocpp={"handshake_timeout": 0.5})
+async def test_silent_and_slow_handshakes_are_answered_408_then_closed(hub_factory) -> None:
+    hub = await hub_factory(dev=True, ocpp={"upgrade_timeout": 0.5})
     silent_reader, silent_writer = await asyncio.open_connection("127.0.0.1", hub.port)
     slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", hub.port)
     slow_writer.write(b"GET /ocpp/CP-SLOW HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
     await slow_writer.drain()
-    assert await _closed_by_server(silent_reader)
-    assert await _closed_by_server(slow_reader)
+    for reader in (silent_reader, slow_reader):
+        answer = await _answer_then_close(reader)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert b"Connection: close" in answer and answer.endswith(b"}")
     silent_writer.close()
     slow_writer.close()
     # A complete handshake is not affected, nor is a session that outlives the timeout.
     async with connect_station(hub, "CP-FAST") as station:
         await asyncio.sleep(1.0)
         assert (await station.boot()).status == "Accepted"
+
+
+@SQLITE_ONLY
+async def test_a_late_upgrade_gets_its_own_time_not_the_keep_alive_time(hub_factory) -> None:
+    """A charger that connects, then sends its upgrade after the keep-alive time (0.2 s here)
+    but well within the upgrade time (30 s) is served."""
+    hub = await hub_factory(dev=True, ocpp={"handshake_timeout": 0.2, "upgrade_timeout": 30})
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.port)
+    await asyncio.sleep(1.0)  # five keep-alive times
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((
+        "GET /ocpp/CP-LATE HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n").encode())
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    assert status_line.startswith(b"HTTP/1.1 101 "), status_line
+    writer.close()
 
 
 @SQLITE_ONLY
@@ -213,3 +236,51 @@ def test_protection_settings_are_validated() -> None:
                 {"PNC_HUB_OCPP__MAX_CONNECTIONS": "-1"}, {"PNC_HUB_SERVER__BACKLOG": "0"}):
         with pytest.raises(ConfigError):
             load_config(env=bad)
+
+
+@contextlib.asynccontextmanager
+async def _released(event: asyncio.Event):  # noqa: ANN202
+    try:
+        yield
+    finally:
+        event.set()  # never leave the committer stuck (the hub could not stop)
+
+
+@SQLITE_ONLY
+async def test_a_deep_commit_queue_holds_busy_sockets_and_refuses_handshakes(
+        hub_factory) -> None:
+    hub = await hub_factory(dev=True, ocpp={"db_queue_limit": 4, "busy_messages_per_second": 2,
+                                            "retry_after": 1})
+    committer = hub.hub.committer
+    release, entered = asyncio.Event(), asyncio.Event()
+
+    async def stuck(conn: object) -> None:
+        entered.set()
+        await release.wait()
+
+    async with websockets.connect(hub.ws_url("CP-BUSY"), subprotocols=["ocpp1.6"]) as ws, \
+            _released(release):
+        await wait_for(lambda: "CP-BUSY" in hub.hub.stations)
+        session = hub.hub.stations.get("CP-BUSY")
+        # The database stalls: the writer is inside one unit and more queue up behind it.
+        blocked = [asyncio.create_task(committer.run(stuck))]
+        await asyncio.wait_for(entered.wait(), 10)
+        blocked += [asyncio.create_task(committer.run(None)) for _ in range(5)]
+        await wait_for(lambda: committer.queue_depth >= 5)
+
+        status, headers, body = await _status(hub, "CP-NEW")
+        assert status == 503 and int(headers["retry-after"]) >= 1, (status, body)
+        assert body["reason"] == "database_busy"
+
+        for n in range(5):  # pipelined, far above 2 per second
+            await ws.send(frame(2, f"h{n}", "Heartbeat", {}))
+        pressure = hub.app[ADMISSION].pressure
+        await wait_for(lambda: pressure.holding >= 1)
+        # The third frame waits in the socket: the session has not read it.
+        assert session.messages_in == 2
+        release.set()
+        answers = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(5)]
+        assert [a[1] for a in answers] == [f"h{n}" for n in range(5)]
+        assert all(a[0] == 3 for a in answers)
+        await asyncio.gather(*blocked)
+    assert hub.app[ADMISSION].stats()["back_pressure"]["holds"] >= 1
