@@ -3,11 +3,7 @@ when PNC_HUB_TEST_POSTGRES_URL is set), and real `ocpp` 1.6 clients over WebSock
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import os
-import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,23 +13,38 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests import hangdump
+
 POSTGRES_URL = os.environ.get("PNC_HUB_TEST_POSTGRES_URL")
 
 
-def dump_asyncio_tasks(file: Any = None) -> None:
-    """Every pending task of every open event loop, with its stack (where a hang waits)."""
-    out = file or sys.stderr
-    for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
-        if loop.is_closed():
-            continue
-        for task in asyncio.all_tasks(loop):
-            print(f"--- {task!r}", file=out)
-            task.print_stack(file=out)
-    out.flush()
+# A test phase (setup, call or teardown) running longer than this fails with every pending
+# task's stack instead of stalling the run. The slowest tests take under a minute on a loaded
+# machine; a hang is a bug, and this only bounds how long it costs.
+HANG_LIMIT = float(os.environ.get("PNC_HUB_TEST_HANG_LIMIT", "300"))
 
 
-# `kill -USR1 <pytest pid>` prints them while a run hangs.
-signal.signal(signal.SIGUSR1, lambda *_: dump_asyncio_tasks())
+def pytest_configure(config: pytest.Config) -> None:
+    hangdump.install(config)  # kill -USR1 <pytest pid>: where the run waits, on the terminal
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    with hangdump.hang_guard(item.config, f"setup of {item.nodeid}", HANG_LIMIT):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    with hangdump.hang_guard(item.config, item.nodeid, HANG_LIMIT):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Any:
+    with hangdump.hang_guard(item.config, f"teardown of {item.nodeid}", HANG_LIMIT):
+        return (yield)
+
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
     not POSTGRES_URL, reason="PNC_HUB_TEST_POSTGRES_URL is not set"))]

@@ -54,6 +54,8 @@ class Write:
 
 
 _Unit = tuple[UnitOfWork[Any] | None, Sequence[Write], "asyncio.Future[Any]"]
+# Queued once per writer by stop(), behind every unit accepted before it.
+_STOP = None
 
 
 class GroupCommitter:
@@ -61,8 +63,9 @@ class GroupCommitter:
         self._engine = engine
         self._max_batch = max_batch
         self._writers = writers
-        self._queue: asyncio.Queue[_Unit] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Unit | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         # Counters for the monitoring API.
         self.batches = 0
         self.units = 0
@@ -77,23 +80,34 @@ class GroupCommitter:
 
     def start(self) -> None:
         if not self._tasks:
+            self._stopping = False
             self._tasks = [asyncio.create_task(self._writer()) for _ in range(self._writers)]
 
     async def stop(self) -> None:
-        # Finish what was accepted before stopping: callers are waiting for their commits.
-        while not self._queue.empty() and self._alive():  # noqa: ASYNC110 (shutdown only)
-            await asyncio.sleep(0.01)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        """Commit everything accepted so far (callers are waiting for those commits), then end
+        the writers. They are asked, not cancelled: a cancel in the middle of a commit fails
+        units that were promised one, and a driver call that is cancelled can surface as
+        another error (SQLAlchemy invalidates the connection), which a writer cannot tell from
+        a failed batch. Cancelling stop() still cancels the writers."""
+        self._stopping = True
+        for _ in self._tasks:
+            self._queue.put_nowait(_STOP)
+        try:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            self._tasks = []
+            # Only left when stop() was cancelled: their callers get an error, not a hang.
+            while not self._queue.empty():
+                unit = self._queue.get_nowait()
+                if unit is not _STOP:
+                    self._fail(unit[2], RuntimeError("the group committer stopped"))
 
     async def run(self, work: UnitOfWork[T] | None = None, writes: Sequence[Write] = ()) -> T:
         """Run ``work`` and ``writes`` inside a shared transaction; return the result of
         ``work`` (None without one) once committed."""
         if not self._tasks:
             raise RuntimeError("GroupCommitter is not started")
-        if not self._alive():
+        if self._stopping or not self._alive():
             # Never wait for a commit no writer will make (a hang of every charger call).
             raise RuntimeError("the group committer's writers have stopped")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -102,19 +116,30 @@ class GroupCommitter:
 
     async def _writer(self) -> None:
         while True:
-            batch = [await self._queue.get()]
+            unit = await self._queue.get()
+            if unit is _STOP:
+                return
+            batch, stop = [unit], False
             while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+                unit = self._queue.get_nowait()
+                if unit is _STOP:
+                    stop = True  # commit what this writer took, then end
+                    break
+                batch.append(unit)
             # A caller that gave up (cancelled) no longer needs its write.
             batch = [unit for unit in batch if not unit[2].cancelled()]
-            if not batch:
-                continue
+            if batch:
+                await self._commit_or_fail(batch)
+            if stop:
+                return
+
+    async def _commit_or_fail(self, batch: list[_Unit]) -> None:
+        try:
             try:
                 await self._commit(batch)
             except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise  # stop()
+                if _cancel_requested():
+                    raise  # a cancelled stop()
                 # A cancellation from below (a driver future), not of this task: the batch
                 # failed, but the writer must live on, or every later commit waits forever.
                 log.error("a group commit of %d units was interrupted; failing them", len(batch))
@@ -124,6 +149,11 @@ class GroupCommitter:
                 log.exception("group commit writer error; failing %d units", len(batch))
                 for unit in batch:
                     self._fail(unit[2], exc)
+        finally:
+            if _cancel_requested():
+                # This writer was cancelled, but a library turned the CancelledError into
+                # another error (or a unit swallowed it): honour it, or stop() waits forever.
+                raise asyncio.CancelledError
 
     def _alive(self) -> bool:
         return any(not task.done() for task in self._tasks)
@@ -159,7 +189,11 @@ class GroupCommitter:
                            for work, _, _ in batch]
                 await write_pending(conn)
             finally:
-                del conn.info[_DEFERRED]
+                # A cancelled driver call invalidates the connection, and then reading
+                # conn.info raises PendingRollbackError, which would replace the
+                # CancelledError; an invalidated connection's info is discarded anyway.
+                if not conn.invalidated:
+                    del conn.info[_DEFERRED]
             return results
 
     async def _run_alone(self, unit: _Unit, failed: Exception | None = None) -> None:
@@ -213,6 +247,11 @@ class GroupCommitter:
 
 
 _DEFERRED = "group_commit_deferred_writes"
+
+
+def _cancel_requested() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def write_later(conn: AsyncConnection, writes: Sequence[Write]) -> None:

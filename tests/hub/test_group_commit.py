@@ -116,11 +116,18 @@ async def test_a_unit_that_lost_a_race_to_another_writer_runs_again(engine) -> N
     writers = 2 if engine.dialect.name == "postgresql" else 1
     committer = GroupCommitter(engine, max_batch=1, writers=writers)
     committer.start()
+    # One writer (SQLite) runs the units one after the other: the second simply sees the row.
+    checks: list[str | None] = []
+    both_checked = asyncio.Event()
 
     async def insert_once(conn: AsyncConnection) -> str:
         seen = (await conn.execute(sa.select(IdTag.id_tag).where(
             IdTag.id_tag == "RACE"))).scalar()
-        await asyncio.sleep(0.1)  # both batches are past their check before either commits
+        checks.append(seen)
+        if len(checks) == writers:
+            both_checked.set()
+        if len(checks) <= writers:  # the first run of each unit, not the loser's second one
+            await both_checked.wait()  # both batches are past their check before either inserts
         if seen is not None:
             return "repeat"
         await conn.execute(sa.insert(IdTag).values(id_tag="RACE", blocked=False,
@@ -132,6 +139,63 @@ async def test_a_unit_that_lost_a_race_to_another_writer_runs_again(engine) -> N
     await committer.stop()
     assert sorted(results) == ["inserted", "repeat"], results
     assert committer.failures == 0
+
+
+async def test_stop_commits_the_batch_in_flight_and_returns(engine) -> None:
+    """stop() while a writer is inside a commit (at hub shutdown: the files sweep, a last-seen
+    flush, a station's disconnect). It used to cancel the writer there: the cancelled driver
+    call invalidated the connection, the cleanup then raised PendingRollbackError in place of
+    the CancelledError, the writer took it for a failed batch and waited for more work, and
+    stop() (and the hub's shutdown) waited forever."""
+    committer = GroupCommitter(engine)
+    committer.start()
+    inside = asyncio.Event()
+
+    async def long_unit(conn: AsyncConnection) -> str:
+        inside.set()
+        for _ in range(200):  # still in the driver when stop() comes
+            await conn.execute(sa.select(IdTag.id_tag))
+        await conn.execute(sa.insert(IdTag).values(id_tag="LAST", blocked=False,
+                                                   created_at=utcnow(), updated_at=utcnow()))
+        return "committed"
+
+    unit = asyncio.ensure_future(committer.run(long_unit))
+    await inside.wait()
+    stopping = asyncio.ensure_future(committer.stop())
+    await asyncio.sleep(0)
+    # Work offered while it stops is refused, not queued behind the writers' end.
+    with pytest.raises(RuntimeError, match="stopped"):
+        await committer.run(long_unit)
+    async with asyncio.timeout(60):  # a bound for the failure, not a window: it returns at once
+        await stopping
+    assert await unit == "committed"
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.select(IdTag.id_tag))).scalars().all() == ["LAST"]
+
+
+async def test_a_cancelled_writer_ends_even_when_a_unit_swallows_the_cancel(engine) -> None:
+    """A unit (or a driver) that turns the writer's cancellation into another error must not
+    keep the writer alive: whoever cancelled it (the end of the event loop cancels every task,
+    as asyncio.run does) would wait for it forever."""
+    committer = GroupCommitter(engine)
+    committer.start()
+    inside = asyncio.Event()
+
+    async def stubborn_unit(conn: AsyncConnection) -> None:
+        inside.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise RuntimeError("the cancel became another error") from None
+
+    unit = asyncio.ensure_future(committer.run(stubborn_unit))
+    await inside.wait()
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    async with asyncio.timeout(60):  # a bound for the failure: the writer ends at once
+        await asyncio.gather(*others, return_exceptions=True)
+    assert unit.cancelled()
 
 
 async def test_transaction_ids_are_never_reused(engine) -> None:

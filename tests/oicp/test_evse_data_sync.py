@@ -4,7 +4,6 @@ reconciles what no write announced."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -63,9 +62,32 @@ def pushed(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["EvseID"]: r for r in body["OperatorEvseData"]["EvseDataRecord"]}
 
 
+async def waiting_syncs(running: RunningHub) -> int:
+    """Requests for a fullLoad not sent yet."""
+    async with running.hub.engine.connect() as conn:
+        return (await conn.execute(sa.select(sa.func.count()).where(
+            OutboxMessage.ordering_key == outbox.EVSE_DATA_SYNC,
+            OutboxMessage.delivered_at.is_(None)))).scalar_one()
+
+
+async def all_sent(running: RunningHub) -> bool:
+    return await waiting_syncs(running) == 0
+
+
+async def end_change_delay(running: RunningHub) -> None:
+    """The test's clock for evse_data_change_delay: the waiting requests are due now (the
+    worker looks again within retry_max)."""
+    async with running.hub.engine.begin() as conn:
+        await conn.execute(sa.update(OutboxMessage).where(
+            OutboxMessage.ordering_key == outbox.EVSE_DATA_SYNC,
+            OutboxMessage.delivered_at.is_(None)).values(next_attempt_at=utcnow()))
+
+
 async def test_sites_writes_reach_hubject_as_full_loads(hub_factory, mock) -> None:
+    # The delay never ends by itself here: the test ends it (end_change_delay), so that "two
+    # writes inside the delay" holds however slow the machine is.
     running = await hub_factory(dev=True, oicp=oicp_settings(
-        mock, evses=[], evse_data_change_delay=0.3))
+        mock, evses=[], evse_data_change_delay=3600))
     await add_station(running, "CP-70")
     await add_organisation(running)
     site = await api(running, "POST", "/sites", site_body("CP-70"))
@@ -74,12 +96,16 @@ async def test_sites_writes_reach_hubject_as_full_loads(hub_factory, mock) -> No
     dc = next(p for p in charger["ports"] if p["evse_id"] == EVSE_A)
     await api(running, "PATCH", f"/sites/{site['id']}/chargers/{charger['id']}/ports/{dc['id']}",
               {"maximum_power_kw": 300})
+    assert await waiting_syncs(running) == 1
+    assert mock.attempts("PushEvseData") == 0
+    await end_change_delay(running)
 
     first = pushed((await wait_for(lambda: mock.accepted("PushEvseData")))[0])
     assert set(first) == {EVSE_A, EVSE_B}
     assert first[EVSE_A]["ChargingFacilities"][0]["Power"] == 300
     assert first[EVSE_A]["Address"]["City"] == "Muenchen"
-    await asyncio.sleep(0.5)
+    # The one request is answered by that push: nothing is left that could push again.
+    await wait_for(lambda: all_sent(running))
     assert len(mock.accepted("PushEvseData")) == 1
     spec = load_spec()
     if spec is not None:
@@ -88,13 +114,17 @@ async def test_sites_writes_reach_hubject_as_full_loads(hub_factory, mock) -> No
     # Removing a port: the next fullLoad no longer carries it (Hubject deletes it).
     await api(running, "DELETE",
               f"/sites/{site['id']}/chargers/{charger['id']}/ports/{dc['id']}")
+    assert await waiting_syncs(running) == 1
+    await end_change_delay(running)
     await wait_for(lambda: len(mock.accepted("PushEvseData")) == 2)
     assert set(pushed(mock.accepted("PushEvseData")[1])) == {EVSE_B}
+    await wait_for(lambda: all_sent(running))
 
-    # Local controller and fuse tree edits say nothing about EVSEs: no push.
+    # Local controller and fuse tree edits say nothing about EVSEs: no push is requested (a
+    # request would be in the outbox, committed with the edit, when the answer comes).
     await api(running, "PUT", f"/sites/{site['id']}/local-controller",
               {"name": "LC", "serial_no": "LC-1", "device_id": "dev-1"})
-    await asyncio.sleep(0.6)
+    assert await waiting_syncs(running) == 0
     assert len(mock.accepted("PushEvseData")) == 2
 
 

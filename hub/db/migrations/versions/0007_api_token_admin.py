@@ -1,7 +1,7 @@
 """API tokens: optional expiry and last-used time (pnc-hub token list|revoke, /api/api-tokens)
 
 Revision ID: 0007_api_token_admin
-Revises: 0005_diagnostics
+Revises: 0006_station_owner
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from hub.db.base import UTCDateTime
 
 revision = '0007_api_token_admin'
-down_revision = '0005_diagnostics'
+down_revision = '0006_station_owner'
 branch_labels = None
 depends_on = None
 

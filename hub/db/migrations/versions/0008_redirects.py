@@ -1,7 +1,7 @@
 """broker redirects: a redirect per station, its history, and relayed rows in the message log
 
 Revision ID: 0008_redirects
-Revises: 0005_diagnostics
+Revises: 0007_api_token_admin
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from hub.db.base import UTCDateTime
 
 revision = '0008_redirects'
-down_revision = '0005_diagnostics'
+down_revision = '0007_api_token_admin'
 branch_labels = None
 depends_on = None
 
