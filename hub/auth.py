@@ -68,7 +68,9 @@ class TokenInfo:
         return ADMIN in self.scopes
 
 
-REQUEST_TOKEN = "pnc_hub.token"
+# web.RequestKey is aiohttp >= 3.13's typed request key; older versions take a plain string.
+REQUEST_TOKEN: Any = (web.RequestKey("pnc_hub_token", TokenInfo) if hasattr(web, "RequestKey")
+                      else "pnc_hub.token")
 
 
 def public(handler: F) -> F:

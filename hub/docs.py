@@ -27,6 +27,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.auth import ADMIN, TokenInfo, TokenVerifier, public
+from hub.credential_throttle import CREDENTIAL_THROTTLES, too_many_failures
 from hub.errors import error_response
 from hub.openapi import DOCS_COOKIE, build_document, operation
 
@@ -89,12 +90,32 @@ def may_read_docs(info: TokenInfo | None) -> bool:
     return info is not None and (ADMIN in info.scopes or bool(info.scopes & set(DOCS_SCOPES)))
 
 
+class _Throttled(Exception):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+async def _verify_offered(request: web.Request, token: str) -> TokenInfo | None:
+    """Verify a token the caller offers now, counted like the API's bearer tokens: the same
+    per-address throttle, so these routes are no side door for guessing tokens."""
+    throttles = request.app.get(CREDENTIAL_THROTTLES)
+    table = throttles.token_addresses if throttles is not None else None
+    if table is not None and (wait := table.retry_after(request.remote)) > 0:
+        raise _Throttled(wait)
+    verifier: TokenVerifier = request.app[VERIFIER](request)  # type: ignore[operator]
+    info = await verifier.verify(token) if 0 < len(token) <= MAX_TOKEN_LENGTH else None
+    if info is None and table is not None:
+        table.failure(request.remote)
+    return info
+
+
 async def _identity(request: web.Request) -> TokenInfo | None:
     """The token behind the request: a bearer header, else the docs session cookie."""
     verifier: TokenVerifier = request.app[VERIFIER](request)  # type: ignore[operator]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return await verifier.verify(token.strip())
+        return await _verify_offered(request, token.strip())
     session_id = request.cookies.get(DOCS_COOKIE, "")
     stored = request.app[DOCS].token_of(session_id) if session_id else None
     if stored is None:
@@ -114,7 +135,10 @@ SESSION_SECURITY = [{"bearer": []}, {"docsSession": []}]
            security=SESSION_SECURITY,
            responses={"403": {"description": "the token may not read the API reference"}})
 async def openapi_json(request: web.Request) -> web.Response:
-    info = await _identity(request)
+    try:
+        info = await _identity(request)
+    except _Throttled as exc:
+        return too_many_failures(exc.retry_after)
     if info is None:
         return error_response(401, "unauthorized", "a bearer token or a docs session is required")
     if not may_read_docs(info):
@@ -128,7 +152,10 @@ async def openapi_json(request: web.Request) -> web.Response:
            tags=["docs"], response={"type": "string"}, response_type="text/html",
            response_example="<!doctype html>...", security=[])
 async def api_docs(request: web.Request) -> web.Response:
-    info = await _identity(request)
+    try:
+        info = await _identity(request)
+    except _Throttled as exc:
+        return too_many_failures(exc.retry_after)
     if not may_read_docs(info):
         return _page(_login_form(), status=200)
     return _page(_DOCS_PAGE)
@@ -150,8 +177,10 @@ async def docs_login(request: web.Request) -> web.Response:
         form = await request.post()
         value = form.get("token", "")
         token = value.strip() if isinstance(value, str) else ""
-    verifier: TokenVerifier = request.app[VERIFIER](request)  # type: ignore[operator]
-    info = await verifier.verify(token) if 0 < len(token) <= MAX_TOKEN_LENGTH else None
+    try:
+        info = await _verify_offered(request, token)
+    except _Throttled as exc:
+        return too_many_failures(exc.retry_after)
     if not may_read_docs(info):
         return _page(_login_form("This token is unknown, revoked or may not read the API "
                                  "reference."), status=401)

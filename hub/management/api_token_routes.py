@@ -79,15 +79,19 @@ async def create_api_token(request: web.Request) -> web.Response:
     return web.json_response({**TokenView.of(row).as_json(), "token": token}, status=201)
 
 
+TOKEN_ID = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+
+
 def _token_id(request: web.Request) -> int:
     text = request.match_info["id"]
-    if not text.isdigit() or len(text) > 18:
-        raise bad_request("id", "must be a token id (an integer)")
+    # Ids are 32-bit in the database; a larger one is malformed, not merely unknown.
+    if not text.isdigit() or len(text) > 10 or int(text) > TOKEN_ID["maximum"]:
+        raise bad_request("id", "must be a token id (an integer from 0 to 2147483647)")
     return int(text)
 
 
 @operation("Show one API token (never its secret)", tags=["api tokens"],
-           parameters=[path("id", {"type": "integer"})], response=TOKEN_SCHEMA,
+           parameters=[path("id", TOKEN_ID)], response=TOKEN_SCHEMA,
            responses={"404": error("no such token")})
 async def get_api_token(request: web.Request) -> web.Response:
     view = await get_token(hub_of(request).sessions, _token_id(request))
@@ -97,7 +101,7 @@ async def get_api_token(request: web.Request) -> web.Response:
 
 
 @operation("Revoke an API token (at once on this node; other nodes within 10 s)",
-           tags=["api tokens"], parameters=[path("id", {"type": "integer"})],
+           tags=["api tokens"], parameters=[path("id", TOKEN_ID)],
            response=TOKEN_SCHEMA,
            responses={"404": error("no such token"),
                       "409": error("the token making the request (it would lock the caller "

@@ -313,7 +313,9 @@ async def create_redirect(request: web.Request) -> web.Response:
 
 
 @operation("Reload what the hub caches about stations' redirects; text answer (\"done.\"), "
-           "JSON ({\"result\", \"redirects\"}) if Accept asks", tags=TAGS)
+           "JSON ({\"result\", \"redirects\"}) if Accept asks", tags=TAGS,
+           responses=s.text_or_json("done.", s.obj(["result", "redirects"], result=s.STRING,
+                                                   redirects=s.INTEGER)))
 async def refresh_station_list(request: web.Request) -> web.Response:
     count = await runtime_of(request).reload()
     return text_or_json(request, "done.", {"result": "done", "redirects": count})

@@ -67,6 +67,17 @@ def add_post_forms(app: web.Application) -> None:
                 app.router.add_post(resource.canonical, _post_form(route.handler))
 
 
+def _body_of_query(parameters: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The POST form's optional JSON body: one field per query parameter of the GET form."""
+    fields = {p["name"]: p.get("schema", {"type": "string"})
+              for p in parameters if p.get("in") == "query"}
+    example = {name: schema["examples"][0] for name, schema in fields.items()
+               if schema.get("examples")}
+    return {"required": False, "content": {"application/json": {
+        "schema": {"type": "object", "properties": fields, "additionalProperties": True},
+        "example": example}}}
+
+
 def _post_form(handler: Any) -> Any:
     async def post_form(request: web.Request) -> web.StreamResponse:
         return await handler(request)
@@ -75,6 +86,7 @@ def _post_form(handler: Any) -> Any:
     if op:
         op["summary"] = op.get("summary", "") + " (POST form)"
         op["description"] = "Parameters as in the GET form, in the query string or a JSON body."
+        op["requestBody"] = _body_of_query(op.get("parameters", ()))
         # Document the GET as acting (the operation dict is the GET handler's own).
         handler.openapi_operation = {**handler.openapi_operation, "description": _ACTING_NOTE}
         post_form.openapi_operation = op  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from aiohttp import web
 from hub.certificate_store import DatabaseCertificateStore
 from hub.db.models import Station, StationNotification
 from hub.errors import bad_request
+from hub.management import schemas as s
 from hub.management.common import (
     MISSING,
     hub_of,
@@ -131,7 +132,11 @@ def _detail(text: str | None) -> Any:
                {"name": "station_id", "in": "query", "schema": {"type": "string"}},
                {"name": "source", "in": "query", "schema": {"enum": ["hub", "station"]}},
                {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
-               {"name": "before_id", "in": "query", "schema": {"type": "integer"}}])
+               {"name": "before_id", "in": "query", "schema": {"type": "integer"}}],
+           response=s.obj(["data"], data=s.array(s.obj(
+               ["id", "station_id", "source", "type", "timestamp"],
+               id=s.INTEGER, station_id=s.STRING, source=s.enum("hub", "station"),
+               type=s.STRING, detail={}, timestamp=s.TIMESTAMP))))
 async def security_events(request: web.Request) -> web.Response:
     params = dict(request.query)
     source = params.get("source")

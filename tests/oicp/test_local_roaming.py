@@ -23,7 +23,13 @@ from oicp.mock_hubject import MockHubject
 from oicp.spec import load_spec
 from tests.hub.harness import RunningHub, connect_station, now, wait_for
 from tests.oicp.conftest import EVCO, EVSE_1, oicp_settings
-from tests.oicp.test_evse_data_sync import EVSE_A, EVSE_B, add_station, site_body
+from tests.oicp.test_evse_data_sync import (
+    EVSE_A,
+    EVSE_B,
+    add_organisation,
+    add_station,
+    site_body,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,6 +176,7 @@ async def test_evse_data_left_out_of_a_push_is_visible_through_the_api(
     running = await hub_factory(dev=True, oicp=oicp_settings(
         mock, evses=[], evse_data_change_delay=0.05))
     await add_station(running, "CP-70")
+    await add_organisation(running)
     body = site_body("CP-70")
     del body["street"]  # Hubject needs an address
     async with aiohttp.ClientSession(headers=running.auth) as http:

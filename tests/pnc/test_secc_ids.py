@@ -56,7 +56,8 @@ async def test_station_add_and_update_set_the_owning_organisation(database_url: 
     from sites_api.writes import ensure_organisation
 
     url = ["--database-url", database_url]
-    unknown = await asyncio.to_thread(cli, "station", "add", "CP-ORG", "--org", "acme", *url)
+    unknown = await asyncio.to_thread(cli, "station", "add", "CP-ORG", "--org", "acme",
+                                     "--no-password", *url)
     assert unknown.returncode == 2 and "unknown organisation 'acme'" in unknown.stderr
     engine = create_engine(database_url)
     try:
@@ -71,7 +72,8 @@ async def test_station_add_and_update_set_the_owning_organisation(database_url: 
 
         async with session_factory(engine)() as session:  # the refused command wrote nothing
             assert await session.get(Station, "CP-ORG") is None
-        added = await asyncio.to_thread(cli, "station", "add", "CP-ORG", "--org", "acme", *url)
+        added = await asyncio.to_thread(cli, "station", "add", "CP-ORG", "--org", "acme",
+                                        "--no-password", *url)
         assert added.returncode == 0 and "owned by acme" in added.stdout, added.stderr
         assert await owner() == "acme"
         kept = await asyncio.to_thread(cli, "station", "update", "CP-ORG", "--status",

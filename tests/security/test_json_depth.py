@@ -36,7 +36,10 @@ def body_routes(document: dict[str, Any]) -> list[tuple[str, str]]:
     found = []
     for path, methods in document["paths"].items():
         for method, op in methods.items():
-            if isinstance(op, dict) and "requestBody" in op:
+            # Routes that read JSON (the docs login reads a form and answers with its page).
+            content = op.get("requestBody", {}).get("content", {}) if isinstance(op, dict) \
+                else {}
+            if "application/json" in content:
                 concrete = re.sub(r"\{([^}:]+)(:[^}]*)?\}",
                                   lambda m: PATH_VALUES.get(m.group(1), "1"), path)
                 found.append((method.upper(), concrete))
