@@ -36,6 +36,8 @@ class RunningHub:
     scheme: str = "ws"
     # The [files] data_dir start_hub made (removed on stop).
     files_dir: str = ""
+    # The [pki] key_dir start_hub made (removed on stop).
+    pki_dir: str = ""
 
     @property
     def hub(self) -> Hub:
@@ -70,8 +72,9 @@ class RunningHub:
                                      f"{SHUTDOWN_LIMIT:.0f} s (pending tasks on stderr)")
             cleanup.result()
         finally:
-            if self.files_dir:
-                shutil.rmtree(self.files_dir, ignore_errors=True)
+            for own_dir in (self.files_dir, self.pki_dir):
+                if own_dir:
+                    shutil.rmtree(own_dir, ignore_errors=True)
 
 
 # A hub in a test stops in well under a second. The bound is generous for a loaded machine and
@@ -93,6 +96,10 @@ async def start_hub(database_url: str, *, ssl_context: ssl.SSLContext | None = N
     files = sections.setdefault("files", {})
     own_dir = "" if "data_dir" in files else tempfile.mkdtemp(prefix="pnc-hub-files-")
     files.setdefault("data_dir", own_dir)
+    # So do the dev PKI's CA keys (on PostgreSQL they would land in ./pki-keys).
+    pki = sections.setdefault("pki", {})
+    own_pki = "" if "key_dir" in pki else tempfile.mkdtemp(prefix="pnc-hub-pki-")
+    pki.setdefault("key_dir", own_pki)
     config = load_config(env={}, overrides=sections)
     app = create_app(config, feature_list=feature_list,
                      startup=StartupOptions(upgrade_database=True))
@@ -102,7 +109,8 @@ async def start_hub(database_url: str, *, ssl_context: ssl.SSLContext | None = N
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     token = await create_token(app[HUB].sessions, "test admin")
-    return RunningHub(app, runner, port, token, "wss" if ssl_context else "ws", files_dir=own_dir)
+    return RunningHub(app, runner, port, token, "wss" if ssl_context else "ws", files_dir=own_dir,
+                      pki_dir=own_pki)
 
 
 def now() -> str:
