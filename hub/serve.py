@@ -20,6 +20,7 @@ import signal
 import socket
 import ssl
 import sys
+import threading
 from collections.abc import Callable
 
 from aiohttp import web
@@ -128,6 +129,17 @@ async def run_until_signal(app: web.Application, sock: socket.socket, *,
             log.exception("shutting the hub down failed")
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+        await _outlive_sqlite_threads()
+
+
+async def _outlive_sqlite_threads(limit: float = 2.0) -> None:
+    """Keep the loop open until aiosqlite's worker threads end. A connection that failed to
+    open (a missing directory) queues its own stop with a future of this loop that nobody
+    awaits; if asyncio.run closed the loop first, the thread prints a traceback."""
+    workers = [t for t in threading.enumerate()
+               if t.name.endswith("(_connection_worker_thread)")]
+    for worker in workers:
+        await asyncio.to_thread(worker.join, limit / max(1, len(workers)))
 
 
 def describe_startup_error(exc: BaseException, app: web.Application) -> str:
