@@ -126,6 +126,23 @@ async def _station_field(hub: Hub, data: dict[str, Any]) -> str:
     return station_id
 
 
+async def _requested_changes(request: web.Request, data: dict[str, Any],
+                             *target_names: str) -> tuple[str, dict[str, Any]]:
+    """The station and the mode/enabled/target changes a create-or-update form asks for (a
+    target is required only to create)."""
+    hub = hub_of(request)
+    station_id = await _station_field(hub, data)
+    existing = await redirects.get(hub, station_id)
+    target = _target_field(request, data, *target_names, required=existing is None)
+    changes: dict[str, Any] = {
+        "mode": choice_field(data, "mode", choices=redirects.MODES,
+                             default=existing.mode if existing else "relay"),
+        "enabled": bool_field(data, "enabled", existing.enabled if existing else True)}
+    if target is not None:
+        changes["target_url"] = target
+    return station_id, changes
+
+
 def _target_field(request: web.Request, data: dict[str, Any], *names: str,
                   required: bool) -> str | None:
     url = text_field(data, *names, required=required, max_length=redirects.MAX_URL)
@@ -210,17 +227,10 @@ async def list_redirects(request: web.Request) -> web.Response:
 async def put_redirect(request: web.Request) -> web.Response:
     hub = hub_of(request)
     data = await json_body(request)
-    station_id = await _station_field(hub, data)
+    station_id, changes = await _requested_changes(request, data, "target_url", "targetUrl")
     existing = await redirects.get(hub, station_id)
-    target = _target_field(request, data, "target_url", "targetUrl", required=existing is None)
-    changes: dict[str, Any] = {
-        "mode": choice_field(data, "mode", choices=redirects.MODES,
-                             default=existing.mode if existing else "relay"),
-        "enabled": bool_field(data, "enabled", existing.enabled if existing else True),
-        **_tls_fields(data, target or (existing.target_url if existing else "")),
-    }
-    if target is not None:
-        changes["target_url"] = target
+    changes.update(_tls_fields(data, changes.get("target_url") or
+                               (existing.target_url if existing else "")))
     password = _password_field(data)
     if password is not MISSING:
         changes["upstream_password"] = password
@@ -271,15 +281,7 @@ async def redirect_history(request: web.Request) -> web.Response:
 async def set_redirect(request: web.Request) -> web.Response:
     hub = hub_of(request)
     data = dict(request.query)
-    station_id = await _station_field(hub, data)
-    existing = await redirects.get(hub, station_id)
-    target = _target_field(request, data, "target", "target_url", required=existing is None)
-    changes: dict[str, Any] = {
-        "mode": choice_field(data, "mode", choices=redirects.MODES,
-                             default=existing.mode if existing else "relay"),
-        "enabled": bool_field(data, "enabled", existing.enabled if existing else True)}
-    if target is not None:
-        changes["target_url"] = target
+    station_id, changes = await _requested_changes(request, data, "target", "target_url")
     row, _ = await _apply(request, station_id, changes,
                           bool(bool_field(data, "reconnect", False)))
     return web.json_response({"result": "ok",
