@@ -18,7 +18,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,7 @@ class Jobs:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopped = False
         self._back_ids: set[str] | None = None
         self._back_write: asyncio.Future[None] | None = None
         self._limit = asyncio.Semaphore(8)
@@ -153,6 +154,7 @@ class Jobs:
         self._loop_task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._loop_task is not None:
             self._loop_task.cancel()
         tasks = [t for t in [self._loop_task, *self._tasks] if t is not None]
@@ -214,7 +216,15 @@ class Jobs:
         for job_id in ids:
             self._spawn(self.run_now(job_id))
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    async def run_soon(self, job_id: int) -> None:
+        """Run a job now, as a task of this runner (for hooks that are not): stop() cancels
+        it and hands its lease back, instead of it running on past the shutdown."""
+        self._spawn(self.run_now(job_id))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        if self._stopped:  # the next start's poll runs it
+            coro.close()
+            return
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
