@@ -18,7 +18,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,9 @@ JOBS = PncJob.__table__
 SIGN_GRACE = dt.timedelta(seconds=2)
 #: How long an offline station's job sleeps before it is looked at again (connecting wakes it).
 OFFLINE_RECHECK = 300.0
+#: At shutdown, how long handing back the leases of cancelled jobs may take (a database that
+#: does not answer must not hold the shutdown: the leases then simply run out).
+RELEASE_LIMIT = 5.0
 TRIGGERS = {"V2GCertificate": "SignV2GCertificate",
             "ChargingStationCertificate": "SignChargingStationCertificate"}
 
@@ -77,6 +80,9 @@ class Jobs:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopped = False
+        #: Jobs this runner has claimed and not finished: id -> the lease_until it wrote.
+        self._leases: dict[int, dt.datetime] = {}
         self._back_ids: set[str] | None = None
         self._back_write: asyncio.Future[None] | None = None
         self._limit = asyncio.Semaphore(8)
@@ -153,12 +159,33 @@ class Jobs:
         self._loop_task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._loop_task is not None:
             self._loop_task.cancel()
         tasks = [t for t in [self._loop_task, *self._tasks] if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._release_leases()
+
+    async def _release_leases(self) -> None:
+        """Hand back the leases of the jobs cancelled mid-run, so that the next start (of this
+        node or another) runs them at once rather than once the lease (minutes) ran out. Only
+        leases still as this runner wrote them: one that ran out may belong to another node.
+        Best effort: without the database the leases run out, as after a crash."""
+        held, self._leases = self._leases, {}
+        if not held:
+            return
+        try:
+            async with asyncio.timeout(RELEASE_LIMIT):
+                async with self.pnc.hub.engine.begin() as conn:
+                    for job_id, until in held.items():
+                        await conn.execute(sa.update(JOBS).where(
+                            JOBS.c.id == job_id, JOBS.c.lease_until == until).values(
+                            lease_until=None))
+        except Exception:  # TimeoutError too
+            log.warning("could not hand back the leases of %d Plug&Charge job(s) at shutdown; "
+                        "they run again once their lease ends", len(held), exc_info=True)
 
     def wake(self) -> None:
         self._wake.set()
@@ -214,7 +241,15 @@ class Jobs:
         for job_id in ids:
             self._spawn(self.run_now(job_id))
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    async def run_soon(self, job_id: int) -> None:
+        """Run a job now, as a task of this runner (for hooks that are not): stop() cancels
+        it and hands its lease back, instead of it running on past the shutdown."""
+        self._spawn(self.run_now(job_id))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        if self._stopped:  # the next start's poll runs it
+            coro.close()
+            return
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -232,13 +267,16 @@ class Jobs:
 
     async def _run(self, job_id: int) -> None:
         now = utcnow()
+        until = now + self.lease
         async with self.pnc.hub.engine.begin() as conn:
             claimed = await conn.execute(sa.update(JOBS).where(
                 JOBS.c.id == job_id, JOBS.c.state.in_(OPEN_STATES),
                 sa.or_(JOBS.c.lease_until.is_(None), JOBS.c.lease_until < now),
-            ).values(lease_until=now + self.lease))
+            ).values(lease_until=until))
             if claimed.rowcount != 1:
                 return
+            # Before the commit: a cancel that lands in it leaves the lease held.
+            self._leases[job_id] = until
             job = (await conn.execute(sa.select(JOBS).where(JOBS.c.id == job_id))).one()
         outcome = await self._handlers[job.kind](job)
         await self._finish_row(job_id, job, outcome)
@@ -254,32 +292,41 @@ class Jobs:
                 # wrote, only hand the lease back.
                 await conn.execute(sa.update(JOBS).where(JOBS.c.id == job_id).values(
                     lease_until=None))
-                return
-            attempts = current.attempts + (1 if outcome.attempt else 0)
-            state, delay = outcome.state, outcome.delay
-            if outcome.attempt and state in OPEN_STATES:
-                if attempts >= self.settings.max_attempts:
-                    state = FAILED
-                else:
-                    delay = max(delay, min(self.settings.retry_base_seconds * 2 ** (attempts - 1),
-                                           self.settings.retry_max_seconds))
-            values: dict[str, Any] = {
-                "state": state, "attempts": attempts, "lease_until": None, "updated_at": now,
-                "last_error": outcome.error, "payload": {**current.payload, **outcome.payload},
-                "next_run_at": now + dt.timedelta(seconds=delay) if state in OPEN_STATES
-                else None}
-            if outcome.step:
-                values["step"] = outcome.step
-            if state in (DONE, FAILED):
-                values["finished_at"] = now
-            await conn.execute(sa.update(JOBS).where(JOBS.c.id == job_id).values(**values))
-            if state in (DONE, FAILED) and current.kind == "sign" and \
-                    current.payload.get("renewJob"):
-                await self._sign_finished(conn, current.payload["renewJob"], state,
-                                          outcome.error)
+                state: str | None = None
+            else:
+                state = await self._write_outcome(conn, current, outcome, now)
+        self._leases.pop(job_id, None)  # committed: the lease is handed back
         if state == FAILED:
             log.warning("Plug&Charge job %s (%s, station %s) failed: %s", job_id,
                         current.kind, current.station_id, outcome.error)
+
+    async def _write_outcome(self, conn: Any, current: Any, outcome: Outcome,
+                             now: dt.datetime) -> str:
+        """Record how a run ended (and hand the lease back); the job's new state."""
+        job_id = current.id
+        attempts = current.attempts + (1 if outcome.attempt else 0)
+        state, delay = outcome.state, outcome.delay
+        if outcome.attempt and state in OPEN_STATES:
+            if attempts >= self.settings.max_attempts:
+                state = FAILED
+            else:
+                delay = max(delay, min(self.settings.retry_base_seconds * 2 ** (attempts - 1),
+                                       self.settings.retry_max_seconds))
+        values: dict[str, Any] = {
+            "state": state, "attempts": attempts, "lease_until": None, "updated_at": now,
+            "last_error": outcome.error, "payload": {**current.payload, **outcome.payload},
+            "next_run_at": now + dt.timedelta(seconds=delay) if state in OPEN_STATES
+            else None}
+        if outcome.step:
+            values["step"] = outcome.step
+        if state in (DONE, FAILED):
+            values["finished_at"] = now
+        await conn.execute(sa.update(JOBS).where(JOBS.c.id == job_id).values(**values))
+        if state in (DONE, FAILED) and current.kind == "sign" and \
+                current.payload.get("renewJob"):
+            await self._sign_finished(conn, current.payload["renewJob"], state,
+                                      outcome.error)
+        return state
 
     async def _sign_finished(self, conn: Any, renew_id: int, state: str,
                              error: str | None) -> None:

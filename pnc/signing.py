@@ -104,5 +104,5 @@ async def sign_certificate(pnc: Pnc, session: StationSession, payload: dict[str,
                               detail=json.dumps({"certificateType": certificate_type,
                                                  "job": job_id}))
     # CertificateSigned must follow the CALLRESULT of SignCertificate, not overtake it.
-    session.after_answer(lambda: pnc.jobs.run_now(job_id))
+    session.after_answer(lambda: pnc.jobs.run_soon(job_id))
     return {"status": "Accepted"}

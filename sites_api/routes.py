@@ -52,6 +52,12 @@ def etag(version: int) -> str:
 async def site_response(app: web.Application, scope: Scope, site_id: int, status: int = 200,
                         headers: dict[str, str] | None = None) -> web.Response:
     site = await app[READER].run(load_site, scope, site_id)
+    return site_answer(site, site_id, status, headers)
+
+
+def site_answer(site: dict[str, Any] | None, site_id: int, status: int = 200,
+                headers: dict[str, str] | None = None) -> web.Response:
+    """A loaded site as the API answers it, with its ETag."""
     if site is None:
         raise ApiError(404, "not_found", f"site {site_id} does not exist")
     return json_response(public(site), status,

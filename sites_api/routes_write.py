@@ -24,7 +24,8 @@ from hub.json_body import read_json
 from hub.openapi import operation
 from sites_api import inputs, writes
 from sites_api.fields import parse
-from sites_api.routes import SITE_PATH, scope_of, site_id_of, site_response
+from sites_api.readmodel import load_site
+from sites_api.routes import SITE_PATH, scope_of, site_answer, site_id_of, site_response
 from sites_api.schemas import ref
 
 WRITE = "sites:write"
@@ -83,13 +84,18 @@ async def _site_write(request: web.Request, work: Work, status: int = 200,
     site_id = site_id_of(request)
     expected = if_match(request)
 
-    async def locked(conn: AsyncConnection) -> Any:
+    async def locked(conn: AsyncConnection) -> tuple[Any, dict[str, Any] | None]:
         await writes.lock_site(conn, scope, site_id, expected)
-        return await work(conn)
+        result = await work(conn)
+        # Read in the write's transaction, under the site's lock: read after the commit, the
+        # answer (and its ETag) could show a concurrent write that committed meanwhile, or,
+        # on PostgreSQL (a snapshot per statement), parts of both.
+        site = await conn.run_sync(lambda sync: load_site(sync, scope, site_id))
+        return result, site
 
-    result = await _transaction(request, locked, evse_data)
+    result, site = await _transaction(request, locked, evse_data)
     headers = {"Location": location(result)} if location else None
-    return await site_response(request.app, scope, site_id, status, headers)
+    return site_answer(site, site_id, status, headers)
 
 
 def _site_doc(summary: str, body: str | None = None, status: int = 200) -> Any:

@@ -313,8 +313,10 @@ async def running_charge_point(cp: Any) -> AsyncIterator[Any]:
             await task
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` (sync or async) until it returns a truthy value."""
+async def wait_for(predicate: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` (sync or async) until it returns a truthy value. The default bound
+    is for a loaded machine (2 cores, PostgreSQL, other suites beside): a condition met in
+    milliseconds costs no more, and only a condition that never comes waits this long."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = predicate()

@@ -54,10 +54,15 @@ class Opcp:
     token_requests: int = 0
     ccp_requests: list[dict[str, Any]] = field(default_factory=list)
     est_requests: int = 0
+    #: EST enrolments wait for this to be set (a CA that hangs); set by default.
+    est_answer: asyncio.Event = field(default_factory=asyncio.Event)
     pki: DevPki | None = None
     issuer: CertificateIssuer | None = None
     runner: web.AppRunner | None = None
     url: str = ""
+
+    def __post_init__(self) -> None:
+        self.est_answer.set()
 
     async def start(self, tmp: Path) -> Opcp:
         settings = PkiSettings(cpo_name="pnc-hub Test CPO", key_dir=tmp / "hubject-keys",
@@ -79,6 +84,7 @@ class Opcp:
         return self
 
     async def stop(self) -> None:
+        self.est_answer.set()  # a held enrolment would hold the shutdown
         if self.runner is not None:
             await self.runner.cleanup()
 
@@ -136,8 +142,10 @@ class Opcp:
                 request.headers.get("Content-Type") != "application/pkcs10":
             return web.Response(status=400, text="cpo CA and application/pkcs10 expected")
         self.est_requests += 1
+        body = await request.read()
+        await self.est_answer.wait()
         try:
-            csr = x509.load_der_x509_csr(base64.b64decode(await request.read()))
+            csr = x509.load_der_x509_csr(base64.b64decode(body))
         except ValueError:
             return web.Response(status=400, text="not a base64 DER PKCS#10")
         assert self.issuer is not None

@@ -84,6 +84,10 @@ async def test_renewal_resumes_after_a_restart_before_delivery(database_url: str
         async with connect(first, "CP-RENEW2", wallet) as cp:
             await cp.boot()
             await wait_for(lambda: _sign_failed_once(first), timeout=10)
+        # The station is gone: whether a retry was in flight or not, the job ends up waiting
+        # for it. Stop only once that is recorded, so that the restart always starts from the
+        # same state (a hub stopped mid-run is tests/pnc/test_job_leases.py's case).
+        await wait_for(lambda: _sign_waiting(first), timeout=10)
     finally:
         await first.stop()
     wallet.answer_signed.set()
@@ -100,6 +104,12 @@ async def test_renewal_resumes_after_a_restart_before_delivery(database_url: str
 
 async def _step(running: RunningHub, step: str) -> bool:
     return any(j["step"] == step for j in await _jobs(running, "renew"))
+
+
+async def _sign_waiting(running: RunningHub) -> bool:
+    jobs = await _jobs(running, "sign")
+    return any(j["step"] == "deliver" and j["attempts"] >= 1 and j["state"] == "waiting"
+               for j in jobs)
 
 
 async def _sign_failed_once(running: RunningHub) -> bool:
