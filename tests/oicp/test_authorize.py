@@ -33,7 +33,9 @@ async def test_rfid_session_through_hubject(oicp_hub, mock) -> None:
         await station.call(call.StopTransaction(meter_stop=1500, timestamp=now(),
                                                 transaction_id=started.transaction_id,
                                                 id_tag=UID.lower()))
-        await wait_for(lambda: mock.accepted("ChargeDetailRecord"))
+        # The CDR and the End notification travel on separate outbox lanes: either may be first.
+        await wait_for(lambda: mock.accepted("ChargeDetailRecord")
+                       and len(mock.accepted("ChargingNotifications")) >= 2)
     cdr = mock.accepted("ChargeDetailRecord")[0]
     assert cdr["Identification"] == {"RFIDMifareFamilyIdentification": {"UID": UID}}
     assert cdr["EvseID"] == EVSE_1 and cdr["ConsumedEnergy"] == 1.0
