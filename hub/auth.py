@@ -182,6 +182,30 @@ def request_token(request: web.Request) -> TokenInfo:
     return request[REQUEST_TOKEN]
 
 
+class CredentialsThrottled(Exception):
+    """The caller's address failed too often: answer ``response()`` (429, Retry-After)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+    def response(self) -> web.Response:
+        return too_many_failures(self.retry_after)
+
+
+async def verify_offered(verifier: TokenVerifier, token: str, throttle: CredentialThrottle,
+                         address: str | None) -> TokenInfo | None:
+    """Check a token a caller offers now. Refused (CredentialsThrottled) while the address is
+    throttled; an unknown token counts against the address. Every route that takes a token
+    from a caller goes through here, so none is a side door for guessing tokens."""
+    if (wait := throttle.retry_after(address)) > 0:
+        raise CredentialsThrottled(wait)
+    info = await verifier.verify(token)
+    if info is None:
+        throttle.failure(address)
+    return info
+
+
 def auth_middleware(verifier_for: Callable[[web.Request], TokenVerifier],
                     throttle: CredentialThrottle | None = None) -> Any:
     """``throttle``: failed tokens per source address (429 + Retry-After once it blocks)."""
@@ -203,12 +227,12 @@ def auth_middleware(verifier_for: Callable[[web.Request], TokenVerifier],
                                       "a bearer token is required (Authorization: Bearer ...)")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
-        wait = throttle.retry_after(request.remote)
-        if wait > 0:
-            return too_many_failures(wait)
-        info = await verifier_for(request).verify(token.strip())
+        try:
+            info = await verify_offered(verifier_for(request), token.strip(), throttle,
+                                        request.remote)
+        except CredentialsThrottled as exc:
+            return exc.response()
         if info is None:
-            throttle.failure(request.remote)
             return error_response(401, "unauthorized", "unknown or revoked token")
         allowed = getattr(route_handler, "scopes", frozenset())
         if not info.is_admin and not (info.scopes & allowed):

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.auth import ADMIN, TokenInfo, TokenVerifier, public
-from hub.credential_throttle import CREDENTIAL_THROTTLES, too_many_failures
+from hub.auth import ADMIN, CredentialsThrottled, TokenInfo, TokenVerifier, public, verify_offered
+from hub.credential_throttle import CREDENTIAL_THROTTLES
 from hub.errors import error_response
 from hub.openapi import DOCS_COOKIE, build_document, operation
 
@@ -90,24 +90,15 @@ def may_read_docs(info: TokenInfo | None) -> bool:
     return info is not None and (ADMIN in info.scopes or bool(info.scopes & set(DOCS_SCOPES)))
 
 
-class _Throttled(Exception):
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(retry_after)
-        self.retry_after = retry_after
-
-
 async def _verify_offered(request: web.Request, token: str) -> TokenInfo | None:
-    """Verify a token the caller offers now, counted like the API's bearer tokens: the same
-    per-address throttle, so these routes are no side door for guessing tokens."""
-    throttles = request.app.get(CREDENTIAL_THROTTLES)
-    table = throttles.token_addresses if throttles is not None else None
-    if table is not None and (wait := table.retry_after(request.remote)) > 0:
-        raise _Throttled(wait)
+    """A token offered in a header or the login form: checked like the API's bearer tokens,
+    under the same per-address throttle."""
+    if not 0 < len(token) <= MAX_TOKEN_LENGTH:
+        return None
     verifier: TokenVerifier = request.app[VERIFIER](request)  # type: ignore[operator]
-    info = await verifier.verify(token) if 0 < len(token) <= MAX_TOKEN_LENGTH else None
-    if info is None and table is not None:
-        table.failure(request.remote)
-    return info
+    return await verify_offered(verifier, token,
+                                request.app[CREDENTIAL_THROTTLES].token_addresses,
+                                request.remote)
 
 
 async def _identity(request: web.Request) -> TokenInfo | None:
@@ -137,8 +128,8 @@ SESSION_SECURITY = [{"bearer": []}, {"docsSession": []}]
 async def openapi_json(request: web.Request) -> web.Response:
     try:
         info = await _identity(request)
-    except _Throttled as exc:
-        return too_many_failures(exc.retry_after)
+    except CredentialsThrottled as exc:
+        return exc.response()
     if info is None:
         return error_response(401, "unauthorized", "a bearer token or a docs session is required")
     if not may_read_docs(info):
@@ -154,8 +145,8 @@ async def openapi_json(request: web.Request) -> web.Response:
 async def api_docs(request: web.Request) -> web.Response:
     try:
         info = await _identity(request)
-    except _Throttled as exc:
-        return too_many_failures(exc.retry_after)
+    except CredentialsThrottled as exc:
+        return exc.response()
     if not may_read_docs(info):
         return _page(_login_form(), status=200)
     return _page(_DOCS_PAGE)
@@ -179,8 +170,8 @@ async def docs_login(request: web.Request) -> web.Response:
         token = value.strip() if isinstance(value, str) else ""
     try:
         info = await _verify_offered(request, token)
-    except _Throttled as exc:
-        return too_many_failures(exc.retry_after)
+    except CredentialsThrottled as exc:
+        return exc.response()
     if not may_read_docs(info):
         return _page(_login_form("This token is unknown, revoked or may not read the API "
                                  "reference."), status=401)

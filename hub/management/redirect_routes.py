@@ -127,9 +127,10 @@ async def _station_field(hub: Hub, data: dict[str, Any]) -> str:
 
 
 async def _requested_changes(request: web.Request, data: dict[str, Any],
-                             *target_names: str) -> tuple[str, dict[str, Any]]:
-    """The station and the mode/enabled/target changes a create-or-update form asks for (a
-    target is required only to create)."""
+                             *target_names: str
+                             ) -> tuple[str, StationRedirect | None, dict[str, Any]]:
+    """The station, its redirect (None: none yet) and the mode/enabled/target changes a
+    create-or-update form asks for (a target is required only to create)."""
     hub = hub_of(request)
     station_id = await _station_field(hub, data)
     existing = await redirects.get(hub, station_id)
@@ -140,7 +141,7 @@ async def _requested_changes(request: web.Request, data: dict[str, Any],
         "enabled": bool_field(data, "enabled", existing.enabled if existing else True)}
     if target is not None:
         changes["target_url"] = target
-    return station_id, changes
+    return station_id, existing, changes
 
 
 def _target_field(request: web.Request, data: dict[str, Any], *names: str,
@@ -227,8 +228,8 @@ async def list_redirects(request: web.Request) -> web.Response:
 async def put_redirect(request: web.Request) -> web.Response:
     hub = hub_of(request)
     data = await json_body(request)
-    station_id, changes = await _requested_changes(request, data, "target_url", "targetUrl")
-    existing = await redirects.get(hub, station_id)
+    station_id, existing, changes = await _requested_changes(request, data, "target_url",
+                                                             "targetUrl")
     changes.update(_tls_fields(data, changes.get("target_url") or
                                (existing.target_url if existing else "")))
     password = _password_field(data)
@@ -281,7 +282,7 @@ async def redirect_history(request: web.Request) -> web.Response:
 async def set_redirect(request: web.Request) -> web.Response:
     hub = hub_of(request)
     data = dict(request.query)
-    station_id, changes = await _requested_changes(request, data, "target", "target_url")
+    station_id, _, changes = await _requested_changes(request, data, "target", "target_url")
     row, _ = await _apply(request, station_id, changes,
                           bool(bool_field(data, "reconnect", False)))
     return web.json_response({"result": "ok",

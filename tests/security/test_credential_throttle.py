@@ -162,6 +162,28 @@ async def test_wrong_bearer_tokens_are_throttled_per_address(hub: RunningHub) ->
 
 
 @SQLITE_ONLY
+async def test_the_docs_login_form_counts_against_the_same_address(hub: RunningHub) -> None:
+    clock = FakeClock()
+    hub.app[CREDENTIAL_THROTTLES].set_clock(clock)
+    login = hub.http_url + "/api/docs/login"
+    async with aiohttp.ClientSession() as http:
+        for attempt in range(21):
+            async with http.post(login, data={"token": f"pnch_wrong-{attempt}"},
+                                 allow_redirects=False) as resp:
+                assert resp.status == 401, attempt
+        # The form and the API share one table: the right token is refused on both for now.
+        async with http.post(login, data={"token": hub.admin_token},
+                             allow_redirects=False) as resp:
+            assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
+        async with http.get(hub.http_url + "/api/openapi.json", headers=hub.auth) as resp:
+            assert resp.status == 429
+        clock.now += 2
+        async with http.post(login, data={"token": hub.admin_token},
+                             allow_redirects=False) as resp:
+            assert resp.status == 303
+
+
+@SQLITE_ONLY
 async def test_station_add_without_a_password_needs_no_password(database_url: str) -> None:
     url = ["--database-url", database_url]
     refused = await asyncio.to_thread(cli, "station", "add", "CP-OPEN", *url)
