@@ -34,6 +34,7 @@ from hub.db.migrate import pending_revisions, upgrade_database
 from hub.docs import add_docs_routes
 from hub.errors import error_middleware
 from hub.events import EventBus
+from hub.feature_api import CONFIG
 from hub.files.runtime import add_file_routes
 from hub.health import add_health_routes
 from hub.id_tags import IdTagCache
@@ -53,7 +54,6 @@ from hub.services.command_effects201 import register_command_effects201
 
 log = logging.getLogger(__name__)
 
-CONFIG = web.AppKey("config", Config)
 TOKENS = TOKEN_VERIFIER
 
 

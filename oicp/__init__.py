@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.context import HUB
+from hub.feature_api import HUB
 from oicp.config import load_oicp_config
 from oicp.legacy import add_legacy_routes
 from oicp.outbox import outbox_metrics

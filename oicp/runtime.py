@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.context import Hub
 from hub.db.base import utcnow
 from hub.db.models import OutboxMessage
+from hub.feature_api import Hub
 from hub.metrics import MetricFamily
 from hub.services.timestamps import format_timestamp
 from oicp import messages, outbox
