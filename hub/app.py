@@ -34,6 +34,7 @@ from hub.db.migrate import pending_revisions, upgrade_database
 from hub.docs import add_docs_routes
 from hub.errors import error_middleware
 from hub.events import EventBus
+from hub.evse_provider import EVSE_PROVIDERS, EvseProviders
 from hub.feature_api import CONFIG
 from hub.files.runtime import add_file_routes
 from hub.health import add_health_routes
@@ -101,6 +102,7 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     app[CONFIG] = config
     app[STARTUP] = startup or StartupOptions()
     app[CREDENTIAL_THROTTLES] = throttles
+    app[EVSE_PROVIDERS] = EvseProviders()  # filled by features at setup (hub.evse_provider)
     add_security_headers(app)
     selected = list(features() if feature_list is None else feature_list)
     app.cleanup_ctx.append(_hub_runtime(selected))

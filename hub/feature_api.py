@@ -15,6 +15,14 @@ from aiohttp import web
 
 from hub.config import Config
 from hub.context import HUB, ActionHandler, DataTransferHandler, Hub
+from hub.evse_provider import (
+    EVSE_PROVIDERS,
+    EvseLocation,
+    EvseProvider,
+    EvseProviders,
+    EvseSite,
+    evse_providers,
+)
 from hub.ocpp_server.endpoint import valid_station_id
 from hub.ocpp_server.framing import FrameError
 from hub.ocpp_server.framing import validate as validate_payload
@@ -51,7 +59,8 @@ CORE_MODULES: tuple[str, ...] = (
 )
 
 __all__ = [
-    "CONFIG", "CORE_MODULES", "HUB", "ActionHandler", "Config", "DataTransferHandler",
-    "FrameError", "Hub", "InvalidRequest", "StationSession", "payload_of", "to_camel",
-    "to_snake", "valid_station_id", "validate_payload",
+    "CONFIG", "CORE_MODULES", "EVSE_PROVIDERS", "HUB", "ActionHandler", "Config",
+    "DataTransferHandler", "EvseLocation", "EvseProvider", "EvseProviders", "EvseSite",
+    "FrameError", "Hub", "InvalidRequest", "StationSession", "evse_providers", "payload_of",
+    "to_camel", "to_snake", "valid_station_id", "validate_payload",
 ]
