@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -63,6 +64,9 @@ class Feature:
     name: str
     setup: Callable[[web.Application], None]
     migrations: Path | None = None
+    # Registers the feature's OCPP handlers on a Hub-like recorder, without a runtime: what
+    # ``pnc-hub ocpp actions`` lists (hub.ocpp_actions). The runtime registers the same ones.
+    ocpp_handlers: Callable[[Any], None] | None = None
 
 
 @dataclass
@@ -81,7 +85,7 @@ STARTUP = web.AppKey("startup", StartupOptions)
 def features() -> list[Feature]:
     """The features this build ships. Packages whose issue has not landed are not listed."""
     return [
-        Feature("pnc", pnc.setup, migrations=pnc.MIGRATIONS),
+        Feature("pnc", pnc.setup, migrations=pnc.MIGRATIONS, ocpp_handlers=pnc.ocpp_handlers),
         Feature("oicp", oicp.setup, migrations=oicp.MIGRATIONS),
         Feature("sites", sites_api.setup, migrations=sites_api.MIGRATIONS),
     ]

@@ -148,7 +148,29 @@ def build_parser() -> argparse.ArgumentParser:
     pki.set_defaults(func=cmd_pki)
 
     _hubject_mock_parser(commands)
+    ocpp = commands.add_parser("ocpp", help="what the hub knows of OCPP")
+    ocpp_commands = ocpp.add_subparsers(dest="ocpp_command", required=True)
+    actions = ocpp_commands.add_parser(
+        "actions", help="every OCPP action per version and direction, and the module that "
+                        "answers or sends it (read from the code)")
+    actions.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    actions.set_defaults(func=cmd_ocpp_actions)
     return parser
+
+
+def cmd_ocpp_actions(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from hub.app import features
+    from hub.ocpp_actions import action_table, render
+
+    shipped = features()
+    rows = action_table([f.ocpp_handlers for f in shipped if f.ocpp_handlers is not None],
+                        ["hub", *(f.setup.__module__.split(".")[0] for f in shipped)])
+    print("\n".join(json.dumps(dataclasses.asdict(r)) for r in rows) if args.json
+          else render(rows))
+    return 0
 
 
 def _hubject_mock_parser(commands: Any) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 from aiohttp import web
 from cryptography.x509 import ocsp
@@ -92,4 +94,12 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(runtime)
 
 
-__all__ = ["MIGRATIONS", "PNC", "Pnc", "setup"]
+def ocpp_handlers(hub: Any) -> None:
+    """Register this feature's OCPP handlers on ``hub`` as the runtime does (``adapters``),
+    without starting it: for ``pnc-hub ocpp actions``, which only reads who answers what."""
+    from pnc.adapters import register
+
+    register(cast(Pnc, SimpleNamespace(hub=hub)))
+
+
+__all__ = ["MIGRATIONS", "PNC", "Pnc", "ocpp_handlers", "setup"]
