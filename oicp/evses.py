@@ -9,24 +9,19 @@ EvseID is not published: nothing about it is pushed.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.models import Connector, Station
-from hub.feature_api import EvseProviders, EvseSite
+from hub.feature_api import EvseLocation, EvseProviders, EvseSite
 from oicp.ids import is_evse_id
 
 log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class EvseRef:
-    evse_id: str
-    station_id: str
-    connector_id: int
-    timezone: str | None = None
+# EvseID -> (station, connector, time zone): the core's EvseLocation, as OICP names it.
+EvseRef = EvseLocation
 
 
 # OCPP 1.6 ChargePointStatus -> OICP EvseStatus.
@@ -75,9 +70,8 @@ class EvseDirectory:
     async def _provided(self, conn: AsyncConnection, **where: Any) -> list[EvseRef]:
         if not self._providers:
             return []
-        found = await self._providers.locations(conn, **where)
-        return [EvseRef(f.evse_id, f.station_id, f.connector_id, f.timezone)
-                for f in found if is_evse_id(f.evse_id)]
+        return [ref for ref in await self._providers.locations(conn, **where)
+                if is_evse_id(ref.evse_id)]
 
     async def for_station(self, conn: AsyncConnection, station_id: str,
                           connector_id: int | None = None) -> list[EvseRef]:
