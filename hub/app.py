@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,6 +35,8 @@ from hub.db.migrate import pending_revisions, upgrade_database
 from hub.docs import add_docs_routes
 from hub.errors import error_middleware
 from hub.events import EventBus
+from hub.evse_provider import EVSE_PROVIDERS, EvseProviders
+from hub.feature_api import CONFIG
 from hub.files.runtime import add_file_routes
 from hub.health import add_health_routes
 from hub.id_tags import IdTagCache
@@ -53,7 +56,6 @@ from hub.services.command_effects201 import register_command_effects201
 
 log = logging.getLogger(__name__)
 
-CONFIG = web.AppKey("config", Config)
 TOKENS = TOKEN_VERIFIER
 
 
@@ -62,6 +64,9 @@ class Feature:
     name: str
     setup: Callable[[web.Application], None]
     migrations: Path | None = None
+    # Registers the feature's OCPP handlers on a Hub-like recorder, without a runtime: what
+    # ``pnc-hub ocpp actions`` lists (hub.ocpp_actions). The runtime registers the same ones.
+    ocpp_handlers: Callable[[Any], None] | None = None
 
 
 @dataclass
@@ -80,7 +85,7 @@ STARTUP = web.AppKey("startup", StartupOptions)
 def features() -> list[Feature]:
     """The features this build ships. Packages whose issue has not landed are not listed."""
     return [
-        Feature("pnc", pnc.setup, migrations=pnc.MIGRATIONS),
+        Feature("pnc", pnc.setup, migrations=pnc.MIGRATIONS, ocpp_handlers=pnc.ocpp_handlers),
         Feature("oicp", oicp.setup, migrations=oicp.MIGRATIONS),
         Feature("sites", sites_api.setup, migrations=sites_api.MIGRATIONS),
     ]
@@ -101,6 +106,7 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     app[CONFIG] = config
     app[STARTUP] = startup or StartupOptions()
     app[CREDENTIAL_THROTTLES] = throttles
+    app[EVSE_PROVIDERS] = EvseProviders()  # filled by features at setup (hub.evse_provider)
     add_security_headers(app)
     selected = list(features() if feature_list is None else feature_list)
     app.cleanup_ctx.append(_hub_runtime(selected))

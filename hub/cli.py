@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub.config import Config, ConfigError, load_config
@@ -149,7 +148,29 @@ def build_parser() -> argparse.ArgumentParser:
     pki.set_defaults(func=cmd_pki)
 
     _hubject_mock_parser(commands)
+    ocpp = commands.add_parser("ocpp", help="what the hub knows of OCPP")
+    ocpp_commands = ocpp.add_subparsers(dest="ocpp_command", required=True)
+    actions = ocpp_commands.add_parser(
+        "actions", help="every OCPP action per version and direction, and the module that "
+                        "answers or sends it (read from the code)")
+    actions.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    actions.set_defaults(func=cmd_ocpp_actions)
     return parser
+
+
+def cmd_ocpp_actions(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from hub.app import features
+    from hub.ocpp_actions import action_table, render
+
+    shipped = features()
+    rows = action_table([f.ocpp_handlers for f in shipped if f.ocpp_handlers is not None],
+                        ["hub", *(f.setup.__module__.split(".")[0] for f in shipped)])
+    print("\n".join(json.dumps(dataclasses.asdict(r)) for r in rows) if args.json
+          else render(rows))
+    return 0
 
 
 def _hubject_mock_parser(commands: Any) -> None:
@@ -555,25 +576,10 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     return _run(_with_database(_config(args), work))
 
 
-def pki_settings(config: Config) -> dict[str, Any]:
-    """The ``[pki]`` section, with the OCSP URL derived from ``server.public_url`` when unset."""
-    section = dict(config.section("pki"))
-    if "ocsp_url" not in section and config.server.public_url:
-        section["ocsp_url"] = config.server.public_url.rstrip("/") + "/ocsp"
-    if "key_dir" not in section:
-        # The CA keys belong with the database that holds their certificates: beside a SQLite
-        # file (./pki-keys for the default ./pnc-hub.db), else in the working directory.
-        from sqlalchemy import make_url
-
-        url = make_url(config.database.url)
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            section["key_dir"] = str(Path(url.database).parent / "pki-keys")
-    return section
-
-
 def cmd_pki(args: argparse.Namespace) -> int:
     from certs.cli import run_pki
     from hub.certificate_store import DatabaseCertificateStore
+    from pnc.settings import pki_settings  # the feature that owns the PKI's configuration
 
     config = _config(args)
 

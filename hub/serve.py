@@ -145,7 +145,8 @@ async def _outlive_sqlite_threads(limit: float = 2.0) -> None:
 def describe_startup_error(exc: BaseException, app: web.Application) -> str:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from hub.app import CONFIG, safe_database_url
+    from hub.app import safe_database_url
+    from hub.feature_api import CONFIG
 
     url = safe_database_url(app[CONFIG].database.url)
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc) else \

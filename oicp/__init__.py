@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.context import HUB
+from hub.feature_api import HUB, evse_providers
 from oicp.config import load_oicp_config
 from oicp.legacy import add_legacy_routes
 from oicp.outbox import outbox_metrics
@@ -39,13 +39,14 @@ __all__ = ["MIGRATIONS", "OICP", "OicpRuntime", "outbox_metrics", "setup"]
 def setup(app: web.Application) -> None:
     add_webhook_routes(app)
     add_legacy_routes(app)
+    evse_providers(app)  # before the runtime: the app is frozen by then
     app.cleanup_ctx.append(_runtime)
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB]
     config = load_oicp_config(hub.config.section("oicp"), dev=hub.config.dev)
-    rt = OicpRuntime(hub, config)
+    rt = OicpRuntime(hub, config, evse_providers(app))
     app[OICP] = rt
     await rt.start()
     try:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.context import Hub
 from hub.db.base import utcnow
+from hub.feature_api import Hub
 from hub.services.authorization import Authorization
 from oicp.client import Ack, HubjectError, Operation
 from oicp.ids import identification_for_tag, is_session_id

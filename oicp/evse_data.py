@@ -1,25 +1,21 @@
 """PushEvseData v2.3: EVSE master data derived from sites, chargers and ports.
 
-``EvseSite`` is the plain data one EVSE record is made from; ``load_evse_sites`` fills it from
-the Sites model (site address and coordinates, charger name and manufacturer, port plug and
-power) and ``evse_data_record`` maps it to an ``EvseDataRecord`` with every field the spec
-requires, operator-wide values (hotline, authentication modes, ...) coming from ``[oicp]``.
+``EvseSite`` (``hub.evse_provider``) is the plain data one EVSE record is made from; the hub's
+EVSE data providers fill it (the Sites API: site address and coordinates, charger name and
+manufacturer, port plug and power; see ``EvseDirectory.sites``) and ``evse_data_record`` maps
+it to an ``EvseDataRecord`` with every field the spec requires, operator-wide values (hotline,
+authentication modes, ...) coming from ``[oicp]``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.db.base import utcnow
-from hub.db.models import Station
+from hub.feature_api import EvseSite
 from oicp.config import OicpConfig
-from oicp.evses import sites
 from oicp.ids import is_evse_id
 from oicp.messages import zone
 
@@ -32,27 +28,6 @@ PLUG_TYPES = frozenset({
     "CCS Combo 1 Plug (Cable Attached)", "CHAdeMO"})
 DC_PLUGS = frozenset({"CCS Combo 2 Plug (Cable Attached)", "CCS Combo 1 Plug (Cable Attached)",
                       "CHAdeMO"})
-
-
-@dataclass(frozen=True)
-class EvseSite:
-    evse_id: str
-    station_id: str
-    connector_id: int
-    station_name: str
-    country: str | None  # ISO 3166-1 alpha-3
-    city: str | None
-    street: str | None
-    postal_code: str | None
-    house_number: str | None
-    latitude: float | None
-    longitude: float | None
-    plug: str | None  # an OICP PlugType value
-    max_power_kw: float | None
-    power_type: str | None = None  # AC_1_PHASE | AC_3_PHASE | DC
-    region: str | None = None
-    timezone: str | None = None
-    manufacturer: str | None = None
 
 
 class IncompleteEvse(ValueError):
@@ -151,43 +126,3 @@ def build_records(evses: list[EvseSite], config: OicpConfig
         except IncompleteEvse as problem:
             skipped[evse.evse_id] = str(problem)
     return records, skipped
-
-
-async def load_evse_sites(conn: AsyncConnection,
-                          evse_ids: list[str] | None = None) -> list[EvseSite]:
-    """Every published port (one with an EvseID on a charger linked to a station)."""
-    if sites is None:
-        return []
-
-    def has_ports(sync_conn: Any) -> bool:
-        return sa.inspect(sync_conn).has_table(sites.Port.__tablename__)
-
-    if not await conn.run_sync(has_ports):
-        return []
-    port, charger, site = sites.Port, sites.Charger, sites.Site
-    query = (sa.select(port.evse_id, charger.station_id, port.port_number, charger.name,
-                       site.name.label("site_name"), site.country, site.city, site.street,
-                       site.postal_code, site.house_number, site.region, site.timezone,
-                       sa.func.coalesce(charger.latitude, site.latitude).label("latitude"),
-                       sa.func.coalesce(charger.longitude, site.longitude).label("longitude"),
-                       port.connector_type, port.power_type, port.maximum_power_kw,
-                       sa.func.coalesce(charger.manufacturer, Station.vendor).label("vendor"))
-             .join(charger, charger.id == port.charger_id)
-             .join(site, site.id == charger.site_id)
-             .outerjoin(Station, Station.id == charger.station_id)
-             .where(port.evse_id.is_not(None), charger.station_id.is_not(None))
-             .order_by(port.evse_id))
-    if evse_ids:
-        query = query.where(port.evse_id.in_(evse_ids))
-    result = []
-    for row in (await conn.execute(query)).all():
-        result.append(EvseSite(
-            evse_id=row.evse_id, station_id=row.station_id, connector_id=row.port_number,
-            station_name=row.name or row.site_name or row.station_id,
-            country=row.country, city=row.city, street=row.street,
-            postal_code=row.postal_code, house_number=row.house_number,
-            latitude=row.latitude, longitude=row.longitude,
-            plug=sites.CONNECTOR_TYPES.get(row.connector_type),
-            max_power_kw=row.maximum_power_kw, power_type=row.power_type, region=row.region,
-            timezone=row.timezone, manufacturer=row.vendor))
-    return result

@@ -1,36 +1,27 @@
 """Which EVSE is which: OICP EvseIDs <-> OCPP (station, connector), and their OICP status.
 
-EvseIDs come from the Sites model (``ports.evse_id``; ``port_number`` is the OCPP connector id
-of the port's charger's station) and, for deployments without it, from ``[[oicp.evses]]`` in the
-configuration. A connector without an EvseID is not published: nothing about it is pushed.
+EvseIDs come from the hub's EVSE data providers (``hub.evse_provider``: the Sites API registers
+its ports, ``port_number`` being the OCPP connector id of the port's charger's station) and, for
+deployments without one, from ``[[oicp.evses]]`` in the configuration. A connector without an
+EvseID is not published: nothing about it is pushed.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.models import Connector, Station
+from hub.feature_api import EvseLocation, EvseProviders, EvseSite
 from oicp.ids import is_evse_id
 
 log = logging.getLogger(__name__)
 
-try:  # The Sites model is a sibling feature; OICP works from configuration without it.
-    from sites_api import models as sites
-except ImportError:  # pragma: no cover - depends on which features this build ships
-    sites = None  # type: ignore[assignment]
-
-
-@dataclass(frozen=True)
-class EvseRef:
-    evse_id: str
-    station_id: str
-    connector_id: int
-    timezone: str | None = None
+# EvseID -> (station, connector, time zone): the core's EvseLocation, as OICP names it.
+EvseRef = EvseLocation
 
 
 # OCPP 1.6 ChargePointStatus -> OICP EvseStatus.
@@ -65,7 +56,8 @@ def oicp_status(connected: bool, station_status: str | None, connector_status: s
 class EvseDirectory:
     """Looks EVSEs up inside whatever transaction the caller is in."""
 
-    def __init__(self, configured: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, configured: list[dict[str, Any]] | None = None,
+                 providers: EvseProviders | None = None) -> None:
         self._static: list[EvseRef] = []
         for entry in configured or ():
             evse_id = str(entry["evse_id"])
@@ -73,42 +65,19 @@ class EvseDirectory:
                 raise ValueError(f"oicp.evses: {evse_id!r} is not an OICP EvseID")
             self._static.append(EvseRef(evse_id, str(entry["station_id"]),
                                         int(entry["connector_id"]), entry.get("timezone")))
-        self._sites_checked = False
-        self._sites_available = False
+        self._providers = providers or EvseProviders()
 
-    async def _use_sites(self, conn: AsyncConnection) -> bool:
-        if not self._sites_checked:
-            self._sites_checked = True
-            if sites is not None:
-                def has_ports(sync_conn: Any) -> bool:
-                    return sa.inspect(sync_conn).has_table(sites.Port.__tablename__)
-
-                self._sites_available = await conn.run_sync(has_ports)
-        return self._sites_available
-
-    def _sites_query(self) -> sa.Select[Any]:
-        assert sites is not None
-        return (sa.select(sites.Port.evse_id, sites.Charger.station_id, sites.Port.port_number,
-                          sites.Site.timezone)
-                .join(sites.Charger, sites.Charger.id == sites.Port.charger_id)
-                .join(sites.Site, sites.Site.id == sites.Charger.site_id)
-                .where(sites.Port.evse_id.is_not(None), sites.Charger.station_id.is_not(None)))
-
-    async def _from_sites(self, conn: AsyncConnection, *where: Any) -> list[EvseRef]:
-        if not await self._use_sites(conn):
+    async def _provided(self, conn: AsyncConnection, **where: Any) -> list[EvseRef]:
+        if not self._providers:
             return []
-        rows = (await conn.execute(self._sites_query().where(*where))).all()
-        return [EvseRef(r[0], r[1], r[2], r[3]) for r in rows if is_evse_id(r[0])]
+        return [ref for ref in await self._providers.locations(conn, **where)
+                if is_evse_id(ref.evse_id)]
 
     async def for_station(self, conn: AsyncConnection, station_id: str,
                           connector_id: int | None = None) -> list[EvseRef]:
         """The published EVSEs of a station (of one connector when given; 0 = all)."""
         refs = [r for r in self._static if r.station_id == station_id]
-        if sites is not None:
-            where = [sites.Charger.station_id == station_id]
-            if connector_id:
-                where.append(sites.Port.port_number == connector_id)
-            refs += await self._from_sites(conn, *where)
+        refs += await self._provided(conn, station_id=station_id, connector_id=connector_id)
         if connector_id:
             refs = [r for r in refs if r.connector_id == connector_id]
         return _unique(refs)
@@ -117,15 +86,18 @@ class EvseDirectory:
         for ref in self._static:
             if ref.evse_id.upper() == evse_id.upper():
                 return ref
-        if sites is not None:
-            found = await self._from_sites(conn, sa.func.upper(sites.Port.evse_id)
-                                           == evse_id.upper())
-            if found:
-                return found[0]
-        return None
+        found = await self._provided(conn, evse_id=evse_id)
+        return found[0] if found else None
 
     async def all(self, conn: AsyncConnection) -> list[EvseRef]:
-        return _unique(self._static + (await self._from_sites(conn) if sites else []))
+        return _unique(self._static + await self._provided(conn))
+
+    async def sites(self, conn: AsyncConnection,
+                    evse_ids: list[str] | None = None) -> list[EvseSite]:
+        """The master data of the provided EVSEs (see ``oicp.evse_data``)."""
+        if not self._providers:
+            return []
+        return await self._providers.sites(conn, evse_ids)
 
     async def statuses(self, conn: AsyncConnection, refs: list[EvseRef]) -> dict[str, str]:
         """EvseID -> current OICP status from what the hub knows (connectors, stations)."""

@@ -14,16 +14,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.context import Hub
 from hub.db.base import utcnow
 from hub.db.models import OutboxMessage
+from hub.feature_api import EvseProviders, Hub
 from hub.metrics import MetricFamily
 from hub.services.timestamps import format_timestamp
 from oicp import messages, outbox
 from oicp.authorize import HubjectAuthorizer
 from oicp.client import HubjectClient, Operation
 from oicp.config import OicpConfig
-from oicp.evse_data import EvseSite, build_records, load_evse_sites, push_evse_data_request
+from oicp.evse_data import EvseSite, build_records, push_evse_data_request
 from oicp.evses import EvseDirectory
 from oicp.facts import FactHooks, end_reservation
 from oicp.models import AUTHORIZE, EXPIRED, PENDING, REMOTE, RESERVED
@@ -47,11 +47,12 @@ class EvseDataPush:
 
 
 class OicpRuntime:
-    def __init__(self, hub: Hub, config: OicpConfig) -> None:
+    def __init__(self, hub: Hub, config: OicpConfig,
+                 evse_providers: EvseProviders | None = None) -> None:
         self.hub = hub
         self.config = config
         self.client = HubjectClient(config)
-        self.directory = EvseDirectory(config.evses)
+        self.directory = EvseDirectory(config.evses, evse_providers)
         self.worker = OutboxWorker(self, self.client)
         self.hooks = FactHooks(self)
         self.authorizer = HubjectAuthorizer(self)
@@ -113,7 +114,7 @@ class OicpRuntime:
         the EvseIDs left out, with why."""
         if evses is None:
             async with self.hub.engine.connect() as conn:
-                evses = await load_evse_sites(conn, evse_ids)
+                evses = await self.directory.sites(conn, evse_ids)
         records, skipped = build_records(evses, self.config)
         self.last_skipped = {"checked_at": format_timestamp(utcnow()), "published": len(records),
                              "skipped": skipped}
@@ -124,7 +125,7 @@ class OicpRuntime:
     async def check_evse_data(self) -> dict[str, Any]:
         """Which EVSEs a push built now would leave out, and why (nothing is sent)."""
         async with self.hub.engine.connect() as conn:
-            evses = await load_evse_sites(conn)
+            evses = await self.directory.sites(conn)
         records, skipped = build_records(evses, self.config)
         return {"checked_at": format_timestamp(utcnow()), "published": len(records),
                 "skipped": skipped}

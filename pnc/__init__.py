@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 from aiohttp import web
 from cryptography.x509 import ocsp
@@ -19,18 +21,15 @@ from cryptography.x509 import ocsp
 from certs.ocsp_responder import _unsuccessful
 from certs.settings import PkiSettings
 from hub.auth import public
-from hub.context import HUB
+from hub.feature_api import CONFIG, HUB
 from hub.openapi import operation, path
 from pnc.runtime import PNC, Pnc, PncHolder
-from pnc.settings import PncSettings
+from pnc.settings import PncSettings, pki_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _pki_settings(app: web.Application) -> PkiSettings:
-    from hub.app import CONFIG
-    from hub.cli import pki_settings
-
     return PkiSettings.from_mapping(pki_settings(app[CONFIG]))
 
 
@@ -67,7 +66,6 @@ async def ocsp_get(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    from hub.app import CONFIG
     from pnc.api import add_routes
 
     # Fail at start-up, naming the key, rather than at the first charger message.
@@ -96,4 +94,12 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(runtime)
 
 
-__all__ = ["MIGRATIONS", "PNC", "Pnc", "setup"]
+def ocpp_handlers(hub: Any) -> None:
+    """Register this feature's OCPP handlers on ``hub`` as the runtime does (``adapters``),
+    without starting it: for ``pnc-hub ocpp actions``, which only reads who answers what."""
+    from pnc.adapters import register
+
+    register(cast(Pnc, SimpleNamespace(hub=hub)))
+
+
+__all__ = ["MIGRATIONS", "PNC", "Pnc", "ocpp_handlers", "setup"]

@@ -14,8 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from certs.identifiers import is_secc_common_name
-from hub.context import ActionHandler, DataTransferHandler
-from hub.ocpp_server.session import StationSession
+from hub.feature_api import ActionHandler, DataTransferHandler, StationSession
 from hub.services.notifications import record_notification
 from pnc.contracts import authorize, get_15118_ev_certificate
 from pnc.ocsp_status import get_certificate_status

@@ -20,9 +20,8 @@ from hub.commands import CommandFailed, StationOffline
 from hub.db.base import utcnow
 from hub.db.models import Station
 from hub.errors import ApiError, bad_request, unknown_station
+from hub.feature_api import FrameError, valid_station_id, validate_payload
 from hub.json_body import read_json_object
-from hub.ocpp_server.endpoint import valid_station_id
-from hub.ocpp_server.framing import FrameError, validate
 from hub.openapi import operation, path, query
 from pnc import inventory
 from pnc.charger import ACTIONS, TRANSPORTS, Answer, TunnelRefused, UnsupportedCommand
@@ -80,7 +79,7 @@ async def _station(pnc: Pnc, station_id: str) -> Station:
 async def _send(pnc: Pnc, station_id: str, action: str, payload: dict[str, Any],
                 transport: str = "auto", timeout: float | None = None) -> Answer:
     try:
-        validate(MessageType.Call, action, payload, "2.0.1")
+        validate_payload(MessageType.Call, action, payload, "2.0.1")
     except FrameError as error:
         raise ApiError(400, "invalid_request", f"{action} payload: {error.description}",
                        field=(error.details or {}).get("field")) from None

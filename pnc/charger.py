@@ -21,7 +21,7 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from hub.commands import StationOffline
-from hub.ocpp_server.session import payload_of, to_snake
+from hub.feature_api import payload_of, to_snake
 from pnc import inventory
 from pnc.tunnel import VENDOR_ID, decode_response, encode_request
 

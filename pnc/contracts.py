@@ -28,7 +28,7 @@ from certs.roles import CertificateRole
 from certs.store import load_record_certificate
 from certs.validation import AuthorizeCertificateStatus as S
 from certs.validation import RevocationState, parse_chain
-from hub.ocpp_server.session import StationSession, to_camel
+from hub.feature_api import StationSession, to_camel
 from hub.services.authorization import authorize as authorize_token
 from hub.services.id_tokens import id_token_info
 from hub.services.notifications import record_notification

@@ -30,7 +30,7 @@ from certs.store import load_record_certificate
 from hub.commands import CommandFailed, StationOffline
 from hub.db.base import utcnow
 from hub.events import StationBooted, StationConnected
-from hub.ocpp_server.session import InvalidRequest
+from hub.feature_api import InvalidRequest
 from pnc import inventory
 from pnc.charger import TunnelRefused, UnsupportedCommand
 from pnc.models import DONE, FAILED, OPEN_STATES, PENDING, WAITING, PncJob

@@ -22,7 +22,7 @@ from certs.ocsp_client import OcspStatus
 from certs.store import load_record_certificate
 from hub.db.base import utcnow
 from hub.db.upsert import upsert
-from hub.ocpp_server.session import StationSession
+from hub.feature_api import StationSession
 from hub.services.notifications import record_notification
 from pnc.models import PncOcspResponse
 from pnc.signing import status_info

@@ -19,7 +19,7 @@ from certs.roles import CertificateRole
 from certs.settings import PkiSettings
 from certs.validation import ChainValidator
 from hub.certificate_store import DatabaseCertificateStore
-from hub.context import Hub
+from hub.feature_api import Hub
 from pnc.charger import PncCommands
 from pnc.jobs import Jobs
 from pnc.lifecycle import Lifecycle

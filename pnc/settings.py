@@ -1,4 +1,5 @@
-"""The ``[pnc]`` configuration section (env: ``PNC_HUB_PNC__<KEY>``).
+"""The ``[pnc]`` configuration section (env: ``PNC_HUB_PNC__<KEY>``), and the ``[pki]`` one as
+the hub's CAs need it (``pki_settings``: for the feature and for ``pnc-hub pki``).
 
 Flat keys so that every one can be set from the environment. Secrets (the OAuth client secret)
 never appear in ``repr``.
@@ -9,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, get_type_hints
 
-from hub.config import coerce_setting
+from hub.config import Config, coerce_setting
 
 SIGNERS = ("local", "est")
 OCSP_UNREACHABLE = ("reject", "accept")
@@ -90,3 +92,19 @@ class PncSettings:
             raise ValueError("[pnc] v2g_signer = 'est' needs est_url")
         if self.renew_within_days < 1 or self.max_attempts < 1:
             raise ValueError("[pnc] renew_within_days and max_attempts must be at least 1")
+
+
+def pki_settings(config: Config) -> dict[str, Any]:
+    """The ``[pki]`` section, with the OCSP URL derived from ``server.public_url`` when unset."""
+    section = dict(config.section("pki"))
+    if "ocsp_url" not in section and config.server.public_url:
+        section["ocsp_url"] = config.server.public_url.rstrip("/") + "/ocsp"
+    if "key_dir" not in section:
+        # The CA keys belong with the database that holds their certificates: beside a SQLite
+        # file (./pki-keys for the default ./pnc-hub.db), else in the working directory.
+        from sqlalchemy import make_url
+
+        url = make_url(config.database.url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            section["key_dir"] = str(Path(url.database).parent / "pki-keys")
+    return section

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from certs.errors import CsrRejected
 from certs.issuing import CertificateKind, check_csr_crypto, parse_csr
-from hub.ocpp_server.session import StationSession
+from hub.feature_api import StationSession
 from hub.services.notifications import record_notification
 from hub.services.security_events import record_security_event
 from pnc.signers import EstSigner, SignedChain, SignerError

@@ -14,7 +14,7 @@ from typing import Any
 
 from ocpp.messages import MessageType
 
-from hub.ocpp_server.framing import FrameError, validate
+from hub.feature_api import FrameError, validate_payload
 
 VENDOR_ID = "org.openchargealliance.iso15118pnc"
 #: Charger -> hub messages the tunnel carries.
@@ -52,7 +52,7 @@ def _load(data: str | None, what: str) -> dict[str, Any]:
 
 def _check(message_type: int, action: str, payload: dict[str, Any], what: str) -> None:
     try:
-        validate(message_type, action, payload, V201)
+        validate_payload(message_type, action, payload, V201)
     except FrameError as error:
         raise TunnelError("Rejected", error.code, f"{what}: {error.description}") from None
 

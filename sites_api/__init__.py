@@ -6,7 +6,8 @@
 - ``GET /api/sites``: Flipturn's exact camelCase view.
 - writes of sites, local controller, fuse tree, chargers and ports (``sites:write``).
 
-The model lives in ``sites_api.models`` (importable on its own, e.g. by OICP).
+The model lives in ``sites_api.models``. Its ports are the hub's published EVSEs: the feature
+registers ``sites_api.evse_provider`` in the core's EVSE provider registry (OICP reads that).
 """
 
 from __future__ import annotations
@@ -15,18 +16,21 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub.feature_api import evse_providers
 from hub.openapi import add_component_schemas
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def setup(app: web.Application) -> None:
+    from sites_api.evse_provider import SitesEvseProvider
     from sites_api.reader import add_reader
     from sites_api.routes import add_read_routes
     from sites_api.routes_directory import add_directory_routes
     from sites_api.routes_write import add_write_routes
     from sites_api.schemas import components
 
+    evse_providers(app).register(SitesEvseProvider())
     add_reader(app)
     add_read_routes(app)
     add_write_routes(app)

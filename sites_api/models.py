@@ -1,7 +1,8 @@
 """The Sites model: organisations, sites, their local controller and fuse tree, chargers, ports.
 
-This module is importable on its own (it needs only ``hub.db.base`` and SQLAlchemy) so that other
-features can read the estate without the Sites HTTP API, e.g. OICP deriving EVSE data:
+This module needs only ``hub.db.base`` and SQLAlchemy. Other features do not import it: the
+published EVSEs reach them through the core's EVSE provider registry (``hub.evse_provider``,
+filled by ``sites_api.evse_provider``):
 
 - a **Site** is a location with a full postal address (``street``, ``house_number``,
   ``postal_code``, ``city``, ``region``, ``country`` as ISO 3166-1 alpha-3, as OICP wants it),

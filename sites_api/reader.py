@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.context import HUB
 from hub.db import is_sqlite
+from hub.feature_api import HUB
 
 T = TypeVar("T")
 

@@ -16,8 +16,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.auth import requires_scope
-from hub.context import HUB
 from hub.errors import ApiError, bad_request
+from hub.feature_api import HUB
 from hub.openapi import operation
 from sites_api import inputs, writes
 from sites_api.fields import parse

@@ -17,9 +17,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.auth import requires_scope
-from hub.context import HUB
 from hub.errors import ApiError, bad_request
 from hub.events import EvseDataChanged
+from hub.feature_api import HUB
 from hub.json_body import read_json
 from hub.openapi import operation
 from sites_api import inputs, writes

@@ -13,7 +13,8 @@ import pytest
 from tests.hub.process import ROOT, cli
 
 # What `pnc-hub --help` must not import: the app and the heavy libraries behind it.
-HEAVY = ("hub.app", "sqlalchemy", "ocpp", "cryptography", "aiohttp", "alembic", "asyncio")
+HEAVY = ("hub.app", "sqlalchemy", "ocpp", "cryptography", "aiohttp", "alembic", "asyncio",
+         "pnc", "oicp", "sites_api", "hub.ocpp_actions")
 
 
 def test_help_and_version_import_nothing_heavy() -> None:
@@ -32,7 +33,8 @@ def test_help_and_version_import_nothing_heavy() -> None:
                                      ["station", "add"], ["station", "list"],
                                      ["station", "delete"], ["token"], ["token", "create"],
                                      ["token", "list"], ["token", "revoke"], ["idtag", "add"],
-                                     ["pki"], ["pki", "issue"]])
+                                     ["pki"], ["pki", "issue"], ["ocpp"],
+                                     ["ocpp", "actions"]])
 def test_help_has_no_literal_backticks(command: list[str]) -> None:
     shown = cli(*command, "--help")
     assert shown.returncode == 0, shown.stderr

@@ -9,7 +9,7 @@ from ocpp.v16 import call
 from hub.db.base import Base, utcnow
 from hub.db.models import Station
 from oicp import OICP
-from oicp.evse_data import build_records, load_evse_sites, push_evse_data_request
+from oicp.evse_data import build_records, push_evse_data_request
 from oicp.spec import load_spec
 from tests.hub.harness import connect_station, wait_for
 from tests.oicp.conftest import oicp_settings, remote_start_body, session_id, webhook
@@ -52,7 +52,7 @@ async def test_sites_model_gives_evse_ids_and_data(hub_factory, mock) -> None:
     await seed_sites(running)
     rt = running.app[OICP]
     async with running.hub.engine.connect() as conn:
-        evses = await load_evse_sites(conn)
+        evses = await rt.directory.sites(conn)
         ref = await rt.directory.by_evse_id(conn, EVSE_DC.lower())
     assert [e.evse_id for e in evses] == [EVSE_AC, EVSE_DC]
     assert ref is not None and (ref.station_id, ref.connector_id) == ("CP-9", 2)
@@ -82,3 +82,21 @@ async def test_sites_model_gives_evse_ids_and_data(hub_factory, mock) -> None:
         assert remote[0].payload["connector_id"] == 2
     # Port 3 has no EvseID: nothing about it was ever pushed.
     assert {evse for evse, _ in mock.statuses()} == {EVSE_AC, EVSE_DC}
+
+
+async def test_without_an_evse_provider_only_configured_evses_are_published(
+        hub_factory, mock) -> None:
+    # OICP alone (no Sites feature, so no EVSE data provider): the ports in the database are
+    # not OICP's to read; the EVSEs are those of [[oicp.evses]] only.
+    from hub.app import features
+
+    oicp_only = [f for f in features() if f.name == "oicp"]
+    running = await hub_factory(dev=True, feature_list=oicp_only, oicp=oicp_settings(mock))
+    await seed_sites(running)
+    rt = running.app[OICP]
+    async with running.hub.engine.connect() as conn:
+        refs = await rt.directory.all(conn)
+        assert await rt.directory.sites(conn) == []
+        assert await rt.directory.by_evse_id(conn, EVSE_DC) is None
+    assert refs and EVSE_AC not in {r.evse_id for r in refs}
+    assert {r.evse_id for r in refs} == {e["evse_id"] for e in oicp_settings(mock)["evses"]}

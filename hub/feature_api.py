@@ -1,0 +1,66 @@
+"""The core as features see it: the one declared surface ``pnc``, ``oicp`` and ``sites_api`` use.
+
+A feature reaches the hub's runtime through this module (the app keys, the ``Hub`` with its
+committer, bus, commands, station registry and hook registries, the EVSE provider registry,
+and the few OCPP session pieces a feature handler needs), plus the core modules listed in
+``CORE_MODULES`` (models, services, errors, OpenAPI helpers: the hub's stable vocabulary).
+Never the app factory, the CLI or the OCPP endpoint's internals: ``tests/test_layering.py``
+checks every feature import against this declaration, so a new dependency of a feature on the
+core is added here, on purpose, or not at all.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.config import Config
+from hub.context import HUB, ActionHandler, DataTransferHandler, Hub
+from hub.evse_provider import (
+    EVSE_PROVIDERS,
+    EvseLocation,
+    EvseProvider,
+    EvseProviders,
+    EvseSite,
+    evse_providers,
+)
+from hub.ocpp_server.endpoint import valid_station_id
+from hub.ocpp_server.framing import FrameError
+from hub.ocpp_server.framing import validate as validate_payload
+from hub.ocpp_server.session import (
+    InvalidRequest,
+    StationSession,
+    payload_of,
+    to_camel,
+    to_snake,
+)
+
+# The hub's configuration, set by the app factory before any feature's ``setup(app)`` runs
+# (``app[HUB]`` exists only once the runtime is up, inside the features' ``cleanup_ctx``).
+CONFIG = web.AppKey("config", Config)
+
+# Core modules a feature may import besides this one ("pkg.*": every module of pkg). Anything else
+# of ``hub`` (hub.app, hub.cli, hub.serve, hub.ocpp_server.*, hub.context, ...) is internal.
+CORE_MODULES: tuple[str, ...] = (
+    "hub.auth",
+    "hub.certificate_store",
+    "hub.commands",
+    "hub.config",
+    "hub.db",  # the package itself (is_sqlite), not hub.db.migrate or hub.db.engine
+    "hub.db.base",
+    "hub.db.group_commit",
+    "hub.db.models",
+    "hub.db.upsert",
+    "hub.errors",
+    "hub.events",
+    "hub.json_body",
+    "hub.metrics",
+    "hub.openapi",
+    "hub.services.*",  # every service module: where the rules live
+)
+
+__all__ = [
+    "CONFIG", "CORE_MODULES", "EVSE_PROVIDERS", "HUB", "ActionHandler", "Config",
+    "DataTransferHandler", "EvseLocation", "EvseProvider", "EvseProviders", "EvseSite",
+    "FrameError", "Hub", "InvalidRequest", "StationSession", "evse_providers", "payload_of",
+    "to_camel", "to_snake", "valid_station_id", "validate_payload",
+]

@@ -1,0 +1,77 @@
+"""`pnc-hub ocpp actions`: who answers and who sends each OCPP action, read from the code."""
+
+from __future__ import annotations
+
+import json
+
+from ocpp.v16.enums import Action as Action16
+from ocpp.v201.enums import Action as Action201
+
+from hub.ocpp_server.session16 import StationSession16
+from hub.ocpp_server.session201 import StationSession201
+from tests.hub.process import cli
+
+IN, OUT = "station->hub", "hub->station"
+
+
+def actions() -> list[dict[str, str]]:
+    shown = cli("ocpp", "actions", "--json")
+    assert shown.returncode == 0, shown.stderr
+    return [json.loads(line) for line in shown.stdout.splitlines()]
+
+
+def answered(rows: list[dict[str, str]], version: str, direction: str,
+             action: str) -> list[dict[str, str]]:
+    return [r for r in rows if (r["version"], r["direction"], r["action"]) ==
+            (version, direction, action)]
+
+
+def test_known_rows() -> None:
+    rows = actions()
+    [boot] = answered(rows, "1.6", IN, "BootNotification")
+    assert (boot["module"], boot["handler"]) == ("hub.ocpp_server.session16",
+                                                 "StationSession16.on_boot_notification")
+    # The Plug&Charge feature answers SignCertificate instead of the core's Rejected.
+    for version, fallback in (("1.6", "session16"), ("2.0.1", "session201")):
+        [sign] = answered(rows, version, IN, "SignCertificate")
+        assert sign["module"] == "pnc.adapters", sign
+        assert f"hub.ocpp_server.{fallback}." in sign["note"], sign
+    # 2.0.1 Authorize: the feature takes only calls with certificate data.
+    [authorize] = answered(rows, "2.0.1", IN, "Authorize")
+    assert authorize["module"] == "pnc.adapters"
+    assert "some calls stay in the core" in authorize["note"]
+    [sign201] = answered(rows, "2.0.1", IN, "SignCertificate")
+    assert "stay in the core" not in sign201["note"]
+    tunnel = answered(rows, "1.6", IN,
+                      "DataTransfer org.openchargealliance.iso15118pnc/Get15118EVCertificate")
+    assert [t["module"] for t in tunnel] == ["pnc.adapters"]
+    for version in ("1.6", "2.0.1"):
+        [reset] = answered(rows, version, OUT, "Reset")
+        assert (reset["module"], reset["handler"]) == ("hub.services.station_commands",
+                                                       "reset")
+    assert {r["module"] for r in answered(rows, "2.0.1", OUT, "CertificateSigned")} == {
+        "pnc.charger"}
+    assert answered(rows, "1.6", OUT, "RemoteStartTransaction")
+    assert answered(rows, "2.0.1", OUT, "RequestStartTransaction")
+    assert not answered(rows, "1.6", OUT, "RequestStartTransaction")
+
+
+def test_every_row_is_an_ocpp_action_and_every_core_handler_is_listed() -> None:
+    rows = actions()
+    known = {"1.6": {a.value for a in Action16}, "2.0.1": {a.value for a in Action201}}
+    for row in rows:
+        assert row["action"].split()[0] in known[row["version"]], row
+    for version, session_class in (("1.6", StationSession16), ("2.0.1", StationSession201)):
+        # The session's own dispatch map (ocpp's create_route_map), not the table's reading.
+        handled = {a for a, route in session_class.routes().items() if "_on_action" in route}
+        listed = {r["action"] for r in rows if r["version"] == version and r["direction"] == IN}
+        assert handled and handled <= listed, handled - listed
+
+
+def test_table_output() -> None:
+    shown = cli("ocpp", "actions")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].split() == ["VERSION", "DIRECTION", "ACTION", "MODULE", "HANDLER", "NOTE"]
+    assert any(line.split()[:4] == ["1.6", IN, "BootNotification", "hub.ocpp_server.session16"]
+               for line in lines)
