@@ -12,15 +12,17 @@ The model lives in ``sites_api.models`` (importable on its own, e.g. by OICP).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aiohttp import web
-
-from hub.openapi import add_component_schemas
+if TYPE_CHECKING:
+    # Only for annotations: the pure parts (models, the load planner) import without aiohttp.
+    from aiohttp import web
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def setup(app: web.Application) -> None:
+    from hub.openapi import add_component_schemas
     from sites_api.reader import add_reader
     from sites_api.routes import add_read_routes
     from sites_api.routes_directory import add_directory_routes
