@@ -65,14 +65,21 @@ Readings = Mapping[NodeId, float | Sequence[float] | None]
 
 def plan_site_limits(tree: CompiledTree | Tree, sessions: Mapping[ConnectorKey, Session],
                      readings: Readings | None = None,
-                     fixed: Iterable[ConnectorKey] = ()) -> SitePlan:
-    """Limits per connector (A per phase) such that no node's inbound cap is exceeded."""
+                     fixed: Iterable[ConnectorKey] | Mapping[ConnectorKey, float] = ()
+                     ) -> SitePlan:
+    """Limits per connector (A per phase) such that no node's inbound cap is exceeded.
+
+    ``fixed``: connectors the planner cannot steer, held at their maximum (an iterable of
+    keys), or at a given current (a mapping: e.g. a limit the runner may not change yet).
+    """
     compiled = tree if isinstance(tree, CompiledTree) else compile_tree(tree)
     state = _Allocation(compiled)
     state.add_meters(readings or {})
-    fixed_keys = {key for key in fixed if key in compiled.connectors}
+    held = fixed if isinstance(fixed, Mapping) else dict.fromkeys(fixed)
+    fixed_keys = {key for key in held if key in compiled.connectors}
     for key in fixed_keys:
-        state.hold(key, compiled.connectors[key].maximum)
+        amps = held[key]
+        state.hold(key, compiled.connectors[key].maximum if amps is None else amps)
     groups: dict[int, list[ConnectorKey]] = {}
     for key in sessions:
         connector = compiled.connectors.get(key)
