@@ -17,7 +17,8 @@ from sites_api.reader import READER
 from sites_api.readmodel import load_site
 from sites_api.routes import READ, SITE_PATH, json_response, scope_of, site_id_of
 
-NUMBERS = {"type": "array", "items": {"type": ["number", "null"]}, "minItems": 3, "maxItems": 3}
+NUMBERS = {"type": "array", "items": {"type": ["number", "null"]}, "minItems": 3, "maxItems": 3,
+           "examples": [[16.0, 16.0, 16.0]], "description": "per phase L1, L2, L3 (A)"}
 NODE = {"type": "object", "required": ["id", "limit", "planned", "measured"], "properties": {
     "id": {"type": "string"}, "name": {"type": ["string", "null"]},
     "limit": {"type": ["number", "null"], "description": "inbound cap per phase (A)"},
