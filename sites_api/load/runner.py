@@ -7,7 +7,8 @@ round:
 - stations that are offline, or refused a profile since they last connected, are planned at
   their maximum (the hub cannot steer them; the rest is planned around them);
 - a connector whose last limit went out less than ``min_interval`` ago is held at that limit
-  (it may not move yet), and the site is re-planned when the interval is over;
+  (it may not move yet), and the site is re-planned when the interval is over; meanwhile the
+  others get no more than their share without the hold (no leapfrogging);
 - a limit is sent (a TxProfile on the running transaction, both OCPP versions through
   ``hub.services.charging_profiles``) only when it moves by more than ``hysteresis``;
   decreases go first and are awaited, so the limits the stations hold never add up past a
@@ -23,7 +24,7 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -221,13 +222,24 @@ class LoadManager:
         sessions = {key: Session(started=r.started.timestamp())
                     for key, r in running.items() if key in state.site.rows}
         plan = plan_site_limits(state.compiled, sessions, None, fixed)
+        targets = {key: item.amps for key, item in plan.connectors.items()}
+        if hold_until < math.inf:
+            # Where what is held frees current, nobody takes more than the share they will
+            # have once it moves: otherwise limits leapfrog as the intervals end one by one.
+            unsteerable = {k: v for k, v in fixed.items() if v is None}
+            free = plan_site_limits(state.compiled, sessions, None, unsteerable)
+            for key, item in free.connectors.items():
+                if key not in fixed:
+                    targets[key] = min(targets[key], item.amps)
+            plan = SitePlan({key: replace(item, amps=targets[key])
+                             for key, item in plan.connectors.items()}, plan.queue)
         state.plan, state.planned_at = plan, utcnow()
         self.rounds += 1
         for key in [k for k in self.sent if k in state.site.rows and k not in running]:
             del self.sent[key]  # its transaction ended, and its TxProfile with it
         if hold_until < math.inf:
             self._wake_at(site_id, hold_until - now)
-        await self._send(state, plan, running, fixed)
+        await self._send(state, targets, running, fixed)
         return plan
 
     def _wake_at(self, site_id: int, delay: float) -> None:
@@ -235,15 +247,25 @@ class LoadManager:
         if timer is not None:
             timer.cancel()
         self._timers[site_id] = asyncio.get_running_loop().call_later(
-            max(delay, 0.0) + 0.01, self.touch, site_id)
+            max(delay, 0.0) + 0.01, self._timer_fired, site_id)
 
-    async def _send(self, state: SiteState, plan: SitePlan, running: dict[Key, Any],
+    def _timer_fired(self, site_id: int) -> None:
+        self._timers.pop(site_id, None)
+        self.touch(site_id)
+
+    def idle(self, site_id: int) -> bool:
+        """Nothing to do for the site now or later (no round pending, running or timed)."""
+        task = self._tasks.get(site_id)
+        return (site_id not in self._dirty and site_id not in self._timers
+                and (task is None or task.done()))
+
+    async def _send(self, state: SiteState, targets: dict[Key, float], running: dict[Key, Any],
                     fixed: dict[Key, float | None]) -> None:
         decreases, increases = [], []
         for key, session in running.items():
-            if key in fixed or key not in plan.connectors:
+            if key in fixed or key not in targets:
                 continue
-            amps = plan.connectors[key].amps
+            amps = targets[key]
             sent = self.sent.get(key)
             if sent is not None and sent.transaction_id == session.transaction_id and \
                     sent.status in ("Accepted", "pending") and \

@@ -8,6 +8,7 @@ others; a tree edit re-plans; a station that goes offline is planned at its maxi
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from ocpp.v201 import call_result as call_result201
 
 from hub.db.base import utcnow
 from hub.db.models import IdTag
+from sites_api.load.runner import LOAD
 from tests.hub.harness import RunningHub, connect_station, now, wait_for
 from tests.ocpp201.harness201 import connect_station201
 
@@ -31,11 +33,13 @@ class Held:
         self.limits: dict[str, float] = {}
         self.violations: list[dict[str, float]] = []
         self.profiles: dict[str, int] = {}
+        self.times: dict[str, list[float]] = {}
         self.fuse = SITE_LIMIT
 
     def set(self, station: str, limit: float) -> None:
         self.limits[station] = float(limit)
         self.profiles[station] = self.profiles.get(station, 0) + 1
+        self.times.setdefault(station, []).append(time.monotonic())
         if sum(self.limits.values()) > self.fuse + 1e-6:
             self.violations.append(dict(self.limits))
 
@@ -149,3 +153,59 @@ async def test_a_32_a_site_with_three_stations(hub_factory: Any) -> None:
         assert held.violations == []
         assert held.profiles["LM-A"] >= 4 and held.profiles["LM-C"] >= 2
         assert started.transaction_id
+
+
+async def test_limits_move_at_most_once_per_interval_and_past_the_hysteresis(
+        hub_factory: Any) -> None:
+    running: RunningHub = await hub_factory(dev=True, load={"min_interval": 4, "hysteresis": 1})
+    held = Held()
+    async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession(
+            headers=running.auth) as http:
+        a = await stack.enter_async_context(connect_station(running, "LM-A"))
+        b = await stack.enter_async_context(connect_station(running, "LM-B"))
+        for station, cp in (("LM-A", a), ("LM-B", b)):
+            await cp.boot()
+            cp.answers["SetChargingProfile"] = held.answer16(station)
+        base = running.http_url
+        async with http.put(f"{base}/organisations/acme", json={"name": "Acme"}) as resp:
+            assert resp.status == 200
+        body = site_body()
+        body["fuse_tree"][0]["parameters"]["connectors"].pop()  # no LM-C here
+        async with http.post(f"{base}/sites", json=body) as resp:
+            assert resp.status == 201, await resp.text()
+            site = await resp.json()
+        root = site["fuse_tree"][0]["id"]
+
+        def holds(expected: dict[str, float]) -> bool:
+            return all(held.limits.get(k) == v for k, v in expected.items())
+
+        await a.call(call.StartTransaction(connector_id=1, id_tag="TAG", meter_start=0,
+                                           timestamp=now()))
+        await wait_for(lambda: holds({"LM-A": 32.0}), timeout=10)
+        await b.call(call.StartTransaction(connector_id=1, id_tag="TAG", meter_start=0,
+                                           timestamp=now()))
+        # A's limit may not move yet: B waits at 0 A, then both move to an equal share.
+        await wait_for(lambda: holds({"LM-A": 32.0, "LM-B": 0.0}), timeout=10)
+        await wait_for(lambda: holds({"LM-A": 16.0, "LM-B": 16.0}), timeout=20)
+        assert held.profiles == {"LM-A": 2, "LM-B": 2}
+
+        async def fuse(limit: float) -> None:
+            held.fuse = min(held.fuse, limit)
+            async with http.patch(f"{base}/sites/{site['id']}/fuse-tree/nodes/{root}",
+                                  json={"parameters": {"limit": limit}}) as resp:
+                assert resp.status == 200, await resp.text()
+            held.fuse = limit
+
+        manager = running.app[LOAD]
+        rounds = manager.rounds
+        await fuse(34)  # 17 A each: a move of 1 A is within the hysteresis, nothing is sent
+        site_id = int(site["id"])
+        await wait_for(lambda: manager.rounds > rounds and manager.idle(site_id), timeout=20)
+        assert held.profiles == {"LM-A": 2, "LM-B": 2}
+        await fuse(36)  # 18 A each: sent, once the interval since each one's last send is over
+        await wait_for(lambda: holds({"LM-A": 18.0, "LM-B": 18.0}), timeout=20)
+        await wait_for(lambda: manager.idle(site_id), timeout=20)
+        for station, times in held.times.items():
+            gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+            assert min(gaps) >= 3.9, (station, gaps)  # the hub's interval is 4 s
+        assert held.violations == []
