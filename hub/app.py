@@ -51,6 +51,7 @@ from hub.ocpp_server.registry import StationRegistry
 from hub.ocpp_server.upstream import RELAY, RelayRuntime, relay_runtime
 from hub.security_headers import add_security_headers
 from hub.services import stations
+from hub.services.charging_profile_record import register_charging_profile_record
 from hub.services.command_effects import register_command_effects
 from hub.services.command_effects201 import register_command_effects201
 
@@ -169,6 +170,7 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
         register_command_effects(hub)
         register_activity_log(hub, activity)
         register_command_effects201(hub)
+        register_charging_profile_record(hub)
         app[HUB] = hub
         app[TOKENS] = TokenVerifier(hub.sessions)
         hub.message_log.start()

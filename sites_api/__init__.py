@@ -13,17 +13,22 @@ registers ``sites_api.evse_provider`` in the core's EVSE provider registry (OICP
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aiohttp import web
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
-from hub.feature_api import evse_providers
-from hub.openapi import add_component_schemas
+    # Only for annotations: the pure parts (models, the load planner) import without aiohttp.
+    from aiohttp import web
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def setup(app: web.Application) -> None:
+    from hub.feature_api import evse_providers
+    from hub.openapi import add_component_schemas
     from sites_api.evse_provider import SitesEvseProvider
+    from sites_api.load.routes import add_load_routes
     from sites_api.reader import add_reader
     from sites_api.routes import add_read_routes
     from sites_api.routes_directory import add_directory_routes
@@ -36,6 +41,22 @@ def setup(app: web.Application) -> None:
     add_write_routes(app)
     add_directory_routes(app)
     add_component_schemas(app, components())
+    add_load_routes(app)
+    app.cleanup_ctx.append(_load_manager)
+
+
+async def _load_manager(app: web.Application) -> AsyncIterator[None]:
+    from hub.feature_api import HUB
+    from sites_api.load.runner import LOAD, LoadManager, load_settings
+
+    hub = app[HUB]
+    manager = LoadManager(hub, load_settings(hub.config.section("load")))
+    app[LOAD] = manager
+    manager.subscribe()
+    try:
+        yield
+    finally:
+        await manager.stop()
 
 
 __all__ = ["MIGRATIONS", "setup"]

@@ -24,6 +24,7 @@ from hub.json_body import read_json
 from hub.openapi import operation
 from sites_api import inputs, writes
 from sites_api.fields import parse
+from sites_api.load.runner import LOAD
 from sites_api.readmodel import load_site
 from sites_api.routes import SITE_PATH, scope_of, site_answer, site_id_of, site_response
 from sites_api.schemas import ref
@@ -94,8 +95,16 @@ async def _site_write(request: web.Request, work: Work, status: int = 200,
         return result, site
 
     result, site = await _transaction(request, locked, evse_data)
+    _load_changed(request, site_id)
     headers = {"Location": location(result)} if location else None
     return site_answer(site, site_id, status, headers)
+
+
+def _load_changed(request: web.Request, site_id: int) -> None:
+    """Tree edits re-plan the site (the load manager reads the tree again)."""
+    manager = request.app.get(LOAD)
+    if manager is not None:
+        manager.site_changed(site_id)
 
 
 def _site_doc(summary: str, body: str | None = None, status: int = 200) -> Any:
@@ -116,6 +125,7 @@ async def create_site(request: web.Request) -> web.Response:
     scope = scope_of(request)
     site_id = await _transaction(request, lambda conn: writes.create_site(conn, scope, body),
                                  evse_data=True)
+    _load_changed(request, site_id)
     return await site_response(request.app, scope, site_id, 201,
                                {"Location": f"/sites/{site_id}"})
 
@@ -139,6 +149,7 @@ async def delete_site(request: web.Request) -> web.Response:
     scope, site_id, expected = scope_of(request), site_id_of(request), if_match(request)
     await _transaction(request, lambda conn: writes.delete_site(conn, scope, site_id, expected),
                        evse_data=True)
+    _load_changed(request, site_id)
     return web.Response(status=204)
 
 

@@ -29,7 +29,7 @@ from hub.db.base import utcnow
 from hub.ocpp_server.framing import FrameError
 from hub.ocpp_server.session import StationSession, to_camel
 from hub.ocpp_server.session16 import timestamp_field
-from hub.services import notifications, stations, transactions
+from hub.services import charging_profile_record, notifications, stations, transactions
 from hub.services.device_model import record_report
 from hub.services.evse_status import record_connector_status
 from hub.services.id_tokens import authorize_id_token, id_token_info
@@ -287,6 +287,8 @@ class StationSession201(StationSession, ChargePoint201):
         await self._store("ReportChargingProfiles",
                           {"request_id": request_id, "evse_id": evse_id, **kwargs},
                           evse_id=evse_id, request_id=request_id)
+        await charging_profile_record.profiles_reported(
+            self.hub, self.id, evse_id, kwargs.get("charging_profile") or [])
         return call_result.ReportChargingProfiles()
 
     # -- what the station reports about itself -----------------------------------------------

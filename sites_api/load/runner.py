@@ -1,0 +1,312 @@
+"""The load manager: re-plans a site when something changes, and sends the limits that moved.
+
+Re-plans on transaction start and end, meter values, tree edits and stations coming and going
+(one task per site at a time; events arriving meanwhile coalesce into one more round). Each
+round:
+
+- stations that are offline, or refused a profile since they last connected, are planned at
+  their maximum (the hub cannot steer them; the rest is planned around them);
+- a connector whose last limit went out less than ``min_interval`` ago is held at that limit
+  (it may not move yet), and the site is re-planned when the interval is over; meanwhile the
+  others get no more than their share without the hold (no leapfrogging);
+- a limit is sent (a TxProfile on the running transaction, both OCPP versions through
+  ``hub.services.charging_profiles``) only when it moves by more than ``hysteresis``;
+  decreases go first and are awaited, so the limits the stations hold never add up past a
+  node's limit on the way; when a decrease fails, the increases wait for the next round.
+
+Settings, ``[load]`` in the config (``PNC_HUB_LOAD__MIN_INTERVAL`` ...): ``enabled`` (true),
+``hysteresis`` (A, 1), ``min_interval`` (s, 10), ``stack_level`` (1), ``call_timeout`` (s, 10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from hub.commands import CallError, CallTimeout, CommandFailed, StationOffline
+from hub.config import ConfigError
+from hub.db.base import utcnow
+from hub.events import (
+    MeterValuesReceived,
+    StationConnected,
+    StationDisconnected,
+    TransactionEnded,
+    TransactionStarted,
+)
+from hub.feature_api import Hub
+from hub.services import charging_profiles
+from hub.services.station_commands import UnknownTransaction
+from sites_api.load.model import CompiledTree, compile_tree
+from sites_api.load.planner import Session, SitePlan, plan_site_limits
+from sites_api.load.site_data import (
+    Key,
+    SiteTree,
+    load_site_tree,
+    running_sessions,
+    sites_of_station,
+)
+
+log = logging.getLogger(__name__)
+PROFILE_ID_BASE = 1_000_000_000
+REFUSALS = ("Rejected", "NotSupported", "CallError")
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    enabled: bool = True
+    hysteresis: float = 1.0
+    min_interval: float = 10.0
+    stack_level: int = 1
+    call_timeout: float = 10.0
+
+
+def load_settings(raw: dict[str, Any]) -> LoadSettings:
+    values: dict[str, Any] = {}
+    for name, kind, low, high in (("hysteresis", float, 0, 100), ("min_interval", float, 0, 3600),
+                                  ("stack_level", int, 0, 100),
+                                  ("call_timeout", float, 0.1, 300)):
+        if name in raw:
+            try:
+                value = kind(raw[name])
+            except (TypeError, ValueError):
+                raise ConfigError(f"[load] {name} must be a number") from None
+            if not low <= value <= high:
+                raise ConfigError(f"[load] {name} must be between {low} and {high}")
+            values[name] = value
+    if "enabled" in raw:
+        values["enabled"] = str(raw["enabled"]).lower() in ("1", "true", "yes")
+    return LoadSettings(**values)
+
+
+@dataclass
+class SentLimit:
+    amps: float
+    transaction_id: int
+    sent_at: float  # monotonic
+    at: datetime
+    status: str  # the station's answer, or Offline / Timeout / CallError / pending
+
+
+@dataclass
+class SiteState:
+    site_id: int
+    site: SiteTree
+    compiled: CompiledTree
+    plan: SitePlan | None = None
+    planned_at: datetime | None = None
+
+
+class LoadManager:
+    def __init__(self, hub: Hub, settings: LoadSettings) -> None:
+        self.hub = hub
+        self.settings = settings
+        self.sites: dict[int, SiteState] = {}
+        self.sent: dict[Key, SentLimit] = {}
+        self.refusing: set[str] = set()
+        # Current.Import per phase (A) from the last MeterValues of each connector.
+        self.measured: dict[Key, list[float | None]] = {}
+        self._station_sites: dict[str, set[int]] = {}
+        self._dirty: set[int] = set()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self.rounds = 0
+
+    # -- events -----------------------------------------------------------------------------
+
+    def subscribe(self) -> None:
+        bus = self.hub.bus
+        bus.subscribe(TransactionStarted, self._station_event)
+        bus.subscribe(TransactionEnded, self._station_event)
+        bus.subscribe(MeterValuesReceived, self._meter_values)
+        bus.subscribe(StationConnected, self._connected)
+        bus.subscribe(StationDisconnected, self._station_event)
+
+    async def _station_event(self, event: Any) -> None:
+        for site_id in await self._sites_of(event.station_id):
+            self.touch(site_id)
+
+    async def _connected(self, event: StationConnected) -> None:
+        # A station that comes back may have rebooted: it holds no profile, and may now accept.
+        self.refusing.discard(event.station_id)
+        for key in [k for k in self.sent if k[0] == event.station_id]:
+            del self.sent[key]
+        await self._station_event(event)
+
+    async def _meter_values(self, event: MeterValuesReceived) -> None:
+        phases: list[float | None] = [None, None, None]
+        for sample in event.samples:
+            if sample.get("measurand") != "Current.Import":
+                continue
+            try:
+                value = float(sample["value"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            phase = str(sample.get("phase") or "")[:2]
+            targets = {"L1": [0], "L2": [1], "L3": [2]}.get(phase, [0, 1, 2])
+            for i in targets:
+                phases[i] = value
+        if any(v is not None for v in phases):
+            self.measured[(event.station_id, event.connector_id)] = phases
+        await self._station_event(event)
+
+    def site_changed(self, site_id: int) -> None:
+        """A write to the site (its tree, chargers, ports): read the tree again."""
+        self.sites.pop(site_id, None)
+        self._station_sites.clear()
+        self.touch(site_id)
+
+    async def _sites_of(self, station_id: str) -> set[int]:
+        if station_id not in self._station_sites:
+            async with self.hub.sessions() as session:
+                self._station_sites[station_id] = await sites_of_station(session, station_id)
+        return self._station_sites[station_id]
+
+    # -- rounds -----------------------------------------------------------------------------
+
+    def touch(self, site_id: int) -> None:
+        if not self.settings.enabled:
+            return
+        self._dirty.add(site_id)
+        task = self._tasks.get(site_id)
+        if task is None or task.done():
+            self._tasks[site_id] = asyncio.ensure_future(self._run(site_id))
+
+    async def _run(self, site_id: int) -> None:
+        while site_id in self._dirty:
+            self._dirty.discard(site_id)
+            try:
+                await self.replan(site_id)
+            except Exception:
+                log.exception("load planning of site %s failed", site_id)
+
+    async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def site_state(self, site_id: int) -> SiteState:
+        state = self.sites.get(site_id)
+        if state is None:
+            async with self.hub.sessions() as session:
+                site = await load_site_tree(session, site_id)
+            state = self.sites[site_id] = SiteState(site_id, site, compile_tree(site.tree))
+        return state
+
+    async def replan(self, site_id: int) -> SitePlan:
+        state = await self.site_state(site_id)
+        async with self.hub.sessions() as session:
+            running = await running_sessions(session, state.site.stations)
+        now = time.monotonic()
+        fixed: dict[Key, float | None] = {}
+        hold_until = math.inf
+        for key in state.site.rows:
+            if not self.hub.commands.is_connected(key[0]) or key[0] in self.refusing:
+                fixed[key] = None  # its maximum
+                continue
+            sent = self.sent.get(key)
+            if (sent is not None and key in running
+                    and sent.transaction_id == running[key].transaction_id
+                    and now - sent.sent_at < self.settings.min_interval):
+                fixed[key] = sent.amps
+                hold_until = min(hold_until, sent.sent_at + self.settings.min_interval)
+        sessions = {key: Session(started=r.started.timestamp())
+                    for key, r in running.items() if key in state.site.rows}
+        plan = plan_site_limits(state.compiled, sessions, None, fixed)
+        targets = {key: item.amps for key, item in plan.connectors.items()}
+        if hold_until < math.inf:
+            # Where what is held frees current, nobody takes more than the share they will
+            # have once it moves: otherwise limits leapfrog as the intervals end one by one.
+            unsteerable = {k: v for k, v in fixed.items() if v is None}
+            free = plan_site_limits(state.compiled, sessions, None, unsteerable)
+            for key, item in free.connectors.items():
+                if key not in fixed:
+                    targets[key] = min(targets[key], item.amps)
+            plan = SitePlan({key: replace(item, amps=targets[key])
+                             for key, item in plan.connectors.items()}, plan.queue)
+        state.plan, state.planned_at = plan, utcnow()
+        self.rounds += 1
+        for key in [k for k in self.sent if k in state.site.rows and k not in running]:
+            del self.sent[key]  # its transaction ended, and its TxProfile with it
+        if hold_until < math.inf:
+            self._wake_at(site_id, hold_until - now)
+        await self._send(state, targets, running, fixed)
+        return plan
+
+    def _wake_at(self, site_id: int, delay: float) -> None:
+        timer = self._timers.pop(site_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._timers[site_id] = asyncio.get_running_loop().call_later(
+            max(delay, 0.0) + 0.01, self._timer_fired, site_id)
+
+    def _timer_fired(self, site_id: int) -> None:
+        self._timers.pop(site_id, None)
+        self.touch(site_id)
+
+    def idle(self, site_id: int) -> bool:
+        """Nothing to do for the site now or later (no round pending, running or timed)."""
+        task = self._tasks.get(site_id)
+        return (site_id not in self._dirty and site_id not in self._timers
+                and (task is None or task.done()))
+
+    async def _send(self, state: SiteState, targets: dict[Key, float], running: dict[Key, Any],
+                    fixed: dict[Key, float | None]) -> None:
+        decreases, increases = [], []
+        for key, session in running.items():
+            if key in fixed or key not in targets:
+                continue
+            amps = targets[key]
+            sent = self.sent.get(key)
+            if sent is not None and sent.transaction_id == session.transaction_id and \
+                    sent.status in ("Accepted", "pending") and \
+                    abs(amps - sent.amps) <= self.settings.hysteresis and \
+                    (amps == 0) == (sent.amps == 0):
+                continue
+            item = (key, amps, session.transaction_id)
+            (decreases if sent is not None and amps < sent.amps else increases).append(item)
+        if decreases:
+            answers = await asyncio.gather(*(self._send_one(state, *d) for d in decreases))
+            if not all(answers):
+                self.touch(state.site_id)
+                return
+        await asyncio.gather(*(self._send_one(state, *i) for i in increases))
+
+    async def _send_one(self, state: SiteState, key: Key, amps: float, transaction_id: int
+                        ) -> bool:
+        station_id, connector_id = key
+        phases = state.compiled.connectors[key].phases
+        profile = {
+            "id": PROFILE_ID_BASE + state.site.rows[key] % PROFILE_ID_BASE,
+            "stack_level": self.settings.stack_level, "purpose": "TxProfile",
+            "kind": "Relative", "transaction_id": transaction_id,
+            "charging_schedule": {"charging_rate_unit": "A", "charging_schedule_period": [
+                {"start_period": 0, "limit": amps, "number_phases": len(phases)}]}}
+        self.sent[key] = SentLimit(amps, transaction_id, time.monotonic(), utcnow(), "pending")
+        try:
+            status = await charging_profiles.set_profile(
+                self.hub, station_id, connector_id, profile, self.settings.call_timeout)
+        except StationOffline:
+            status = "Offline"
+        except CallTimeout:
+            status = "Timeout"
+        except (CallError, UnknownTransaction):
+            status = "CallError"
+        except CommandFailed:
+            status = "Failed"
+        self.sent[key].status = status
+        if status in REFUSALS:
+            self.refusing.add(station_id)
+        return status == "Accepted"
+
+
+LOAD = web.AppKey("load_manager", LoadManager)

@@ -1,0 +1,90 @@
+"""What the load manager reads from the database: a site's fuse tree and its running sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.db.models import Transaction
+from sites_api.load.model import Connector, Meter, Node, Tree, charging_levels
+from sites_api.models import FuseNode, FuseNodeConnector
+
+METER_FIELDS = ("is_producer", "is_consumer", "max_possible_current", "fallback_value",
+                "primary_transformer_ratio", "secondary_transformer_ratio")
+
+# (station_id, OCPP connector id): the planner's connector key.
+Key = tuple[str, int]
+
+
+@dataclass
+class SiteTree:
+    tree: Tree
+    names: dict[int, str | None]
+    # key -> the fuse_node_connectors row id (a stable charging profile id per connector)
+    rows: dict[Key, int]
+
+    @property
+    def stations(self) -> set[str]:
+        return {station for station, _ in self.rows}
+
+
+def _meter(raw: Any) -> Meter | None:
+    if not isinstance(raw, dict):
+        return None
+    values = {k: raw.get(k) for k in METER_FIELDS}
+    for flag in ("is_producer", "is_consumer"):
+        values[flag] = bool(values[flag])
+    for name in METER_FIELDS[2:]:
+        value = values[name]
+        values[name] = float(value) if isinstance(value, int | float) else None
+    return Meter(**values)
+
+
+async def load_site_tree(session: AsyncSession, site_id: int) -> SiteTree:
+    nodes = (await session.execute(sa.select(FuseNode).where(FuseNode.site_id == site_id)
+                                   .order_by(FuseNode.id))).scalars().all()
+    connectors = (await session.execute(
+        sa.select(FuseNodeConnector).where(FuseNodeConnector.site_id == site_id)
+        .order_by(FuseNodeConnector.id))).scalars().all()
+    tree_nodes = tuple(Node(n.id, n.parent_id, n.limit, n.inbound_limit, n.outbound_limit,
+                            _meter(n.meter)) for n in nodes)
+    seen: dict[Key, int] = {}
+    tree_connectors = []
+    for c in connectors:
+        key = (c.station_id, c.connector_id)
+        if key in seen:
+            continue  # one outlet hangs on one node; a duplicate entry adds no second load
+        seen[key] = c.id
+        tree_connectors.append(Connector(key, c.node_id, priority=c.priority or 0,
+                                         levels=charging_levels(c.charging_capability)))
+    return SiteTree(Tree(tree_nodes, tuple(tree_connectors)), {n.id: n.name for n in nodes},
+                    seen)
+
+
+async def sites_of_station(session: AsyncSession, station_id: str) -> set[int]:
+    rows = await session.execute(sa.select(FuseNodeConnector.site_id).where(
+        FuseNodeConnector.station_id == station_id).distinct())
+    return {site_id for (site_id,) in rows}
+
+
+@dataclass(frozen=True)
+class RunningSession:
+    transaction_id: int
+    started: datetime
+
+
+async def running_sessions(session: AsyncSession, stations: set[str]
+                           ) -> dict[Key, RunningSession]:
+    if not stations:
+        return {}
+    rows = await session.execute(sa.select(
+        Transaction.station_id, Transaction.connector_id, Transaction.id,
+        Transaction.start_timestamp).where(Transaction.station_id.in_(sorted(stations)),
+                                           Transaction.status == "active")
+        .order_by(Transaction.id))
+    return {(station, connector): RunningSession(tx, started)
+            for station, connector, tx, started in rows}
