@@ -7,16 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from ocpp.v16 import call, call_result
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as call_result201
 
-from hub.db import Base, create_engine
-from hub.db.migrate import upgrade_database
 from hub.db.models import Transaction
-from hub.db.models_charging import StationChargingProfile
 from tests.hub.harness import RunningHub, TestStation, now, wait_for
 from tests.management.conftest import STATION, Api
 from tests.ocpp201.harness201 import connect_station201
@@ -205,16 +200,3 @@ async def _transaction(hub: RunningHub, station_id: str) -> int | None:
     async with hub.hub.sessions() as session:
         return (await session.execute(sa.select(Transaction.id).where(
             Transaction.station_id == station_id))).scalar()
-
-
-async def test_the_migration_matches_the_model(database_url: str) -> None:
-    engine = create_engine(database_url)
-    try:
-        await upgrade_database(engine)
-        async with engine.connect() as conn:
-            diff = await conn.run_sync(lambda sync: compare_metadata(
-                MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata))
-    finally:
-        await engine.dispose()
-    name = StationChargingProfile.__tablename__
-    assert [d for d in diff if f"'{name}'" in repr(d)] == []
