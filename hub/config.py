@@ -273,7 +273,7 @@ def coerce_setting(name: str, value: Any, hint: Any) -> Any:
                 return False
             raise ValueError("must be true or false")
         if hint is int:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError("must be an integer")
             return int(value)
         if hint is float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sites_api.load.model import Connector, Meter, Node, Tree, charging_levels, compile_tree
 from sites_api.load.planner import FIXED, QUEUED, Session, node_loads, plan_site_limits
 
@@ -84,3 +86,15 @@ def test_demand_below_the_limit_is_given_to_the_others():
     tree = _site(32.0, *(Connector(c, "root") for c in "abc"))
     plan = plan_site_limits(tree, {"a": Session(0, demand=6.5), "b": Session(1), "c": Session(2)})
     assert _amps(plan) == {"a": 6.0, "b": 13.0, "c": 13.0}
+
+
+def test_load_settings_are_read_like_every_section() -> None:
+    from hub.config import ConfigError
+    from sites_api.load.runner import load_settings
+
+    settings = load_settings({"hysteresis": "2", "enabled": "false", "stack_level": 3})
+    assert (settings.hysteresis, settings.enabled, settings.stack_level) == (2.0, False, 3)
+    for bad in ({"hysteresis": "x"}, {"min_interval": -1}, {"enabled": "maybe"},
+                {"stack_level": 1.5}, {"nonsense": 1}):
+        with pytest.raises(ConfigError):
+            load_settings(bad)
