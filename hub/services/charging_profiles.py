@@ -21,7 +21,6 @@ station's version needs (1.6 ``csChargingProfiles`` with the hub's transaction i
 from __future__ import annotations
 
 import math
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +31,12 @@ from ocpp.v201 import call as call201
 from hub.context import Hub
 from hub.db.models import Transaction
 from hub.services import charging_profile_record as record
-from hub.services.station_commands import V201, UnknownTransaction, station_version
+from hub.services.station_commands import (
+    V201,
+    UnknownTransaction,
+    new_request_id,
+    station_version,
+)
 from hub.services.timestamps import InvalidTimestamp, format_timestamp, parse_timestamp
 
 #: 1.6 ChargePointMaxProfile is 2.0.1 ChargingStationMaxProfile: the API takes either name.
@@ -61,16 +65,12 @@ class CompositeSchedule:
     charging_schedule: dict[str, Any] | None
 
 
-def new_profile_id() -> int:
-    return secrets.randbelow(2**31 - 2) + 1
-
-
 def validate_profile(profile: Any, connector_id: int, field: str = "charging_profile"
                      ) -> dict[str, Any]:
     """The profile, checked and normalised (station-max purpose spelled the 1.6 way)."""
     if not isinstance(profile, dict):
         raise InvalidProfile(field, "must be an object")
-    out: dict[str, Any] = {"id": _int(profile, "id", field, 1, 2**31 - 1, new_profile_id())}
+    out: dict[str, Any] = {"id": _int(profile, "id", field, 1, 2**31 - 1, new_request_id())}
     out["stack_level"] = _int(profile, "stack_level", field, 0, MAX_STACK_LEVEL, None)
     purpose = _choice(profile, "purpose", field, PURPOSES)
     out["purpose"] = STATION_MAX[0] if purpose in STATION_MAX else purpose

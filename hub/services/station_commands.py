@@ -52,6 +52,12 @@ class UnknownTransaction(LookupError):
     pass
 
 
+def new_request_id() -> int:
+    """A fresh id the hub picks for a command (remote start, request, profile): a positive
+    32-bit integer, as OCPP's integer fields are."""
+    return secrets.randbelow(2**31 - 1) + 1
+
+
 def station_version(hub: Hub, station_id: str) -> str:
     version = hub.commands.ocpp_version(station_id)
     if version is None:
@@ -77,7 +83,7 @@ async def remote_start(hub: Hub, station_id: str, id_tag: str, connector_id: int
             id_tag=id_tag, connector_id=connector_id, charging_profile=charging_profile),
             timeout=timeout)
         return RemoteStart(response.status)
-    remote_start_id = secrets.randbelow(2**31 - 1) + 1
+    remote_start_id = new_request_id()
     response = await hub.commands.call(station_id, call201.RequestStartTransaction(
         id_token={"id_token": id_tag, "type": id_token_type or guess_id_token_type(id_tag)},
         remote_start_id=remote_start_id,
@@ -285,7 +291,7 @@ async def _inventory_keys(hub: Hub, station_id: str,
                           timeout: float | None) -> list[dict[str, Any]]:
     rows = await device_model.inventory(hub, station_id)
     if not rows:
-        request_id = secrets.randbelow(2**31 - 1) + 1
+        request_id = new_request_id()
         response = await hub.commands.call(station_id, call201.GetBaseReport(
             request_id=request_id, report_base="ConfigurationInventory"), timeout=timeout)
         if response.status == "Accepted":
