@@ -62,7 +62,11 @@ def _assert_clean_txmix(res: dict, version: str) -> None:
     assert res["errors"].get("counts", {}) == {}, res["errors"]
     tx = res["phases"]["txmix"]
     assert tx["transactions"] > 0
-    assert set(tx["by_action"]) == set(DIALECTS[version].tx_labels)
+    # Every kind of message made the round trip during the run. Not "inside the one-second
+    # window": on a loaded machine a window may close before a station got past its first
+    # message, and a station always finishes the transaction it started after the window.
+    assert set(DIALECTS[version].tx_labels) <= set(res["answered"]), res["answered"]
+    assert set(tx["by_action"]) <= set(DIALECTS[version].tx_labels)
     assert tx["id_tag_status"].keys() == {"Accepted"}
 
 

@@ -44,7 +44,7 @@ class HubProcess:
             env={"PNC_HUB_FILES__DATA_DIR": self.files_dir, **os.environ})
         await self.wait_ready()
 
-    async def wait_ready(self, timeout: float = 30.0) -> None:
+    async def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         async with aiohttp.ClientSession() as http:
             while asyncio.get_running_loop().time() < deadline:

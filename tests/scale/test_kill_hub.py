@@ -122,7 +122,11 @@ async def test_sigkill_under_load_loses_no_answered_transaction(database_url: st
             await asyncio.sleep(0.5)
             await hub.start()
             await asyncio.sleep(RUN_AFTER_RESTART)
-            await wait_for(lambda: len(ledger.started) > started_before_kill, timeout=60)
+            # Every station back (a charger reconnects by itself) and work going on again;
+            # stopping earlier would leave the slowest reconnects unchecked on a loaded machine.
+            await wait_for(lambda: len(ledger.started) > started_before_kill
+                           and all(ledger.boots.get(s.id, 0) >= 2 for s in stations),
+                           timeout=120)
             stop.set()
             await asyncio.wait_for(asyncio.gather(*runs), 60)
         finally:
