@@ -88,6 +88,8 @@ NODE_CONNECTOR = _obj({
     "charging_station_id": _t("string"), "priority": _t("number", True),
     "charging_capability": {"type": "array", "items": {"type": "number"}},
     "discharge_capability": {"type": "array", "items": {"type": "number"}},
+    "phases": {"type": ["array", "null"], "items": {"type": "string", "enum": ["L1", "L2", "L3"]},
+               "description": "site phases the outlet draws on; null = all three"},
 })
 
 FUSE_NODE = _obj({
