@@ -28,6 +28,7 @@ def setup(app: web.Application) -> None:
     from hub.feature_api import evse_providers
     from hub.openapi import add_component_schemas
     from sites_api.evse_provider import SitesEvseProvider
+    from sites_api.load.meter_routes import add_meter_routes
     from sites_api.load.routes import add_load_routes
     from sites_api.reader import add_reader
     from sites_api.routes import add_read_routes
@@ -42,6 +43,7 @@ def setup(app: web.Application) -> None:
     add_directory_routes(app)
     add_component_schemas(app, components())
     add_load_routes(app)
+    add_meter_routes(app)
     app.cleanup_ctx.append(_load_manager)
 
 
