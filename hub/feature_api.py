@@ -23,6 +23,8 @@ from hub.evse_provider import (
     EvseSite,
     evse_providers,
 )
+from hub.mqtt.link import MqttLink
+from hub.mqtt.routes import MQTT
 from hub.ocpp_server.endpoint import valid_station_id
 from hub.ocpp_server.framing import FrameError
 from hub.ocpp_server.framing import validate as validate_payload
@@ -59,8 +61,8 @@ CORE_MODULES: tuple[str, ...] = (
 )
 
 __all__ = [
-    "CONFIG", "CORE_MODULES", "EVSE_PROVIDERS", "HUB", "ActionHandler", "Config",
+    "CONFIG", "CORE_MODULES", "EVSE_PROVIDERS", "HUB", "MQTT", "ActionHandler", "Config",
     "DataTransferHandler", "EvseLocation", "EvseProvider", "EvseProviders", "EvseSite",
-    "FrameError", "Hub", "InvalidRequest", "StationSession", "evse_providers", "payload_of",
-    "to_camel", "to_snake", "valid_station_id", "validate_payload",
+    "FrameError", "Hub", "InvalidRequest", "MqttLink", "StationSession", "evse_providers",
+    "payload_of", "to_camel", "to_snake", "valid_station_id", "validate_payload",
 ]

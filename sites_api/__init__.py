@@ -48,16 +48,25 @@ def setup(app: web.Application) -> None:
 
 
 async def _load_manager(app: web.Application) -> AsyncIterator[None]:
-    from hub.feature_api import HUB
+    from hub.feature_api import HUB, MQTT
+    from sites_api.load.mqtt_meters import MqttMeters
     from sites_api.load.runner import LOAD, LoadManager, load_settings
 
     hub = app[HUB]
     manager = LoadManager(hub, load_settings(hub.config.section("load")))
     app[LOAD] = manager
     manager.subscribe()
+    meters = None
+    link = app.get(MQTT)
+    if link is not None:
+        meters = MqttMeters(link, manager)
+        await meters.sync()
+        manager.tree_listeners.append(meters.trees_changed)
     try:
         yield
     finally:
+        if meters is not None:
+            await meters.stop()
         await manager.stop()
 
 

@@ -14,7 +14,7 @@ FN = FuseNode.__table__
 FNC = FuseNodeConnector.__table__
 METER_KEYS = ("is_producer", "producer_name", "producer_current", "is_consumer", "consumer_name",
               "max_possible_current", "fallback_value", "primary_transformer_ratio",
-              "secondary_transformer_ratio")
+              "secondary_transformer_ratio", "mqtt_topic")
 
 
 def _meter(value: Any) -> dict[str, Any] | None:

@@ -36,6 +36,12 @@ def _check_phases(value: list[Any]) -> str | None:
     return None
 
 
+def _check_topic(value: str) -> str | None:
+    if any(c in value for c in "+#\x00"):
+        return "must be one topic, without wildcards (+, #)"
+    return None
+
+
 @cache
 def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
@@ -123,6 +129,9 @@ METER_FIELDS: dict[str, F] = {
     "fallback_value": F("number"),
     "primary_transformer_ratio": F("number", minimum=0),
     "secondary_transformer_ratio": F("number", minimum=0),
+    "mqtt_topic": F("str", max_len=1024, check=_check_topic, example="site/main/current",
+                    description="MQTT topic the meter publishes on (a number, three numbers "
+                                "L1..L3, or a JSON object with value or current)"),
 }
 
 NODE_CONNECTOR_FIELDS: dict[str, F] = {

@@ -80,7 +80,7 @@ METER = _obj({
     "producer_current": _t("number", True), "is_consumer": _t("boolean", True),
     "consumer_name": _t("string", True), "max_possible_current": _t("number", True),
     "fallback_value": _t("number", True), "primary_transformer_ratio": _t("number", True),
-    "secondary_transformer_ratio": _t("number", True),
+    "secondary_transformer_ratio": _t("number", True), "mqtt_topic": _t("string", True),
 }, nullable=True)
 
 NODE_CONNECTOR = _obj({

@@ -33,6 +33,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, get_type_hints
@@ -148,6 +149,8 @@ class LoadManager:
         self.meter_readings: dict[int, MeterReading] = {}
         self._phases: dict[Key, tuple[int, ...]] = {}
         self._last_round: dict[int, float] = {}
+        # Called after every tree edit (e.g. the MQTT meters re-subscribe).
+        self.tree_listeners: list[Callable[[], None]] = []
         self._station_sites: dict[str, set[int]] = {}
         self._dirty: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -198,6 +201,8 @@ class LoadManager:
         self.sites.pop(site_id, None)
         self._station_sites.clear()
         self.touch(site_id)
+        for listener in self.tree_listeners:
+            listener()
 
     async def _sites_of(self, station_id: str) -> set[int]:
         if station_id not in self._station_sites:
