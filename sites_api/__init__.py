@@ -49,6 +49,7 @@ def setup(app: web.Application) -> None:
 
 async def _load_manager(app: web.Application) -> AsyncIterator[None]:
     from hub.feature_api import HUB, MQTT
+    from sites_api.load.metrics import load_metric_families
     from sites_api.load.mqtt_meters import MqttMeters
     from sites_api.load.runner import LOAD, LoadManager, load_settings
 
@@ -56,6 +57,7 @@ async def _load_manager(app: web.Application) -> AsyncIterator[None]:
     manager = LoadManager(hub, load_settings(hub.config.section("load")))
     app[LOAD] = manager
     manager.subscribe()
+    hub.metric_providers.append(lambda: load_metric_families(manager))
     meters = None
     link = app.get(MQTT)
     if link is not None:

@@ -156,6 +156,7 @@ class LoadManager:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._timers: dict[int, tuple[float, asyncio.TimerHandle]] = {}
         self.rounds = 0
+        self.answers: dict[str, int] = {}  # profiles sent, by answer (Prometheus)
 
     # -- events -----------------------------------------------------------------------------
 
@@ -399,6 +400,7 @@ class LoadManager:
         except CommandFailed:
             status = "Failed"
         self.sent[key].status = status
+        self.answers[status] = self.answers.get(status, 0) + 1
         if status in REFUSALS:
             self.refusing.add(station_id)
         return status == "Accepted"

@@ -39,6 +39,12 @@ async def token_for(running: RunningHub, http: aiohttp.ClientSession, org: str) 
     return Api(http, running.http_url, token)
 
 
+async def metrics(http: aiohttp.ClientSession, running: RunningHub) -> str:
+    async with http.get(running.http_url + "/metrics", headers=running.auth) as resp:
+        assert resp.status == 200
+        return await resp.text()
+
+
 async def test_a_meter_reading_is_planned_until_it_goes_stale(hub_factory: Any) -> None:
     running: RunningHub = await hub_factory(dev=True, load={
         "min_interval": 0, "replan_interval": 0, "meter_max_age": 3})
@@ -91,9 +97,19 @@ async def test_a_meter_reading_is_planned_until_it_goes_stale(hub_factory: Any) 
         status, view, _ = await admin.get(f"/sites/{site['id']}/load")
         meter_view = next(n for n in view["nodes"] if n["meter"] is not None)["meter"]
         assert meter_view["value"] == 20 and meter_view["stale"] is False
+        meter_node = root["children"][0]["id"]
+        figures = await metrics(http, running)
+        assert f'pnc_hub_load_meter_fallback{{site="{site["id"]}",node="{meter_node}"}} 0' \
+            in figures
+        assert (f'pnc_hub_load_connector_limit_amps{{site="{site["id"]}",station="MT-1",'
+                f'connector="1",state="charging"}} 12.0') in figures
+        assert f'pnc_hub_load_node_headroom_amps{{site="{site["id"]}",node="{root["id"]}"}} 0.0' \
+            in figures
 
         # No news for meter_max_age (3 s): the fallback applies again.
         await wait_for(lambda: limits[-1:] == [22.0], timeout=20)
         status, view, _ = await admin.get(f"/sites/{site['id']}/load")
         assert next(n for n in view["nodes"] if n["meter"] is not None)["meter"]["stale"]
+        assert f'pnc_hub_load_meter_fallback{{site="{site["id"]}",node="{meter_node}"}} 1' \
+            in await metrics(http, running)
         assert limits == [22.0, 12.0, 22.0]
