@@ -24,7 +24,7 @@ Each round:
 Settings, ``[load]`` in the config (``PNC_HUB_LOAD__MIN_INTERVAL`` ...): ``enabled`` (true),
 ``hysteresis`` (A, 1), ``min_interval`` (s, 10), ``stack_level`` (1), ``call_timeout`` (s, 10),
 ``replan_interval`` (s, 5), ``settle`` (s, 60), ``demand_margin`` (A, 2), ``meter_max_age``
-(s, 120).
+(s, 120), ``fallback_stack_level`` (0; the nodes' fallbacks: ``sites_api.load.fallbacks``).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from hub.events import (
 from hub.feature_api import Hub
 from hub.services import charging_profiles
 from hub.services.station_commands import UnknownTransaction
+from sites_api.load.fallbacks import Fallbacks
 from sites_api.load.measurements import (
     Measured,
     connector_current,
@@ -85,12 +86,14 @@ class LoadSettings:
     settle: float = 60.0
     demand_margin: float = 2.0
     meter_max_age: float = 120.0
+    fallback_stack_level: int = 0
 
 
 #: The numeric settings' bounds (inclusive).
 _BOUNDS = {"hysteresis": (0, 100), "min_interval": (0, 3600), "stack_level": (0, 100),
            "call_timeout": (0.1, 300), "replan_interval": (0, 3600), "settle": (0, 3600),
-           "demand_margin": (0, 100), "meter_max_age": (1, 86400)}
+           "demand_margin": (0, 100), "meter_max_age": (1, 86400),
+           "fallback_stack_level": (0, 100)}
 
 
 def load_settings(raw: dict[str, Any]) -> LoadSettings:
@@ -157,6 +160,7 @@ class LoadManager:
         self._timers: dict[int, tuple[float, asyncio.TimerHandle]] = {}
         self.rounds = 0
         self.answers: dict[str, int] = {}  # profiles sent, by answer (Prometheus)
+        self.fallbacks = Fallbacks(self)
 
     # -- events -----------------------------------------------------------------------------
 
@@ -175,6 +179,7 @@ class LoadManager:
     async def _connected(self, event: StationConnected) -> None:
         # A station that comes back may have rebooted: it holds no profile, and may now accept.
         self.refusing.discard(event.station_id)
+        self.fallbacks.station_connected(event.station_id)
         for key in [k for k in self.sent if k[0] == event.station_id]:
             del self.sent[key]
         await self._station_event(event)
@@ -201,6 +206,7 @@ class LoadManager:
         """A write to the site (its tree, chargers, ports): read the tree again."""
         self.sites.pop(site_id, None)
         self._station_sites.clear()
+        self.fallbacks.tree_changed()
         self.touch(site_id)
         for listener in self.tree_listeners:
             listener()
@@ -302,6 +308,7 @@ class LoadManager:
         if wake < math.inf:
             self._wake_at(site_id, wake - now)
         await self._send(state, targets, running, fixed)
+        await self.fallbacks.apply(state)
         return plan
 
     def _site_readings(self, state: SiteState, now: float

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,8 @@ class SiteTree:
     names: dict[int, str | None]
     # key -> the fuse_node_connectors row id (a stable charging profile id per connector)
     rows: dict[Key, int]
+    # node id -> its fallback (A per phase), for the nodes that have one
+    fallbacks: dict[int, float] = field(default_factory=dict)
 
     @property
     def stations(self) -> set[str]:
@@ -63,7 +65,7 @@ async def load_site_tree(session: AsyncSession, site_id: int) -> SiteTree:
                                          priority=c.priority or 0,
                                          levels=charging_levels(c.charging_capability)))
     return SiteTree(Tree(tree_nodes, tuple(tree_connectors)), {n.id: n.name for n in nodes},
-                    seen)
+                    seen, {n.id: n.fallback for n in nodes if n.fallback is not None})
 
 
 def connector_phases(names: list[str] | None) -> tuple[int, ...]:
