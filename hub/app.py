@@ -89,7 +89,8 @@ def features() -> list[Feature]:
     return [
         Feature("pnc", pnc.setup, migrations=pnc.MIGRATIONS, ocpp_handlers=pnc.ocpp_handlers),
         Feature("oicp", oicp.setup, migrations=oicp.MIGRATIONS),
-        Feature("sites", sites_api.setup, migrations=sites_api.MIGRATIONS),
+        Feature("sites", sites_api.setup, migrations=sites_api.MIGRATIONS,
+                ocpp_handlers=sites_api.ocpp_handlers),
     ]
 
 

@@ -13,7 +13,7 @@ registers ``sites_api.evse_provider`` in the core's EVSE provider registry (OICP
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -49,6 +49,7 @@ def setup(app: web.Application) -> None:
 
 async def _load_manager(app: web.Application) -> AsyncIterator[None]:
     from hub.feature_api import HUB, MQTT
+    from sites_api.load.ev_needs import register as register_ev_needs
     from sites_api.load.metrics import load_metric_families
     from sites_api.load.mqtt_meters import MqttMeters
     from sites_api.load.runner import LOAD, LoadManager, load_settings
@@ -57,6 +58,7 @@ async def _load_manager(app: web.Application) -> AsyncIterator[None]:
     manager = LoadManager(hub, load_settings(hub.config.section("load")))
     app[LOAD] = manager
     manager.subscribe()
+    register_ev_needs(hub, manager)
     hub.metric_providers.append(lambda: load_metric_families(manager))
     meters = None
     link = app.get(MQTT)
@@ -72,4 +74,12 @@ async def _load_manager(app: web.Application) -> AsyncIterator[None]:
         await manager.stop()
 
 
-__all__ = ["MIGRATIONS", "setup"]
+def ocpp_handlers(hub: Any) -> None:
+    """Register this feature's OCPP handlers on ``hub`` without a runtime (for ``pnc-hub ocpp
+    actions``, which only reads who answers what)."""
+    from sites_api.load.ev_needs import register
+
+    register(hub, None)
+
+
+__all__ = ["MIGRATIONS", "ocpp_handlers", "setup"]

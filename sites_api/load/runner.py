@@ -148,6 +148,8 @@ class LoadManager:
         self.measured: dict[Key, Measured] = {}
         # What a settled car draws plus the margin (measurements.next_demand).
         self.demands: dict[Key, float] = {}
+        # The most an EV said it takes (2.0.1 NotifyEVChargingNeeds), A per phase.
+        self.ev_needs: dict[Key, float] = {}
         # The last reading of each site meter, by fuse node id.
         self.meter_readings: dict[int, MeterReading] = {}
         self._phases: dict[Key, tuple[int, ...]] = {}
@@ -173,7 +175,7 @@ class LoadManager:
         bus.subscribe(StationDisconnected, self._station_event)
 
     async def _station_event(self, event: Any) -> None:
-        for site_id in await self._sites_of(event.station_id):
+        for site_id in await self.sites_of(event.station_id):
             self.touch(site_id)
 
     async def _connected(self, event: StationConnected) -> None:
@@ -190,7 +192,7 @@ class LoadManager:
         if amps is None:
             return
         self.measured[key] = Measured(amps, time.monotonic(), utcnow())
-        for site_id in await self._sites_of(event.station_id):  # cached: no read per message
+        for site_id in await self.sites_of(event.station_id):  # cached: no read per message
             self.touch_soon(site_id)
 
     def record_meter_reading(self, site_id: int, node_id: int,
@@ -211,7 +213,11 @@ class LoadManager:
         for listener in self.tree_listeners:
             listener()
 
-    async def _sites_of(self, station_id: str) -> set[int]:
+    def resend(self, key: Key) -> None:
+        """Send the connector's limit in the next round even if it did not move."""
+        self.sent.pop(key, None)
+
+    async def sites_of(self, station_id: str) -> set[int]:
         if station_id not in self._station_sites:
             async with self.hub.sessions() as session:
                 self._station_sites[station_id] = await sites_of_station(session, station_id)
@@ -302,8 +308,9 @@ class LoadManager:
         state.readings = readings
         for key in [k for k in self.sent if k in state.site.rows and k not in running]:
             del self.sent[key]  # its transaction ended, and its TxProfile with it
-        for key in [k for k in self.demands if k in state.site.rows and k not in running]:
-            del self.demands[key]
+        for needs in (self.demands, self.ev_needs):
+            for key in [k for k in needs if k in state.site.rows and k not in running]:
+                del needs[key]
         wake = min(hold_until, stale_at)
         if wake < math.inf:
             self._wake_at(site_id, wake - now)
@@ -328,6 +335,14 @@ class LoadManager:
         return readings, stale_at
 
     def _demand(self, state: SiteState, key: Key, transaction_id: int) -> float | None:
+        settled = self._settled_demand(state, key, transaction_id)
+        wanted = self.ev_needs.get(key)
+        if settled is None or wanted is None:
+            return wanted if settled is None else settled
+        return min(settled, wanted)
+
+    def _settled_demand(self, state: SiteState, key: Key, transaction_id: int
+                        ) -> float | None:
         sent = self.sent.get(key)
         if sent is None or sent.transaction_id != transaction_id or sent.status != "Accepted":
             return None
