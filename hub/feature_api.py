@@ -36,6 +36,9 @@ from hub.ocpp_server.session import (
     to_snake,
 )
 
+# ``MQTT`` (re-exported from hub.mqtt): the hub's one broker connection, set before any
+# feature's ``setup(app)``; a feature subscribes its topics on it (``MqttLink.subscribe``).
+
 # The hub's configuration, set by the app factory before any feature's ``setup(app)`` runs
 # (``app[HUB]`` exists only once the runtime is up, inside the features' ``cleanup_ctx``).
 CONFIG = web.AppKey("config", Config)
