@@ -198,7 +198,10 @@ class MqttLink:
             pass  # gone with the connection anyway
 
     def _received(self, topic: str, payload: object) -> None:
-        data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+        if isinstance(payload, bytes | bytearray):
+            data = bytes(payload)
+        else:  # aiomqtt hands over bytes; be safe with its other payload types
+            data = b"" if payload is None else str(payload).encode()
         state = self.state
         state.received += 1
         seen = state.topics.get(topic)

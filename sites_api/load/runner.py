@@ -191,8 +191,11 @@ class LoadManager:
         amps = connector_current(event.samples, self._phases.get(key, PHASES))
         if amps is None:
             return
+        site_ids = await self.sites_of(event.station_id)  # cached: no read per message
+        if not site_ids:
+            return  # on no fuse tree: nothing to plan, nothing to show
         self.measured[key] = Measured(amps, time.monotonic(), utcnow())
-        for site_id in await self.sites_of(event.station_id):  # cached: no read per message
+        for site_id in site_ids:
             self.touch_soon(site_id)
 
     def record_meter_reading(self, site_id: int, node_id: int,
