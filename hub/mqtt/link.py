@@ -31,6 +31,7 @@ from hub.mqtt.settings import MqttSettings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], None]
+WATCHED = "watched"  # the label of [mqtt] watch_topics: seen, handed to nobody
 #: How much of a message the state routes keep per topic.
 PAYLOAD_KEPT = 1024
 #: Distinct topics remembered (a broker may carry many more; the rest are counted only).
@@ -80,6 +81,8 @@ class MqttLink:
         self._wakeup = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self.client_id = settings.client_id or f"pnc-hub-{uuid.uuid4().hex[:12]}"
+        for topic in settings.watch_topics:
+            self.subscribe(topic, WATCHED, lambda topic, data: None)
 
     @property
     def enabled(self) -> bool:

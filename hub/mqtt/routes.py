@@ -16,7 +16,8 @@ from aiohttp import web
 
 from hub.errors import bad_request
 from hub.json_body import read_json
-from hub.mqtt.link import MqttLink, topic_matches
+from hub.mqtt.link import WATCHED, MqttLink, topic_matches
+from hub.mqtt.settings import filter_problem
 from hub.openapi import operation
 from hub.services.timestamps import format_timestamp
 
@@ -74,7 +75,7 @@ async def get_topics(request: web.Request) -> web.Response:
         "last_payload": seen.last_payload.decode("utf-8", "replace"),
         "ignored": link.is_ignored(topic),
         "subscribers": [s.label for s in link.subscriptions.values()
-                        if topic_matches(topic, s.topic)]}
+                        if s.label != WATCHED and topic_matches(topic, s.topic)]}
         for topic, seen in sorted(link.state.topics.items())]
     return web.json_response({"topics": topics})
 
@@ -83,19 +84,6 @@ async def get_topics(request: web.Request) -> web.Response:
            response=FILTERS)
 async def get_ignored(request: web.Request) -> web.Response:
     return web.json_response({"topics": request.app[MQTT].ignored})
-
-
-def valid_filter(value: str) -> str | None:
-    """Why ``value`` is not an MQTT topic filter (None when it is one)."""
-    levels = value.split("/")
-    for i, level in enumerate(levels):
-        if "#" in level and (level != "#" or i != len(levels) - 1):
-            return "'#' must be a whole level, the last one"
-        if "+" in level and level != "+":
-            return "'+' must be a whole level"
-    if "\x00" in value:
-        return "must not contain NUL"
-    return None
 
 
 @operation("Replace the list of ignored MQTT topic filters (admin)", tags=TAGS, body=FILTERS,
@@ -113,7 +101,7 @@ async def put_ignored(request: web.Request) -> web.Response:
     for i, topic in enumerate(topics):
         if not isinstance(topic, str) or not 0 < len(topic) <= 1024:
             raise bad_request(f"topics[{i}]", "must be a string of 1 to 1024 characters")
-        problem = valid_filter(topic)
+        problem = filter_problem(topic)
         if problem:
             raise bad_request(f"topics[{i}]", problem)
     link = request.app[MQTT]
@@ -127,7 +115,8 @@ async def get_silent(request: web.Request) -> web.Response:
     link = request.app[MQTT]
     return web.json_response({"subscriptions": [
         {"topic": s.topic, "label": s.label}
-        for s in sorted(link.subscriptions.values(), key=lambda s: s.topic) if not s.messages]})
+        for s in sorted(link.subscriptions.values(), key=lambda s: s.topic)
+        if not s.messages and s.label != WATCHED]})
 
 
 def add_routes(app: web.Application) -> list[web.AbstractRoute]:

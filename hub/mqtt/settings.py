@@ -30,6 +30,9 @@ class MqttSettings:
     # Topic filters whose messages are counted but not handed to any subscriber (the routes
     # can change the list at run time).
     ignored_topics: list[str] = field(default_factory=list)
+    # Topic filters subscribed only to be seen on /api/mqtt/topics (e.g. "energy/#"), besides
+    # what the meters subscribe.
+    watch_topics: list[str] = field(default_factory=list)
 
     @property
     def enabled(self) -> bool:
@@ -59,6 +62,27 @@ def mqtt_settings(raw: dict[str, Any]) -> MqttSettings:
         url = settings.broker
         if url.scheme not in ("mqtt", "mqtts") or not url.host:
             raise ConfigError("[mqtt] url must be mqtt://host[:port] or mqtts://host[:port]")
+    for name in ("ignored_topics", "watch_topics"):
+        for topic in getattr(settings, name):
+            problem = filter_problem(topic)
+            if problem:
+                raise ConfigError(f"[mqtt] {name}: {topic!r} {problem}")
     if settings.reconnect_min > settings.reconnect_max:
         raise ConfigError("[mqtt] reconnect_min must not exceed reconnect_max")
     return settings
+
+
+
+def filter_problem(value: str) -> str | None:
+    """Why ``value`` is not an MQTT topic filter (None when it is one)."""
+    if not value:
+        return "must not be empty"
+    levels = value.split("/")
+    for i, level in enumerate(levels):
+        if "#" in level and (level != "#" or i != len(levels) - 1):
+            return "'#' must be a whole level, the last one"
+        if "+" in level and level != "+":
+            return "'+' must be a whole level"
+    if "\x00" in value:
+        return "must not contain NUL"
+    return None

@@ -103,8 +103,8 @@ async def test_the_link_reconnects_and_sends_what_waited(hub_factory: Any) -> No
 @needs_broker
 async def test_topics_seen_ignored_and_silent(hub_factory: Any) -> None:
     prefix = random_prefix()
-    running: RunningHub = await hub_factory(dev=True, mqtt={"url": MQTT_URL,
-                                                           "topic_prefix": ""})
+    running: RunningHub = await hub_factory(dev=True, mqtt={
+        "url": MQTT_URL, "topic_prefix": "", "watch_topics": [f"{prefix}/energy/#"]})
     link = running.app[MQTT]
     got: list[bytes] = []
     link.subscribe(f"{prefix}/meters/+", "test meters", lambda topic, data: got.append(data))
@@ -121,6 +121,7 @@ async def test_topics_seen_ignored_and_silent(hub_factory: Any) -> None:
             assert resp.status == 200, await resp.text()
     async with publisher() as client:
         await client.publish(f"{prefix}/meters/noisy", b"99", qos=1)
+        await client.publish(f"{prefix}/energy/inverter", b"{}", qos=1)
         await client.publish(f"{prefix}/meters/main", b"21.5", qos=1)
         await wait_for(lambda: got == [b"21.5"], timeout=15)
         topics = {t["topic"]: t for t in (await get(running, "/api/mqtt/topics"))["topics"]}
@@ -129,10 +130,14 @@ async def test_topics_seen_ignored_and_silent(hub_factory: Any) -> None:
     assert topics[f"{prefix}/meters/main"]["last_payload"] == "21.5"
     assert topics[f"{prefix}/meters/main"]["subscribers"] == ["test meters"]
     assert topics[f"{prefix}/meters/noisy"]["ignored"] is True
+    # Watched only: seen on the topics page, heard by nobody, never "silent".
+    await wait_for(lambda: f"{prefix}/energy/inverter" in link.state.topics, timeout=15)
+    topics = {t["topic"]: t for t in (await get(running, "/api/mqtt/topics"))["topics"]}
+    assert topics[f"{prefix}/energy/inverter"]["subscribers"] == []
     assert got == [b"21.5"]  # the ignored topic reached nobody
     silent = await get(running, "/api/mqtt/silent")
     labels = {s["label"] for s in silent["subscriptions"]}
-    assert "quiet meter" in labels and "test meters" not in labels
+    assert "quiet meter" in labels and "test meters" not in labels and "watched" not in labels
     assert (await get(running, "/api/mqtt/ignored-topics"))["topics"] == [
         f"{prefix}/meters/noisy"]
 

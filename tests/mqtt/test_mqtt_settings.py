@@ -27,6 +27,8 @@ def test_the_section_from_the_environment() -> None:
     ({"keepalive": "1.5"}, "mqtt.keepalive"),
     ({"keepalive": 1}, "[mqtt] keepalive must be between"),
     ({"reconnect_min": 10, "reconnect_max": 1}, "reconnect_min must not exceed"),
+    ({"watch_topics": "energy/#/x"}, "[mqtt] watch_topics: 'energy/#/x' '#' must be"),
+    ({"ignored_topics": ["a+/b"]}, "[mqtt] ignored_topics: 'a+/b' '+' must be"),
 ])
 def test_bad_settings_are_refused_naming_the_key(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
