@@ -79,6 +79,9 @@ class Fallbacks:
     def __init__(self, manager: Any) -> None:
         self.manager = manager
         self.accepted: dict[ConnectorKey, float] = {}
+        # (site id, profile id) of each fallback profile a station holds: cleared when the
+        # connector no longer has a fallback.
+        self.held: dict[ConnectorKey, tuple[int, int]] = {}
         self.failed: set[ConnectorKey] = set()
         self.written: dict[NodeId, tuple[float | None, str | None]] = {}
 
@@ -86,6 +89,7 @@ class Fallbacks:
         # It may have rebooted or been reset: send its fallbacks again.
         for key in [k for k in self.accepted if k[0] == station_id]:
             del self.accepted[key]
+        # What it holds stays in self.held: a fallback removed meanwhile is still cleared.
         self.failed = {k for k in self.failed if k[0] != station_id}
 
     def tree_changed(self) -> None:
@@ -95,10 +99,14 @@ class Fallbacks:
 
     async def apply(self, state: Any) -> None:
         fallbacks = state.site.fallbacks
+        limits = fallback_limits(state.compiled, fallbacks) if fallbacks else {}
+        commands = self.manager.hub.commands
+        gone = [(key, profile_id) for key, (site_id, profile_id) in self.held.items()
+                if site_id == state.site_id and key not in limits
+                and commands.is_connected(key[0])]
+        await asyncio.gather(*(self._clear(key, profile_id) for key, profile_id in gone))
         if not fallbacks:
             return
-        limits = fallback_limits(state.compiled, fallbacks)
-        commands = self.manager.hub.commands
         todo = [(key, amps) for key, amps in limits.items()
                 if self.accepted.get(key) != amps and key not in self.failed
                 and commands.is_connected(key[0])]
@@ -109,8 +117,9 @@ class Fallbacks:
     async def _send(self, state: Any, key: ConnectorKey, amps: float) -> None:
         station_id, connector_id = key
         phases = state.compiled.connectors[key].phases
+        profile_id = FALLBACK_ID_BASE + state.site.rows[key] % 100_000_000
         profile = {
-            "id": FALLBACK_ID_BASE + state.site.rows[key] % 100_000_000,
+            "id": profile_id,
             "stack_level": self.manager.settings.fallback_stack_level,
             "purpose": "TxDefaultProfile", "kind": "Relative",
             "charging_schedule": {"charging_rate_unit": "A", "charging_schedule_period": [
@@ -124,9 +133,22 @@ class Fallbacks:
             status = "CallError"
         if status == "Accepted":
             self.accepted[key] = amps
+            self.held[key] = (state.site_id, profile_id)
             self.failed.discard(key)
         else:
             self.failed.add(key)
+
+    async def _clear(self, key: ConnectorKey, profile_id: int) -> None:
+        try:
+            status = await charging_profiles.clear_profiles(
+                self.manager.hub, key[0], profile_id=profile_id,
+                timeout=self.manager.settings.call_timeout)
+        except CommandFailed as error:
+            log.info("fallback profile of %s/%s not cleared: %s", *key, error)
+            return
+        if status in ("Accepted", "Unknown"):  # Unknown: it does not hold it (any more)
+            self.held.pop(key, None)
+            self.accepted.pop(key, None)
 
     async def _write(self, fallbacks: Mapping[NodeId, float], statuses: Mapping[NodeId, str]
                      ) -> None:

@@ -35,6 +35,13 @@ async def test_fallback_profiles_and_their_status(hub_factory: Any) -> None:
     running: RunningHub = await hub_factory(dev=True, load={"min_interval": 0})
     received: dict[str, list[dict[str, Any]]] = {"FB-A": [], "FB-B": []}
     answer = {"FB-A": "Accepted", "FB-B": "Rejected"}
+    cleared: dict[str, list[int]] = {"FB-A": [], "FB-B": []}
+
+    def on_clear(station: str) -> Any:
+        def handler(**kw: Any) -> Any:
+            cleared[station].append(kw.get("id"))
+            return call_result.ClearChargingProfile(status="Accepted")
+        return handler
 
     def on_profile(station: str) -> Any:
         def handler(**kw: Any) -> Any:
@@ -47,6 +54,7 @@ async def test_fallback_profiles_and_their_status(hub_factory: Any) -> None:
         a = await stack.enter_async_context(connect_station(running, "FB-A"))
         await a.boot()
         a.answers["SetChargingProfile"] = on_profile("FB-A")
+        a.answers["ClearChargingProfile"] = on_clear("FB-A")
         b_stack = contextlib.AsyncExitStack()
         stack.push_async_callback(b_stack.aclose)
         b = await b_stack.enter_async_context(connect_station(running, "FB-B"))
@@ -62,7 +70,8 @@ async def test_fallback_profiles_and_their_status(hub_factory: Any) -> None:
             "children": []}]}
         async with http.post(f"{base}/sites", json=body) as resp:
             assert resp.status == 201, await resp.text()
-            site_id = (await resp.json())["id"]
+            created = await resp.json()
+            site_id, node_id = created["id"], created["fuse_tree"][0]["id"]
 
         async def node_state() -> tuple[Any, Any]:
             async with http.get(f"{base}/sites/{site_id}") as resp:
@@ -86,6 +95,14 @@ async def test_fallback_profiles_and_their_status(hub_factory: Any) -> None:
         answer["FB-B"] = "Accepted"
         b = await stack.enter_async_context(connect_station(running, "FB-B"))
         b.answers["SetChargingProfile"] = on_profile("FB-B")
+        b.answers["ClearChargingProfile"] = on_clear("FB-B")
         await b.boot()
         await wait_for(lambda: state_is((None, "applied")), timeout=15)
         assert len(received["FB-A"]) == 1  # A held it already: not sent again
+
+        # The operator removes the fallback: the profiles are cleared by their id.
+        profile_id = profile["charging_profile_id"]
+        async with http.patch(f"{base}/sites/{site_id}/fuse-tree/nodes/{node_id}",
+                              json={"parameters": {"fallback": None}}) as resp:
+            assert resp.status == 200, await resp.text()
+        await wait_for(lambda: cleared["FB-A"] == [profile_id] and cleared["FB-B"], timeout=15)
