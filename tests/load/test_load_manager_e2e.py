@@ -128,9 +128,14 @@ async def test_a_32_a_site_with_three_stations(hub_factory: Any) -> None:
         held.limits.pop("LM-B")  # its TxProfile ended with the transaction
         await wait_for(lambda: holds({"LM-A": 16.0, "LM-C": 16.0}), timeout=10)
 
+        async def a_acknowledged() -> bool:
+            # The station holds it once it answered; the hub records the answer just after.
+            a_view = {c["station_id"]: c for c in (await load())["connectors"]}["LM-A"]
+            return a_view["limit_sent"] == 16.0 and a_view["acknowledged"]
+
+        await wait_for(a_acknowledged, timeout=10)
         view = await load()
         by_station = {c["station_id"]: c for c in view["connectors"]}
-        assert by_station["LM-A"]["limit_sent"] == 16.0 and by_station["LM-A"]["acknowledged"]
         assert by_station["LM-B"]["state"] == "idle" and by_station["LM-B"]["planned"] == 0
         assert view["nodes"][0]["limit"] == SITE_LIMIT
         assert view["nodes"][0]["planned"] == [32.0, 32.0, 32.0]
