@@ -44,6 +44,7 @@ from hub.late_handshake import HubApplication
 from hub.logs import ActivityLog
 from hub.management import add_management_routes
 from hub.metrics import ActionMetrics
+from hub.mqtt import add_mqtt
 from hub.ocpp_server.admission import ADMISSION, AdmissionControl
 from hub.ocpp_server.endpoint import make_handler
 from hub.ocpp_server.message_log import MessageLog
@@ -88,7 +89,8 @@ def features() -> list[Feature]:
     return [
         Feature("pnc", pnc.setup, migrations=pnc.MIGRATIONS, ocpp_handlers=pnc.ocpp_handlers),
         Feature("oicp", oicp.setup, migrations=oicp.MIGRATIONS),
-        Feature("sites", sites_api.setup, migrations=sites_api.MIGRATIONS),
+        Feature("sites", sites_api.setup, migrations=sites_api.MIGRATIONS,
+                ocpp_handlers=sites_api.ocpp_handlers),
     ]
 
 
@@ -116,6 +118,7 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     add_health_routes(app)
     add_docs_routes(app, lambda request: request.app[TOKENS])
     add_management_routes(app)
+    add_mqtt(app)  # before the features: they subscribe their topics on app[MQTT]
     app[ADMISSION] = AdmissionControl()
     app[RELAY] = RelayRuntime()
     app.cleanup_ctx.append(relay_runtime)

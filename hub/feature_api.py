@@ -23,6 +23,8 @@ from hub.evse_provider import (
     EvseSite,
     evse_providers,
 )
+from hub.mqtt.link import MqttLink
+from hub.mqtt.routes import MQTT
 from hub.ocpp_server.endpoint import valid_station_id
 from hub.ocpp_server.framing import FrameError
 from hub.ocpp_server.framing import validate as validate_payload
@@ -33,6 +35,9 @@ from hub.ocpp_server.session import (
     to_camel,
     to_snake,
 )
+
+# ``MQTT`` (re-exported from hub.mqtt): the hub's one broker connection, set before any
+# feature's ``setup(app)``; a feature subscribes its topics on it (``MqttLink.subscribe``).
 
 # The hub's configuration, set by the app factory before any feature's ``setup(app)`` runs
 # (``app[HUB]`` exists only once the runtime is up, inside the features' ``cleanup_ctx``).
@@ -59,8 +64,8 @@ CORE_MODULES: tuple[str, ...] = (
 )
 
 __all__ = [
-    "CONFIG", "CORE_MODULES", "EVSE_PROVIDERS", "HUB", "ActionHandler", "Config",
+    "CONFIG", "CORE_MODULES", "EVSE_PROVIDERS", "HUB", "MQTT", "ActionHandler", "Config",
     "DataTransferHandler", "EvseLocation", "EvseProvider", "EvseProviders", "EvseSite",
-    "FrameError", "Hub", "InvalidRequest", "StationSession", "evse_providers", "payload_of",
-    "to_camel", "to_snake", "valid_station_id", "validate_payload",
+    "FrameError", "Hub", "InvalidRequest", "MqttLink", "StationSession", "evse_providers",
+    "payload_of", "to_camel", "to_snake", "valid_station_id", "validate_payload",
 ]

@@ -14,7 +14,7 @@ FN = FuseNode.__table__
 FNC = FuseNodeConnector.__table__
 METER_KEYS = ("is_producer", "producer_name", "producer_current", "is_consumer", "consumer_name",
               "max_possible_current", "fallback_value", "primary_transformer_ratio",
-              "secondary_transformer_ratio")
+              "secondary_transformer_ratio", "mqtt_topic")
 
 
 def _meter(value: Any) -> dict[str, Any] | None:
@@ -39,7 +39,7 @@ def _nodes_query() -> sa.Select[Any]:
 def _connectors_query() -> sa.Select[Any]:
     return (sa.select(FNC.c.id, FNC.c.node_id, FNC.c.name, FNC.c.station_id,
                       FNC.c.connector_id, FNC.c.priority, raw_json(FNC.c.charging_capability),
-                      raw_json(FNC.c.discharge_capability))
+                      raw_json(FNC.c.discharge_capability), raw_json(FNC.c.phases))
             .where(FNC.c.site_id.in_(SITE_IDS))
             .order_by(FNC.c.node_id, FNC.c.id))
 
@@ -51,12 +51,13 @@ def load_fuse_trees(conn: sa.Connection, site_ids: list[int]
         return {}
     by_node: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for (connector_id, node_id, name, station_id, ocpp_connector, priority, charging,
-         discharging) in conn.execute(_CONNECTORS, {"site_ids": site_ids}):
+         discharging, phases) in conn.execute(_CONNECTORS, {"site_ids": site_ids}):
         by_node[node_id].append({
             "id": str(connector_id), "name": name, "connector_id": str(ocpp_connector),
             "charging_station_id": station_id, "priority": priority,
             "charging_capability": json_value(charging) or [],
             "discharge_capability": json_value(discharging) or [],
+            "phases": json_value(phases),
         })
     built: dict[int, dict[str, Any]] = {}
     children: dict[int | None, list[int]] = defaultdict(list)

@@ -18,6 +18,7 @@ from sites_api.models import (
     CHARGER_TYPES,
     CONNECTOR_TYPES,
     EVSE_ID_PATTERN,
+    PHASE_NAMES,
     POWER_TYPES,
     SITE_STATUSES,
 )
@@ -26,6 +27,19 @@ MAX_TREE_NODES = 1000
 MAX_TREE_DEPTH = 16
 MAX_CHARGERS = 500
 MAX_PORTS = 32
+
+
+def _check_phases(value: list[Any]) -> str | None:
+    if not value or len(value) > 3 or len(set(map(str, value))) != len(value) or any(
+            v not in PHASE_NAMES for v in value):
+        return "must be 1 to 3 distinct phases of " + ", ".join(PHASE_NAMES)
+    return None
+
+
+def _check_topic(value: str) -> str | None:
+    if any(c in value for c in "+#\x00"):
+        return "must be one topic, without wildcards (+, #)"
+    return None
 
 
 @cache
@@ -115,6 +129,9 @@ METER_FIELDS: dict[str, F] = {
     "fallback_value": F("number"),
     "primary_transformer_ratio": F("number", minimum=0),
     "secondary_transformer_ratio": F("number", minimum=0),
+    "mqtt_topic": F("str", max_len=1024, check=_check_topic, example="site/main/current",
+                    description="MQTT topic the meter publishes on (a number, three numbers "
+                                "L1..L3, or a JSON object with value or current)"),
 }
 
 NODE_CONNECTOR_FIELDS: dict[str, F] = {
@@ -126,6 +143,11 @@ NODE_CONNECTOR_FIELDS: dict[str, F] = {
     "priority": F("int", minimum=0, maximum=1_000_000),
     "charging_capability": F("numbers", minimum=0),
     "discharge_capability": F("numbers", minimum=0),
+    "phases": F("array", check=_check_phases, items={
+        "items": {"type": "string", "enum": list(PHASE_NAMES)}, "minItems": 1, "maxItems": 3,
+        "uniqueItems": True}, example=["L2"],
+        description="site phases the outlet draws on (a single-phase outlet: the one it is "
+                    "wired to); null = all three"),
 }
 
 NODE_PARAMETER_FIELDS: dict[str, F] = {
@@ -299,6 +321,8 @@ def parse_node_connector(body: Any, where: str) -> dict[str, Any]:
     connector["connector_id"] = int(raw)
     connector["charging_capability"] = connector.get("charging_capability") or []
     connector["discharge_capability"] = connector.get("discharge_capability") or []
+    if connector.get("phases") is not None:
+        connector["phases"] = sorted(connector["phases"])
     return connector
 
 

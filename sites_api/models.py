@@ -65,6 +65,9 @@ CONNECTOR_TYPES: dict[str, str] = {
     "IEC_60309_3P": "IEC 60309 Three Phase",
 }
 
+#: The site phases a fuse-node connector may draw on (``FuseNodeConnector.phases``).
+PHASE_NAMES = ("L1", "L2", "L3")
+
 #: OICP ChargingFacility PowerType values.
 POWER_TYPES = ("AC_1_PHASE", "AC_3_PHASE", "DC")
 
@@ -178,6 +181,9 @@ class FuseNodeConnector(Base):
     # Supported (dis)charging current levels in A.
     charging_capability: Mapped[list[float]] = mapped_column(sa.JSON, default=list)
     discharge_capability: Mapped[list[float]] = mapped_column(sa.JSON, default=list)
+    # The site phases the outlet draws on, e.g. ["L2"] for a single-phase outlet wired to L2;
+    # None: all three (what the load planner assumes when the operator has not said).
+    phases: Mapped[list[str] | None] = mapped_column(sa.JSON)
 
 
 class Charger(Base):

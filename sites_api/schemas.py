@@ -80,7 +80,7 @@ METER = _obj({
     "producer_current": _t("number", True), "is_consumer": _t("boolean", True),
     "consumer_name": _t("string", True), "max_possible_current": _t("number", True),
     "fallback_value": _t("number", True), "primary_transformer_ratio": _t("number", True),
-    "secondary_transformer_ratio": _t("number", True),
+    "secondary_transformer_ratio": _t("number", True), "mqtt_topic": _t("string", True),
 }, nullable=True)
 
 NODE_CONNECTOR = _obj({
@@ -88,6 +88,8 @@ NODE_CONNECTOR = _obj({
     "charging_station_id": _t("string"), "priority": _t("number", True),
     "charging_capability": {"type": "array", "items": {"type": "number"}},
     "discharge_capability": {"type": "array", "items": {"type": "number"}},
+    "phases": {"type": ["array", "null"], "items": {"type": "string", "enum": ["L1", "L2", "L3"]},
+               "description": "site phases the outlet draws on; null = all three"},
 })
 
 FUSE_NODE = _obj({

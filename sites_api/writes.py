@@ -385,7 +385,8 @@ async def _insert_connectors(conn: AsyncConnection, site_id: int, node_id: int,
                      "station_id": c["charging_station_id"], "connector_id": c["connector_id"],
                      "priority": c.get("priority"),
                      "charging_capability": c["charging_capability"],
-                     "discharge_capability": c["discharge_capability"]})
+                     "discharge_capability": c["discharge_capability"],
+                     "phases": c.get("phases")})
     await refs.check(conn)
     if rows:
         await conn.execute(sa.insert(FNC), rows)

@@ -23,7 +23,15 @@ NODE = {"type": "object", "required": ["id", "limit", "planned", "measured"], "p
     "id": {"type": "string"}, "name": {"type": ["string", "null"]},
     "limit": {"type": ["number", "null"], "description": "inbound cap per phase (A)"},
     "outbound_limit": {"type": ["number", "null"]},
-    "planned": NUMBERS, "measured": NUMBERS}}
+    "planned": NUMBERS, "measured": NUMBERS,
+    "meter": {"type": ["object", "null"], "description": "the node meter's last reading",
+              "properties": {
+                  "value": {"type": ["number", "array"], "items": {"type": "number"},
+                            "description": "A (raw, before the transformer ratio)"},
+                  "received_at": {"type": "string"}, "source": {"type": "string"},
+                  "stale": {"type": "boolean",
+                            "description": "older than [load] meter_max_age: the meter's "
+                                           "fallback_value is planned instead"}}}}}
 CONNECTOR = {"type": "object", "required": ["station_id", "connector_id", "state", "planned"],
              "properties": {
                  "station_id": {"type": "string"}, "connector_id": {"type": "integer"},
@@ -31,7 +39,10 @@ CONNECTOR = {"type": "object", "required": ["station_id", "connector_id", "state
                  "phases": {"type": "array", "items": {"type": "integer"}},
                  "planned": {"type": "number"}, "limit_sent": {"type": ["number", "null"]},
                  "acknowledged": {"type": "boolean"}, "status": {"type": ["string", "null"]},
-                 "sent_at": {"type": ["string", "null"]}, "measured": NUMBERS}}
+                 "sent_at": {"type": ["string", "null"]}, "measured": NUMBERS,
+                 "demand": {"type": ["number", "null"],
+                            "description": "what the car settled at plus the margin (A); "
+                                           "null: as much as it may get"}}}
 LOAD_VIEW = {"type": "object", "required": ["site_id", "nodes", "connectors", "queue"],
              "properties": {"site_id": {"type": "string"},
                             "planned_at": {"type": ["string", "null"]},
@@ -44,23 +55,34 @@ def _cap(value: float) -> float | None:
     return None if math.isinf(value) else value
 
 
+def _meter_view(manager: LoadManager, state: SiteState, node_id: Any) -> dict[str, Any] | None:
+    reading = manager.meter_readings.get(node_id)
+    if reading is None:
+        return None
+    value = reading.value if isinstance(reading.value, float | int) else list(reading.value)
+    return {"value": value, "received_at": format_timestamp(reading.received),
+            "source": reading.source, "stale": node_id not in (state.readings or {})}
+
+
 def load_view(manager: LoadManager, state: SiteState) -> dict[str, Any]:
     plan = state.plan
     assert plan is not None
-    planned = node_loads(state.compiled, plan)
+    planned = node_loads(state.compiled, plan, state.readings)
     connectors, measured_nodes = [], {}
     for node in state.compiled.tree.nodes:
         measured_nodes[node.id] = [None, None, None]
     for key, item in plan.connectors.items():
         sent = manager.sent.get(key)
-        measured = manager.measured.get(key, [None, None, None])
+        seen = manager.measured.get(key)
+        measured = list(seen.amps) if seen is not None else [None, None, None]
         connectors.append({
             "station_id": key[0], "connector_id": key[1], "state": item.state,
             "phases": list(item.phases), "planned": item.amps,
             "limit_sent": sent.amps if sent else None,
             "acknowledged": bool(sent and sent.status == "Accepted"),
             "status": sent.status if sent else None,
-            "sent_at": format_timestamp(sent.at) if sent else None, "measured": measured})
+            "sent_at": format_timestamp(sent.at) if sent else None, "measured": measured,
+            "demand": manager.demands.get(key)})
         node = state.compiled.connectors[key].node
         for j in state.compiled.lineage[state.compiled.node_index[node]]:
             totals = measured_nodes[state.compiled.tree.nodes[j].id]
@@ -69,7 +91,8 @@ def load_view(manager: LoadManager, state: SiteState) -> dict[str, Any]:
                     totals[p] = (totals[p] or 0.0) + measured[p]
     nodes = [{"id": str(node.id), "name": state.site.names.get(node.id),
               "limit": _cap(node.inbound_cap), "outbound_limit": _cap(node.outbound_cap),
-              "planned": list(planned[node.id]), "measured": measured_nodes[node.id]}
+              "planned": list(planned[node.id]), "measured": measured_nodes[node.id],
+              "meter": _meter_view(manager, state, node.id)}
              for node in state.compiled.tree.nodes]
     return {"site_id": str(state.site_id),
             "planned_at": format_timestamp(state.planned_at) if state.planned_at else None,

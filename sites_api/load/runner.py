@@ -1,21 +1,30 @@
 """The load manager: re-plans a site when something changes, and sends the limits that moved.
 
-Re-plans on transaction start and end, meter values, tree edits and stations coming and going
-(one task per site at a time; events arriving meanwhile coalesce into one more round). Each
-round:
+Re-plans on transaction start and end, tree edits and stations coming and going (one task per
+site at a time; events arriving meanwhile coalesce into one more round); on readings (a
+connector's MeterValues, a site meter's reading from the API or MQTT) at most once per
+``replan_interval`` per site, from what is held in memory (no database read per reading).
+Each round:
 
 - stations that are offline, or refused a profile since they last connected, are planned at
   their maximum (the hub cannot steer them; the rest is planned around them);
 - a connector whose last limit went out less than ``min_interval`` ago is held at that limit
   (it may not move yet), and the site is re-planned when the interval is over; meanwhile the
   others get no more than their share without the hold (no leapfrogging);
+- a site meter's reading older than ``meter_max_age`` counts as missing: the planner uses the
+  meter's ``fallback_value`` (the site is re-planned when a reading goes stale);
+- a car that draws less than its limit, judged ``settle`` seconds after the limit went out,
+  is planned at what it draws plus ``demand_margin`` (``measurements.next_demand``): what it
+  does not draw goes to the others until it draws up to its limit again;
 - a limit is sent (a TxProfile on the running transaction, both OCPP versions through
   ``hub.services.charging_profiles``) only when it moves by more than ``hysteresis``;
   decreases go first and are awaited, so the limits the stations hold never add up past a
   node's limit on the way; when a decrease fails, the increases wait for the next round.
 
 Settings, ``[load]`` in the config (``PNC_HUB_LOAD__MIN_INTERVAL`` ...): ``enabled`` (true),
-``hysteresis`` (A, 1), ``min_interval`` (s, 10), ``stack_level`` (1), ``call_timeout`` (s, 10).
+``hysteresis`` (A, 1), ``min_interval`` (s, 10), ``stack_level`` (1), ``call_timeout`` (s, 10),
+``replan_interval`` (s, 5), ``settle`` (s, 60), ``demand_margin`` (A, 2), ``meter_max_age``
+(s, 120), ``fallback_stack_level`` (0; the nodes' fallbacks: ``sites_api.load.fallbacks``).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, get_type_hints
@@ -43,7 +53,14 @@ from hub.events import (
 from hub.feature_api import Hub
 from hub.services import charging_profiles
 from hub.services.station_commands import UnknownTransaction
-from sites_api.load.model import CompiledTree, compile_tree
+from sites_api.load.fallbacks import Fallbacks
+from sites_api.load.measurements import (
+    Measured,
+    connector_current,
+    level_at_least,
+    next_demand,
+)
+from sites_api.load.model import PHASES, CompiledTree, compile_tree
 from sites_api.load.planner import Session, SitePlan, plan_site_limits
 from sites_api.load.site_data import (
     Key,
@@ -65,11 +82,18 @@ class LoadSettings:
     min_interval: float = 10.0
     stack_level: int = 1
     call_timeout: float = 10.0
+    replan_interval: float = 5.0
+    settle: float = 60.0
+    demand_margin: float = 2.0
+    meter_max_age: float = 120.0
+    fallback_stack_level: int = 0
 
 
 #: The numeric settings' bounds (inclusive).
 _BOUNDS = {"hysteresis": (0, 100), "min_interval": (0, 3600), "stack_level": (0, 100),
-           "call_timeout": (0.1, 300)}
+           "call_timeout": (0.1, 300), "replan_interval": (0, 3600), "settle": (0, 3600),
+           "demand_margin": (0, 100), "meter_max_age": (1, 86400),
+           "fallback_stack_level": (0, 100)}
 
 
 def load_settings(raw: dict[str, Any]) -> LoadSettings:
@@ -102,6 +126,15 @@ class SiteState:
     compiled: CompiledTree
     plan: SitePlan | None = None
     planned_at: datetime | None = None
+    readings: dict[int, Any] | None = None  # the fresh meter readings the plan used
+
+
+@dataclass(frozen=True)
+class MeterReading:
+    value: float | tuple[float, float, float]  # A, raw (before the transformer ratio)
+    at: float  # monotonic
+    received: datetime
+    source: str  # api, mqtt
 
 
 class LoadManager:
@@ -111,13 +144,25 @@ class LoadManager:
         self.sites: dict[int, SiteState] = {}
         self.sent: dict[Key, SentLimit] = {}
         self.refusing: set[str] = set()
-        # Current.Import per phase (A) from the last MeterValues of each connector.
-        self.measured: dict[Key, list[float | None]] = {}
+        # Current per phase (A) from the last MeterValues of each connector.
+        self.measured: dict[Key, Measured] = {}
+        # What a settled car draws plus the margin (measurements.next_demand).
+        self.demands: dict[Key, float] = {}
+        # The most an EV said it takes (2.0.1 NotifyEVChargingNeeds), A per phase.
+        self.ev_needs: dict[Key, float] = {}
+        # The last reading of each site meter, by fuse node id.
+        self.meter_readings: dict[int, MeterReading] = {}
+        self._phases: dict[Key, tuple[int, ...]] = {}
+        self._last_round: dict[int, float] = {}
+        # Called after every tree edit (e.g. the MQTT meters re-subscribe).
+        self.tree_listeners: list[Callable[[], None]] = []
         self._station_sites: dict[str, set[int]] = {}
         self._dirty: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._timers: dict[int, tuple[float, asyncio.TimerHandle]] = {}
         self.rounds = 0
+        self.answers: dict[str, int] = {}  # profiles sent, by answer (Prometheus)
+        self.fallbacks = Fallbacks(self)
 
     # -- events -----------------------------------------------------------------------------
 
@@ -130,47 +175,69 @@ class LoadManager:
         bus.subscribe(StationDisconnected, self._station_event)
 
     async def _station_event(self, event: Any) -> None:
-        for site_id in await self._sites_of(event.station_id):
+        for site_id in await self.sites_of(event.station_id):
             self.touch(site_id)
 
     async def _connected(self, event: StationConnected) -> None:
         # A station that comes back may have rebooted: it holds no profile, and may now accept.
         self.refusing.discard(event.station_id)
+        self.fallbacks.station_connected(event.station_id)
         for key in [k for k in self.sent if k[0] == event.station_id]:
             del self.sent[key]
         await self._station_event(event)
 
     async def _meter_values(self, event: MeterValuesReceived) -> None:
-        phases: list[float | None] = [None, None, None]
-        for sample in event.samples:
-            if sample.get("measurand") != "Current.Import":
-                continue
-            try:
-                value = float(sample["value"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            phase = str(sample.get("phase") or "")[:2]
-            targets = {"L1": [0], "L2": [1], "L3": [2]}.get(phase, [0, 1, 2])
-            for i in targets:
-                phases[i] = value
-        if any(v is not None for v in phases):
-            self.measured[(event.station_id, event.connector_id)] = phases
-        # Only kept for the load view: the plan does not read measured currents yet, so a
-        # re-plan (and its database read) per MeterValues would change nothing.
+        key = (event.station_id, event.connector_id)
+        amps = connector_current(event.samples, self._phases.get(key, PHASES))
+        if amps is None:
+            return
+        site_ids = await self.sites_of(event.station_id)  # cached: no read per message
+        if not site_ids:
+            return  # on no fuse tree: nothing to plan, nothing to show
+        self.measured[key] = Measured(amps, time.monotonic(), utcnow())
+        for site_id in site_ids:
+            self.touch_soon(site_id)
+
+    def record_meter_reading(self, site_id: int, node_id: int,
+                             value: float | tuple[float, float, float], source: str
+                             ) -> MeterReading:
+        """A site meter's reading (raw, before its transformer ratio), from the API or MQTT."""
+        reading = self.meter_readings[node_id] = MeterReading(
+            value, time.monotonic(), utcnow(), source)
+        self.touch_soon(site_id)
+        return reading
 
     def site_changed(self, site_id: int) -> None:
         """A write to the site (its tree, chargers, ports): read the tree again."""
         self.sites.pop(site_id, None)
         self._station_sites.clear()
+        self.fallbacks.tree_changed()
         self.touch(site_id)
+        for listener in self.tree_listeners:
+            listener()
 
-    async def _sites_of(self, station_id: str) -> set[int]:
+    def resend(self, key: Key) -> None:
+        """Send the connector's limit in the next round even if it did not move."""
+        self.sent.pop(key, None)
+
+    async def sites_of(self, station_id: str) -> set[int]:
         if station_id not in self._station_sites:
             async with self.hub.sessions() as session:
                 self._station_sites[station_id] = await sites_of_station(session, station_id)
         return self._station_sites[station_id]
 
     # -- rounds -----------------------------------------------------------------------------
+
+    def touch_soon(self, site_id: int) -> None:
+        """Re-plan for a reading: now, or once ``replan_interval`` since the last round is over."""
+        if not self.settings.enabled:
+            return
+        due = self._last_round.get(site_id, -math.inf) + self.settings.replan_interval
+        now = time.monotonic()
+        if due <= now:
+            self.touch(site_id)
+        else:
+            self._wake_at(site_id, due - now)
 
     def touch(self, site_id: int) -> None:
         if not self.settings.enabled:
@@ -189,7 +256,7 @@ class LoadManager:
                 log.exception("load planning of site %s failed", site_id)
 
     async def stop(self) -> None:
-        for timer in self._timers.values():
+        for _, timer in self._timers.values():
             timer.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
@@ -202,13 +269,16 @@ class LoadManager:
             async with self.hub.sessions() as session:
                 site = await load_site_tree(session, site_id)
             state = self.sites[site_id] = SiteState(site_id, site, compile_tree(site.tree))
+            for key, connector in state.compiled.connectors.items():
+                self._phases[key] = connector.phases
         return state
 
     async def replan(self, site_id: int) -> SitePlan:
         state = await self.site_state(site_id)
+        now = self._last_round[site_id] = time.monotonic()
         async with self.hub.sessions() as session:
             running = await running_sessions(session, state.site.stations)
-        now = time.monotonic()
+        readings, stale_at = self._site_readings(state, now)
         fixed: dict[Key, float | None] = {}
         hold_until = math.inf
         for key in state.site.rows:
@@ -221,15 +291,16 @@ class LoadManager:
                     and now - sent.sent_at < self.settings.min_interval):
                 fixed[key] = sent.amps
                 hold_until = min(hold_until, sent.sent_at + self.settings.min_interval)
-        sessions = {key: Session(started=r.started.timestamp())
+        sessions = {key: Session(started=r.started.timestamp(),
+                                 demand=self._demand(state, key, r.transaction_id))
                     for key, r in running.items() if key in state.site.rows}
-        plan = plan_site_limits(state.compiled, sessions, None, fixed)
+        plan = plan_site_limits(state.compiled, sessions, readings, fixed)
         targets = {key: item.amps for key, item in plan.connectors.items()}
         if hold_until < math.inf:
             # Where what is held frees current, nobody takes more than the share they will
             # have once it moves: otherwise limits leapfrog as the intervals end one by one.
             unsteerable = {k: v for k, v in fixed.items() if v is None}
-            free = plan_site_limits(state.compiled, sessions, None, unsteerable)
+            free = plan_site_limits(state.compiled, sessions, readings, unsteerable)
             for key, item in free.connectors.items():
                 if key not in fixed:
                     targets[key] = min(targets[key], item.amps)
@@ -237,19 +308,67 @@ class LoadManager:
                              for key, item in plan.connectors.items()}, plan.queue)
         state.plan, state.planned_at = plan, utcnow()
         self.rounds += 1
+        state.readings = readings
         for key in [k for k in self.sent if k in state.site.rows and k not in running]:
             del self.sent[key]  # its transaction ended, and its TxProfile with it
-        if hold_until < math.inf:
-            self._wake_at(site_id, hold_until - now)
+        for needs in (self.demands, self.ev_needs):
+            for key in [k for k in needs if k in state.site.rows and k not in running]:
+                del needs[key]
+        wake = min(hold_until, stale_at)
+        if wake < math.inf:
+            self._wake_at(site_id, wake - now)
         await self._send(state, targets, running, fixed)
+        await self.fallbacks.apply(state)
         return plan
 
+    def _site_readings(self, state: SiteState, now: float
+                       ) -> tuple[dict[int, Any], float]:
+        """Fresh meter readings of the site (stale ones left out: their fallback applies), and
+        when the first of them goes stale."""
+        readings: dict[int, Any] = {}
+        stale_at = math.inf
+        for node_id, _, _ in state.compiled.meters:
+            reading = self.meter_readings.get(node_id)  # type: ignore[call-overload]
+            if reading is None:
+                continue
+            expires = reading.at + self.settings.meter_max_age
+            if expires > now:
+                readings[node_id] = reading.value
+                stale_at = min(stale_at, expires)
+        return readings, stale_at
+
+    def _demand(self, state: SiteState, key: Key, transaction_id: int) -> float | None:
+        settled = self._settled_demand(state, key, transaction_id)
+        wanted = self.ev_needs.get(key)
+        if settled is None or wanted is None:
+            return wanted if settled is None else settled
+        return min(settled, wanted)
+
+    def _settled_demand(self, state: SiteState, key: Key, transaction_id: int
+                        ) -> float | None:
+        sent = self.sent.get(key)
+        if sent is None or sent.transaction_id != transaction_id or sent.status != "Accepted":
+            return None
+        connector = state.compiled.connectors[key]
+        demand = next_demand(self.demands.get(key), self.measured.get(key), sent.amps,
+                             sent.sent_at, connector.phases, settle=self.settings.settle,
+                             margin=self.settings.demand_margin)
+        if demand is None:
+            self.demands.pop(key, None)
+            return None
+        self.demands[key] = demand
+        return level_at_least(connector.levels, demand)
+
     def _wake_at(self, site_id: int, delay: float) -> None:
-        timer = self._timers.pop(site_id, None)
-        if timer is not None:
-            timer.cancel()
-        self._timers[site_id] = asyncio.get_running_loop().call_later(
-            max(delay, 0.0) + 0.01, self._timer_fired, site_id)
+        """Re-plan the site after ``delay`` seconds (an earlier wake-up already set stays)."""
+        when = time.monotonic() + max(delay, 0.0)
+        pending = self._timers.get(site_id)
+        if pending is not None:
+            if pending[0] <= when:
+                return
+            pending[1].cancel()
+        self._timers[site_id] = (when, asyncio.get_running_loop().call_later(
+            max(delay, 0.0) + 0.01, self._timer_fired, site_id))
 
     def _timer_fired(self, site_id: int) -> None:
         self._timers.pop(site_id, None)
@@ -306,6 +425,7 @@ class LoadManager:
         except CommandFailed:
             status = "Failed"
         self.sent[key].status = status
+        self.answers[status] = self.answers.get(status, 0) + 1
         if status in REFUSALS:
             self.refusing.add(station_id)
         return status == "Accepted"

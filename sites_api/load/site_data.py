@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.db.models import Transaction
-from sites_api.load.model import Connector, Meter, Node, Tree, charging_levels
+from sites_api.load.model import PHASES, Connector, Meter, Node, Tree, charging_levels
 from sites_api.models import FuseNode, FuseNodeConnector
 
 METER_FIELDS = ("is_producer", "is_consumer", "max_possible_current", "fallback_value",
@@ -26,6 +26,8 @@ class SiteTree:
     names: dict[int, str | None]
     # key -> the fuse_node_connectors row id (a stable charging profile id per connector)
     rows: dict[Key, int]
+    # node id -> its fallback (A per phase), for the nodes that have one
+    fallbacks: dict[int, float] = field(default_factory=dict)
 
     @property
     def stations(self) -> set[str]:
@@ -59,10 +61,17 @@ async def load_site_tree(session: AsyncSession, site_id: int) -> SiteTree:
         if key in seen:
             continue  # one outlet hangs on one node; a duplicate entry adds no second load
         seen[key] = c.id
-        tree_connectors.append(Connector(key, c.node_id, priority=c.priority or 0,
+        tree_connectors.append(Connector(key, c.node_id, phases=connector_phases(c.phases),
+                                         priority=c.priority or 0,
                                          levels=charging_levels(c.charging_capability)))
     return SiteTree(Tree(tree_nodes, tuple(tree_connectors)), {n.id: n.name for n in nodes},
-                    seen)
+                    seen, {n.id: n.fallback for n in nodes if n.fallback is not None})
+
+
+def connector_phases(names: list[str] | None) -> tuple[int, ...]:
+    """``["L2"]`` -> ``(2,)``; unset (or anything unreadable) -> all three phases."""
+    phases = tuple(sorted({int(n[1]) for n in names or () if n in ("L1", "L2", "L3")}))
+    return phases or PHASES
 
 
 async def sites_of_station(session: AsyncSession, station_id: str) -> set[int]:

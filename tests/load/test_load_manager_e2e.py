@@ -2,7 +2,8 @@
 
 Sessions start one after another; each station gets a TxProfile; the limits the stations hold
 never add up past 32 A (checked at every profile a station receives); a stop raises the
-others; a tree edit re-plans; a station that goes offline is planned at its maximum.
+others; a tree edit re-plans; a station that goes offline is planned at its maximum; an MQTT
+reading of a 20 A consumer lowers everyone's limit, and a stale meter falls back.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hub.db.base import utcnow
 from hub.db.models import IdTag
 from sites_api.load.runner import LOAD
 from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.mqtt.broker import MQTT_URL, needs_broker, publisher, random_prefix
 from tests.ocpp201.harness201 import connect_station201
 
 SITE_LIMIT = 32.0
@@ -126,9 +128,14 @@ async def test_a_32_a_site_with_three_stations(hub_factory: Any) -> None:
         held.limits.pop("LM-B")  # its TxProfile ended with the transaction
         await wait_for(lambda: holds({"LM-A": 16.0, "LM-C": 16.0}), timeout=10)
 
+        async def a_acknowledged() -> bool:
+            # The station holds it once it answered; the hub records the answer just after.
+            a_view = {c["station_id"]: c for c in (await load())["connectors"]}["LM-A"]
+            return a_view["limit_sent"] == 16.0 and a_view["acknowledged"]
+
+        await wait_for(a_acknowledged, timeout=10)
         view = await load()
         by_station = {c["station_id"]: c for c in view["connectors"]}
-        assert by_station["LM-A"]["limit_sent"] == 16.0 and by_station["LM-A"]["acknowledged"]
         assert by_station["LM-B"]["state"] == "idle" and by_station["LM-B"]["planned"] == 0
         assert view["nodes"][0]["limit"] == SITE_LIMIT
         assert view["nodes"][0]["planned"] == [32.0, 32.0, 32.0]
@@ -209,3 +216,68 @@ async def test_limits_move_at_most_once_per_interval_and_past_the_hysteresis(
             gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
             assert min(gaps) >= 3.9, (station, gaps)  # the hub's interval is 4 s
         assert held.violations == []
+
+
+@needs_broker
+async def test_an_mqtt_consumer_reading_lowers_the_limits_until_it_goes_stale(
+        hub_factory: Any) -> None:
+    topic = f"{random_prefix()}/heat-pump/current"
+    running: RunningHub = await hub_factory(dev=True, load={
+        "min_interval": 0, "replan_interval": 0, "meter_max_age": 2},
+        mqtt={"url": MQTT_URL, "topic_prefix": ""})
+    held = Held()
+    async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession(
+            headers=running.auth) as http:
+        a = await stack.enter_async_context(connect_station(running, "LM-A"))
+        c = await stack.enter_async_context(connect_station201(running, "LM-C"))
+        await a.boot()
+        await c.boot()
+        a.answers["SetChargingProfile"] = held.answer16("LM-A")
+        c.answers["SetChargingProfile"] = held.answer201("LM-C")
+        held.fuse = SITE_LIMIT - 4  # what rises is checked against the fuse less the fallback
+        async with running.hub.sessions() as session, session.begin():
+            session.add(IdTag(id_tag="TAG", created_at=utcnow()))
+        base = running.http_url
+        async with http.put(f"{base}/organisations/acme", json={"name": "Acme"}) as resp:
+            assert resp.status == 200
+        body = site_body()
+        connectors = body["fuse_tree"][0]["parameters"]["connectors"]
+        connectors[:] = [connectors[0], connectors[2]]  # A and C
+        connectors[1]["charging_capability"] = []
+        body["fuse_tree"][0]["children"] = [{"type": "meter", "parameters": {
+            "name": "Heat pump", "meter": {"is_consumer": True, "max_possible_current": 32,
+                                           "fallback_value": 4, "mqtt_topic": topic}},
+            "children": []}]
+        async with http.post(f"{base}/sites", json=body) as resp:
+            assert resp.status == 201, await resp.text()
+            site = await resp.json()
+
+        def holds(expected: dict[str, float]) -> bool:
+            return all(held.limits.get(k) == v for k, v in expected.items())
+
+        await a.call(call.StartTransaction(connector_id=1, id_tag="TAG", meter_start=0,
+                                           timestamp=now()))
+        await c.call(call201.TransactionEvent(
+            event_type="Started", timestamp=datetime.now(UTC).isoformat(), seq_no=0,
+            trigger_reason="Authorized", transaction_info={"transaction_id": "TX-C"},
+            evse={"id": 1, "connector_id": 1}, id_token={"id_token": "TAG", "type": "ISO14443"}))
+        # No reading yet: the meter's fallback (4 A) is planned, 28 A are shared.
+        await wait_for(lambda: holds({"LM-A": 14.0, "LM-C": 14.0}), timeout=15)
+
+        async with publisher() as meter:
+            async def reports(value: bytes, expected: dict[str, float]) -> bool:
+                await meter.publish(topic, value, qos=1)  # a meter reports again and again
+                return holds(expected)
+
+            # 20 A on the heat pump: 12 A left, 6 A each. (The stations hold more until the
+            # decreases land: a sudden consumer is what the fuse's margin is for.)
+            await wait_for(lambda: reports(b'{"current": 20}', {"LM-A": 6.0, "LM-C": 6.0}),
+                           timeout=20, interval=0.3)
+        view = await (await http.get(f"{base}/sites/{site['id']}/load")).json()
+        meter_view = next(n["meter"] for n in view["nodes"] if n["meter"])
+        assert meter_view["source"] == "mqtt" and meter_view["value"] == 20
+        # The meter falls silent: after meter_max_age its fallback applies again.
+        await wait_for(lambda: holds({"LM-A": 14.0, "LM-C": 14.0}), timeout=20)
+        assert held.violations == []
+        status = await (await http.get(f"{base}/api/mqtt/silent")).json()
+        assert all(s["topic"] != topic for s in status["subscriptions"])

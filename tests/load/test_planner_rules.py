@@ -94,7 +94,12 @@ def test_load_settings_are_read_like_every_section() -> None:
 
     settings = load_settings({"hysteresis": "2", "enabled": "false", "stack_level": 3})
     assert (settings.hysteresis, settings.enabled, settings.stack_level) == (2.0, False, 3)
+    settings = load_settings({"replan_interval": "0", "settle": "30", "demand_margin": 1,
+                              "meter_max_age": "5", "fallback_stack_level": "0"})
+    assert (settings.replan_interval, settings.settle, settings.demand_margin,
+            settings.meter_max_age, settings.fallback_stack_level) == (0.0, 30.0, 1.0, 5.0, 0)
     for bad in ({"hysteresis": "x"}, {"min_interval": -1}, {"enabled": "maybe"},
-                {"stack_level": 1.5}, {"nonsense": 1}):
+                {"stack_level": 1.5}, {"nonsense": 1}, {"meter_max_age": 0},
+                {"settle": -1}, {"fallback_stack_level": 0.5}):
         with pytest.raises(ConfigError):
             load_settings(bad)

@@ -222,7 +222,8 @@ async def test_the_migration_gives_stations_on_a_charger_to_its_organisation(
             await conn.execute(sa.insert(chargers).values(
                 site_id=1, name="C", type="DCFC", station_id="CP-ON", created_at=now))
             await conn.execute(sa.insert(cards).values(organisation_id=1, id_tag="TAG"))
-        assert "0102_station_owner" in await pending_revisions(engine, [MIGRATIONS])
+        # The Sites chain (01xx) has its head, 0102_station_owner or a later one, still to run.
+        assert any(r.startswith("01") for r in await pending_revisions(engine, [MIGRATIONS]))
         await upgrade_database(engine, [MIGRATIONS])
         # 0006_station_owner is applied as 0102's dependency, not recorded as a head of its own.
         assert await pending_revisions(engine, [MIGRATIONS]) == set()
