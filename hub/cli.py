@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "an RFC 3339 timestamp; default never")
     create.set_defaults(func=cmd_token_create)
     _token_admin_parsers(token_commands)
+    from hub.console.user_cli import add_user_parser  # the console's users: their own module
+
+    add_user_parser(commands, _common, _run_with_sessions)
 
     # The PKI verbs live in the certs package; the CLI, beside the app factory, may mount them
     # (their parser is apart from certs.cli, so that --help imports no cryptography).
@@ -253,6 +256,15 @@ async def _with_database(config: Config, work: Callable[[AsyncEngine], Awaitable
         return await work(engine)
     finally:
         await engine.dispose()
+
+
+def _run_with_sessions(args: argparse.Namespace, work: Callable[..., Awaitable[int]]) -> int:
+    """``work(args, sessions)`` on the configured database, its schema upgraded first."""
+    async def run(engine: AsyncEngine) -> int:
+        await upgrade_database(engine, _migrations())
+        return await work(args, session_factory(engine))
+
+    return _run(_with_database(_config(args), run))
 
 
 def _migrations() -> list[Any]:
