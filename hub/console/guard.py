@@ -115,6 +115,8 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
     session, user = await _session_user(request)
     pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
     request[CSRF] = session.csrf if session is not None else pre
+    if session is not None and user is not None:
+        request[USER], request[SESSION] = user, session
     if role is not None:
         if session is None or user is None:
             if request.method == "GET":
@@ -122,7 +124,6 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
             return _refused(request, 403, "Your session has ended; please log in again.")
         if not user.may(role):
             return _refused(request, 403, "Your role may not do this.")
-        request[USER], request[SESSION] = user, session
     if request.method not in ("GET", "HEAD") and not await _csrf_ok(request):
         return _refused(request, 403, "The form was out of date; please try again.")
     response = await handler(request)

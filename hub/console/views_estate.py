@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 
@@ -99,8 +100,9 @@ async def station(request: web.Request) -> web.Response:
 async def station_events(request: web.Request) -> web.StreamResponse:
     station_id = await _visible(request)
     response = await open_stream(request)
-    async for item in request.config_dict[CONSOLE_FEED].watch(station_id):
-        await send(response, *(item or (None, None)))
+    with contextlib.suppress(ConnectionResetError):  # the page was closed
+        async for item in request.config_dict[CONSOLE_FEED].watch(station_id):
+            await send(response, *(item or (None, None)))
     return response
 
 
@@ -123,14 +125,14 @@ async def details_events(request: web.Request) -> web.StreamResponse:
     after = request.query.get("after", "0")
     last = int(after) if after.isdigit() else 0
     response = await open_stream(request)
-    ticker = request.config_dict[CONSOLE_FEED].ticks(station_id)
-    async for _tick in ticker:
-        for row in await estate.recent_messages(hub, station_id, after_id=last):
-            last = row.id
-            await send(response, "message", {
-                "id": row.id, "at": row.timestamp.isoformat(), "direction": row.direction,
-                "message_type": row.message_type, "action": row.action,
-                "payload": row.payload[:2000]})
+    with contextlib.suppress(ConnectionResetError):  # the page was closed
+        async for _tick in request.config_dict[CONSOLE_FEED].ticks(station_id):
+            for row in await estate.recent_messages(hub, station_id, after_id=last):
+                last = row.id
+                await send(response, "message", {
+                    "id": row.id, "at": row.timestamp.isoformat(), "direction": row.direction,
+                    "message_type": row.message_type, "action": row.action,
+                    "payload": row.payload[:2000]})
     return response
 
 
