@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -108,6 +109,15 @@ def _(request: web.Request) -> Callable[..., str]:
 
 @web.middleware
 async def console_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    response = await _guarded(request, handler)
+    if not response.prepared:  # a stream has sent its headers already
+        # The server's own time for the page, for browsers' dev tools and bench_console.py.
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return response
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = request.match_info
     if route.http_exception is not None:
         return await handler(request)
