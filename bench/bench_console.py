@@ -24,11 +24,20 @@ import sqlalchemy as sa
 
 from hub.console.users import add_user
 from hub.db.models import Connector, Station
+from hub.db.models_console import ConsoleUser
 from tests.hub.harness import start_hub
 
 PASSWORD = "bench password 123"
 QUERIES = {"first page": "", "page 100": "?page=100", "search 'CP-00042'": "?q=CP-00042",
            "offline only": "?online=no"}
+
+
+async def clear(running: Any) -> None:
+    """A --database-url database serves both runs: start each from no stations."""
+    async with running.hub.engine.begin() as conn:
+        await conn.execute(sa.delete(Connector))
+        await conn.execute(sa.delete(Station))
+        await conn.execute(sa.delete(ConsoleUser).where(ConsoleUser.username == "bench"))
 
 
 async def fill(running: Any, count: int) -> None:
@@ -48,6 +57,7 @@ async def measure(url: str, count: int, rounds: int) -> dict[str, tuple[float, f
     running = await start_hub(url)
     server: list[float] = []
     try:
+        await clear(running)
         await add_user(running.hub.sessions, "bench", PASSWORD, "viewer")
         await fill(running, count)
         results = {}

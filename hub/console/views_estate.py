@@ -21,7 +21,8 @@ RATE_WINDOW = 60.0
 
 
 class MessageRate:
-    """Messages per second over the last minute, from the message log's running count."""
+    """Messages per second over the last minute (from the message log's running count,
+    sampled at each look at the dashboard)."""
 
     def __init__(self) -> None:
         self._samples: deque[tuple[float, int]] = deque()
@@ -33,8 +34,8 @@ class MessageRate:
         while len(self._samples) > 2 and now - self._samples[1][0] >= RATE_WINDOW:
             self._samples.popleft()
         first_at, first = self._samples[0]
-        if now - first_at < 1.0:
-            return 0.0
+        if now - first_at < 1.0:  # the first look: the average since the hub started
+            return count / max(1.0, time.time() - hub.metrics.started)
         return (count - first) / (now - first_at)
 
 
