@@ -19,20 +19,24 @@ from aiohttp import web
 
 from hub.console import views_account, views_admin, views_commands, views_estate, views_records
 from hub.console.feed import CONSOLE_FEED, ConsoleFeed
-from hub.console.guard import console_guard, page
+from hub.console.guard import console_guard, public_route
 from hub.console.sessions import CONSOLE_SESSIONS, ConsoleSessions
 from hub.context import HUB
-from hub.openapi import path
+from hub.openapi import operation, path
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 
 
-@page("The console's static files (script, style)", role=None,
-      parameters=[path("name", {"type": "string", "enum": sorted(
-          p.name for p in STATIC.iterdir() if p.suffix in STATIC_TYPES)})],
-      response_type="text/css", example="body { margin: 0; }")
+@public_route
+@operation("The console's static files (script, style)", tags=["console"], security=[],
+           parameters=[path("name", {"type": "string", "enum": sorted(
+               p.name for p in STATIC.iterdir() if p.suffix in STATIC_TYPES)})],
+           responses={"200": {"description": "the file", "content": {
+               "text/javascript": {"schema": {"type": "string"}, "example": '"use strict";'},
+               "text/css": {"schema": {"type": "string"}, "example": "body { margin: 0; }"}}},
+               "404": {"description": "no such file"}})
 async def static_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     file = STATIC / name

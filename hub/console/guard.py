@@ -44,6 +44,11 @@ def _mark(handler: F, role: str | None) -> F:
     return handler
 
 
+def public_route(handler: F) -> F:
+    """A console route without a session (static files)."""
+    return _mark(handler, None)
+
+
 def page(summary: str, *, role: str | None = VIEWER, parameters: list[dict[str, Any]] = (),
          response_type: str = "text/html", example: Any = HTML_EXAMPLE,
          redirect: bool = False) -> Callable[[F], F]:
@@ -92,6 +97,10 @@ def _refusals(role: str | None) -> dict[str, Any]:
                                    **refused}}
     if role:
         out["303"] = {"description": "no session: to the login form"}
+    else:  # the login routes: a wrong credential, or too many of them
+        out["401"] = {"description": "wrong username/password or login link", **refused}
+        out["429"] = {"description": "too many failed logins (hub/credential_throttle.py)",
+                      **refused}
     return out
 
 
