@@ -17,7 +17,14 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from hub.console import views_account, views_admin, views_commands, views_estate, views_records
+from hub.console import (
+    views_account,
+    views_admin,
+    views_commands,
+    views_estate,
+    views_monitor,
+    views_records,
+)
 from hub.console.feed import CONSOLE_FEED, ConsoleFeed
 from hub.console.guard import console_guard, public_route
 from hub.console.sessions import CONSOLE_SESSIONS, ConsoleSessions
@@ -73,7 +80,8 @@ def create_console(parent: web.Application) -> web.Application:
     parent[CONSOLE_FEED] = feed
     console.cleanup_ctx.append(_feed(parent))  # type: ignore[arg-type]
     console.on_shutdown.append(_end_streams)
-    for module in (views_account, views_estate, views_records, views_commands, views_admin):
+    for module in (views_account, views_estate, views_records, views_commands, views_admin,
+                   views_monitor):
         module.add_routes(console)
     console.router.add_get("/static/{name}", static_file)
     return console

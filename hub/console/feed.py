@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -54,10 +56,39 @@ def event_data(event: Event) -> tuple[str, dict[str, Any]]:
     return "event", data
 
 
+FLAP_WINDOW = 3600.0
+FLAP_CONNECTS = 3
+MAX_TRACKED = 100_000
+
+
+class Connections:
+    """When each station connected lately (this process), for the ping monitor: reconnects in
+    the last hour, and flapping (``FLAP_CONNECTS`` or more connects within the hour)."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self._connects: dict[str, deque[float]] = {}
+
+    def connected(self, station_id: str) -> None:
+        if station_id not in self._connects and len(self._connects) >= MAX_TRACKED:
+            self._connects.pop(next(iter(self._connects)))
+        self._connects.setdefault(station_id, deque(maxlen=20)).append(self.clock())
+
+    def reconnects(self, station_id: str) -> int:
+        """Connects after the first one within the last hour."""
+        since = self.clock() - FLAP_WINDOW
+        recent = sum(1 for at in self._connects.get(station_id, ()) if at >= since)
+        return max(0, recent - 1)
+
+    def flapping(self, station_id: str) -> bool:
+        return self.reconnects(station_id) + 1 >= FLAP_CONNECTS
+
+
 class ConsoleFeed:
     def __init__(self) -> None:
         # station id ("*" = every station) -> the queues of the pages watching it
         self._watchers: dict[str, set[asyncio.Queue[Any]]] = {}
+        self.connections = Connections()
 
     def attach(self, hub: Hub) -> None:
         for kind in (StatusChanged, StationConnected, StationDisconnected, TransactionStarted,
@@ -65,6 +96,8 @@ class ConsoleFeed:
             hub.bus.subscribe(kind, self._publish)
 
     async def _publish(self, event: Event) -> None:
+        if isinstance(event, StationConnected):
+            self.connections.connected(event.station_id)
         name, data = event_data(event)
         for key in (event.station_id, "*"):
             for queue in self._watchers.get(key, ()):

@@ -179,6 +179,48 @@ GERMAN: dict[str, str] = {
     "Not found": "Nicht gefunden",
     "yes": "ja",
     "no": "nein",
+    # monitoring
+    "Performance": "Leistung des Hubs",
+    "Ping monitor": "Ping-Monitor",
+    "Redirects": "Umleitungen",
+    "Open connections": "Offene Verbindungen",
+    "Message log (last 5 minutes)": "Nachrichtenprotokoll (letzte 5 Minuten)",
+    "queued": "in Warteschlange",
+    "written": "geschrieben",
+    "dropped": "verworfen",
+    "flush p99 (ms)": "Schreiben p99 (ms)",
+    "OCPP actions since start: latency in ms; the bar is p99 against the slowest action":
+        "OCPP-Aktionen seit Start: Latenz in ms; der Balken ist p99 relativ zur langsamsten "
+        "Aktion",
+    "per minute": "pro Minute",
+    "Errors": "Fehler",
+    "No OCPP traffic yet.": "Noch kein OCPP-Verkehr.",
+    "WebSocket ping every {seconds} s; a station is flapping with {count} or more connects "
+    "within an hour.":
+        "WebSocket-Ping alle {seconds} s; eine Station flattert bei {count} oder mehr "
+        "Verbindungen innerhalb einer Stunde.",
+    "Connected stations": "Verbundene Stationen",
+    "Connected since": "Verbunden seit",
+    "Last seen (s ago)": "Zuletzt gesehen (vor s)",
+    "Messages in/out": "Nachrichten ein/aus",
+    "Reconnects (1 h)": "Neuverbindungen (1 h)",
+    "Flapping": "Flattert",
+    "No station is connected.": "Keine Station ist verbunden.",
+    "Stations whose connection the hub hands to another backend (managed with "
+    "/api/op_redirects).":
+        "Stationen, deren Verbindung der Hub an ein anderes Backend weitergibt (verwaltet "
+        "über /api/op_redirects).",
+    "Target": "Ziel",
+    "Mode": "Modus",
+    "Enabled": "Aktiv",
+    "Last error": "Letzter Fehler",
+    "Changed": "Geändert",
+    "History": "Verlauf",
+    "No station is redirected.": "Keine Station wird umgeleitet.",
+    "Redirect history": "Verlauf der Umleitung",
+    "By": "Von",
+    "Detail": "Einzelheiten",
+    "No history.": "Kein Verlauf.",
 }
 
 

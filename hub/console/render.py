@@ -15,12 +15,14 @@ from hub.console.users import ADMIN, VIEWER
 # (route name, label, role needed); features add theirs with hub.console.pages.add_page.
 NAV = [("op_dashboard", "Dashboard", VIEWER), ("stations", "Stations", VIEWER),
        ("op_active_sessions", "Active sessions", VIEWER),
-       ("transactions", "Transactions", VIEWER), ("api_tokens", "API tokens", ADMIN),
+       ("transactions", "Transactions", VIEWER), ("op_ping_monitor", "Ping monitor", VIEWER),
+       ("op_performance", "Performance", VIEWER), ("op_redirects", "Redirects", VIEWER),
+       ("api_tokens", "API tokens", ADMIN),
        ("users", "Users", ADMIN), ("op_connection_info", "Connection info", VIEWER),
        ("op_api_docs", "API docs", VIEWER)]
 
 
-def render(request: web.Request, template: str, status: int = 200,
+def render(request: web.Request, template: str, http_status: int = 200,
            **context: Any) -> web.Response:
     lang = language_of(request.cookies.get(LANG_COOKIE))
     user = request.get(USER)
@@ -28,7 +30,7 @@ def render(request: web.Request, template: str, status: int = 200,
            if user is not None and user.may(role)]
     response = aiohttp_jinja2.render_template(template, request, {
         "_": translate(lang), "lang": lang, "languages": LANGUAGES, "user": user,
-        "csrf": request[CSRF], "nav": nav, "path": request.path, **context}, status=status)
+        "csrf": request[CSRF], "nav": nav, "path": request.path, **context}, status=http_status)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -52,13 +52,13 @@ async def login(request: web.Request) -> web.Response:
     target = safe_next(_field(form, "next", 512))
     throttles = request.config_dict[CREDENTIAL_THROTTLES]
     if (wait := throttles.login_retry_after(request.remote, username)) > 0:
-        return render(request, "login.html", status=429, next=target, username=username,
+        return render(request, "login.html", http_status=429, next=target, username=username,
                       problem=("Too many failed logins; try again in {seconds} s.",
                                {"seconds": max(1, math.ceil(wait))}))
     user = await authenticate(request.config_dict[HUB].sessions, username, password)
     if user is None:
         throttles.login_failed(request.remote, username)
-        return render(request, "login.html", status=401, next=target, username=username,
+        return render(request, "login.html", http_status=401, next=target, username=username,
                       problem=("Wrong username or password.", {}))
     throttles.login_succeeded(username)
     return _open_session(request, user, target)
@@ -83,13 +83,13 @@ def _open_session(request: web.Request, user: User, target: str) -> web.Response
 async def direct_login(request: web.Request) -> web.Response:
     throttles = request.config_dict[CREDENTIAL_THROTTLES]
     if throttles.console_addresses.retry_after(request.remote) > 0:
-        return render(request, "login.html", status=429, next="/console/op_dashboard",
+        return render(request, "login.html", http_status=429, next="/console/op_dashboard",
                       problem=("This login link is unknown, used or expired.", {}))
     user = await redeem_login_link(request.config_dict[HUB].sessions,
                                    request.query.get("token", ""))
     if user is None:
         throttles.console_addresses.failure(request.remote)
-        return render(request, "login.html", status=401, next="/console/op_dashboard",
+        return render(request, "login.html", http_status=401, next="/console/op_dashboard",
                       problem=("This login link is unknown, used or expired.", {}))
     return _open_session(request, user, "/console/op_dashboard")
 
@@ -118,13 +118,13 @@ async def change_password(request: web.Request) -> web.Response:
         stored = row.password_hash if row else ""
     if not verify_password(_field(form, "current", MAX_PASSWORD_LENGTH + 1), stored):
         request.config_dict[CREDENTIAL_THROTTLES].login_failed(request.remote, user.username)
-        return render(request, "change_password.html", status=400,
+        return render(request, "change_password.html", http_status=400,
                       problem=("The current password is wrong.", {}))
     new = _field(form, "new", MAX_PASSWORD_LENGTH + 1)
     try:
         check_password(new)
     except UserError as exc:
-        return render(request, "change_password.html", status=400, problem=(str(exc), {}))
+        return render(request, "change_password.html", http_status=400, problem=(str(exc), {}))
     await set_password(sessions, user.username, new)
     current_session(request).flash.append(("ok", "Password changed.", {}))
     return see("/console/op_dashboard")

@@ -28,7 +28,7 @@ async def api_tokens(request: web.Request, created: str | None = None, problem: 
     views = await list_tokens(request.config_dict[HUB].sessions)
     session = current_session(request)
     flash, session.flash = session.flash, []
-    return render(request, "api_tokens.html", status=status, tokens=views, now=utcnow(),
+    return render(request, "api_tokens.html", http_status=status, tokens=views, now=utcnow(),
                   scopes=SCOPES, created=created, problem=problem, flash=flash)
 
 
@@ -71,7 +71,7 @@ async def user_list(request: web.Request, link: str | None = None, problem: str 
                     status: int = 200) -> web.Response:
     session = current_session(request)
     flash, session.flash = session.flash, []
-    return render(request, "users.html", status=status,
+    return render(request, "users.html", http_status=status,
                   users=await users.list_users(request.config_dict[HUB].sessions),
                   roles=users.ROLES, link=link, problem=problem, flash=flash)
 

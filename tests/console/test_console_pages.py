@@ -1,0 +1,191 @@
+"""Console pages over HTTP: monitoring, redirects, transactions with CSV, API tokens and users
+(admin), the idle timeout, the user CLI. Real hub, real database, real `ocpp` stations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from ocpp.v16 import call
+
+from hub.console.sessions import CONSOLE_SESSIONS
+from hub.db.models import Station
+from hub.services import redirects
+from tests.console.conftest import PASSWORD, browser, csrf_of, login
+from tests.hub.harness import RunningHub, connect_station, now, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_monitoring_pages_show_live_stations_within_the_users_scope(
+        console_hub: RunningHub) -> None:
+    async with console_hub.hub.sessions() as session, session.begin():
+        session.add_all([Station(id="ORG-A-MON", organisation_key="ORG-A"),
+                         Station(id="ORG-B-MON", organisation_key="ORG-B")])
+    await redirects.save(console_hub.hub, "ORG-B-MON", {
+        "target_url": "ws://user:secret@upstream.example/ocpp", "mode": "relay",
+        "enabled": True}, "test")
+    await redirects.save(console_hub.hub, "ORG-A-MON", {
+        "target_url": "ws://upstream.example/ocpp", "mode": "relay", "enabled": True}, "test")
+    async with connect_station(console_hub, "ORG-A-MON") as a, \
+            connect_station(console_hub, "ORG-B-MON") as b, browser() as http:
+        await a.boot()
+        await b.boot()
+        assert (await login(http, console_hub, "alice")).status == 303
+        async with http.get(console_hub.http_url + "/console/op_ping_monitor") as page:
+            text = await page.text()
+        assert "ORG-A-MON" in text and "ORG-B-MON" in text
+        async with http.get(console_hub.http_url + "/console/op_performance") as page:
+            text = await page.text()
+        assert "BootNotification" in text
+        async with http.get(console_hub.http_url + "/console/op_redirects") as page:
+            text = await page.text()
+        assert "ws://upstream.example/ocpp" in text and "secret" not in text
+        async with http.get(console_hub.http_url
+                            + "/console/op_marked_wallboxes/ORG-A-MON/history") as page:
+            assert "created" in await page.text()
+    async with connect_station(console_hub, "ORG-A-MON") as a, \
+            connect_station(console_hub, "ORG-B-MON"), browser() as http:
+        await a.boot()
+        assert (await login(http, console_hub, "orgy")).status == 303
+        async with http.get(console_hub.http_url + "/console/op_ping_monitor") as page:
+            text = await page.text()
+        assert "ORG-A-MON" in text and "ORG-B-MON" not in text
+        assert re.search(r"ORG-A-MON</a></td>(<td>[^<]*</td>){4}<td>1</td>", text)
+        async with http.get(console_hub.http_url + "/console/op_redirects") as page:
+            text = await page.text()
+        assert "ORG-A-MON" in text and "ORG-B-MON" not in text
+        async with http.get(console_hub.http_url
+                            + "/console/op_marked_wallboxes/ORG-B-MON/history") as page:
+            assert page.status == 404
+
+
+async def test_transactions_page_and_csv_export(console_hub: RunningHub) -> None:
+    async with connect_station(console_hub, "CP-TX") as station, browser() as http:
+        await station.boot()
+        started = await station.call(call.StartTransaction(
+            connector_id=1, id_tag="=HYPERLINK(1)", meter_start=1000, timestamp=now()))
+        await station.call(call.StopTransaction(meter_stop=4500, timestamp=now(),
+                                                transaction_id=started.transaction_id))
+        assert (await login(http, console_hub, "victor")).status == 303
+        async with http.get(console_hub.http_url + "/console/transactions?station=CP-TX") as p:
+            assert str(started.transaction_id) in await p.text()
+        async with http.get(console_hub.http_url
+                            + "/console/transactions.csv?station=CP-TX") as response:
+            assert response.headers["Content-Type"].startswith("text/csv")
+            rows = list(csv.DictReader(io.StringIO(await response.text())))
+        assert [(r["id"], r["energy_wh"], r["status"]) for r in rows] == [
+            (str(started.transaction_id), "3500", "completed")]
+        assert rows[0]["id_tag"] == "'=HYPERLINK(1)"  # no formula for a spreadsheet
+
+
+async def test_admin_creates_and_revokes_an_api_token_and_adds_a_user(
+        console_hub: RunningHub) -> None:
+    async with browser() as http:
+        assert (await login(http, console_hub, "alice")).status == 303
+        page_url = console_hub.http_url + "/console/api_tokens"
+        token = await csrf_of(http, page_url)
+        async with http.post(page_url, data={"csrf": token, "name": "export job",
+                                             "scopes": "read"}) as response:
+            assert response.status == 201
+            secret = re.search(r'id="new-token">([^<]+)<', await response.text()).group(1)
+        async with http.get(console_hub.http_url + "/api/api-tokens",
+                            headers={"Authorization": f"Bearer {secret}"}) as api:
+            assert api.status == 403  # a read token: valid, but not an admin
+        async with http.get(console_hub.http_url + "/api/connected_stations",
+                            headers={"Authorization": f"Bearer {secret}"}) as api:
+            assert api.status == 200
+        async with http.get(page_url) as page:
+            token_id = re.search(r"<td>(\d+)</td><td>export job</td>", await page.text()).group(1)
+        async with http.post(page_url + f"/{token_id}/revoke", data={"csrf": token}) as page:
+            assert f"Token {token_id} revoked." in await page.text()
+        async with http.get(console_hub.http_url + "/api/connected_stations",
+                            headers={"Authorization": f"Bearer {secret}"}) as api:
+            assert api.status == 401
+
+        users_url = console_hub.http_url + "/console/users"
+        async with http.post(users_url, data={"csrf": token, "username": "newbie",
+                                              "password": "short", "role": "viewer"}) as page:
+            assert page.status == 400
+            assert "password: must be 10" in await page.text()
+        async with http.post(users_url, data={"csrf": token, "username": "newbie",
+                                              "password": PASSWORD, "role": "viewer"}) as page:
+            assert "User newbie saved." in await page.text()
+    async with browser() as http:
+        assert (await login(http, console_hub, "newbie")).status == 303
+
+
+async def test_idle_session_ends_and_disabling_a_user_ends_its_session(
+        console_hub: RunningHub) -> None:
+    clock = [1000.0]
+    sessions = console_hub.app[CONSOLE_SESSIONS]
+    sessions.clock = lambda: clock[0]
+    async with browser() as http, browser() as admin:
+        assert (await login(http, console_hub, "olga")).status == 303
+        clock[0] += sessions.idle - 5
+        async with http.get(console_hub.http_url + "/console/op_dashboard",
+                            allow_redirects=False) as page:
+            assert page.status == 200  # used within the idle time: still open
+        clock[0] += sessions.idle + 1
+        async with http.get(console_hub.http_url + "/console/op_dashboard",
+                            allow_redirects=False) as page:
+            assert page.status == 303
+        assert (await login(http, console_hub, "olga")).status == 303
+        assert (await login(admin, console_hub, "alice")).status == 303
+        token = await csrf_of(admin, console_hub.http_url + "/console/users")
+        async with admin.post(console_hub.http_url + "/console/users/olga",
+                              data={"csrf": token, "do": "disable"}) as page:
+            assert page.status == 200
+        async with http.get(console_hub.http_url + "/console/op_dashboard",
+                            allow_redirects=False) as page:
+            assert page.status == 303
+        assert (await login(http, console_hub, "olga")).status == 401
+
+
+async def test_op_details_tails_new_messages(console_hub: RunningHub) -> None:
+    async with connect_station(console_hub, "CP-TAIL") as station, browser() as http:
+        await station.boot()
+        assert (await login(http, console_hub, "victor")).status == 303
+        async with http.get(console_hub.http_url + "/console/op_details/CP-TAIL/events") as s:
+            assert s.headers["Content-Type"] == "text/event-stream"
+            await station.call(call.StatusNotification(
+                connector_id=1, error_code="NoError", status="Finishing", timestamp=now()))
+            seen = b""
+
+            async def message_arrived() -> bool:
+                nonlocal seen
+                with contextlib.suppress(TimeoutError):
+                    seen += await asyncio.wait_for(s.content.readany(), 1.0)
+                return b'"action": "StatusNotification"' in seen and b"Finishing" in seen
+
+            await wait_for(message_arrived, timeout=30)
+
+
+def test_user_cli(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hub", "user", *args, "--database-url",
+                               url], input=stdin, capture_output=True, text=True, cwd=ROOT,
+                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                              timeout=120)
+
+    assert cli("add", "root", "--role", "admin", stdin=PASSWORD + "\n").returncode == 0
+    short = cli("add", "bob", stdin="short\n")
+    assert short.returncode == 2 and "password: must be 10" in short.stderr
+    assert cli("add", "root", stdin=PASSWORD + "\n").returncode == 2  # exists
+    assert cli("passwd", "root", stdin="another long password\n").returncode == 0
+    assert cli("disable", "root").returncode == 0
+    listing = cli("list")
+    assert listing.stdout.split() == ["root", "admin", "-", "disabled"]
+    assert "disabled" in cli("login-link", "root").stderr
+    assert cli("enable", "root").returncode == 0
+    link = cli("login-link", "root", "--base-url", "https://hub.example/")
+    assert re.search(r"^https://hub.example/console/op_directlogin\?token=[\w-]{40,}$",
+                     link.stdout, re.M)
