@@ -27,6 +27,7 @@ from hub.console import (
 )
 from hub.console.feed import CONSOLE_FEED, ConsoleFeed
 from hub.console.guard import console_guard, public_route
+from hub.console.registry import CONSOLE_REGISTRY, ConsoleRegistry
 from hub.console.sessions import CONSOLE_SESSIONS, ConsoleSessions
 from hub.context import HUB
 from hub.openapi import operation, path
@@ -72,8 +73,10 @@ async def _end_streams(console: web.Application) -> None:
 
 def create_console(parent: web.Application) -> web.Application:
     console = web.Application(middlewares=[console_guard])
-    env = aiohttp_jinja2.setup(console, loader=jinja2.FileSystemLoader(HERE / "templates"),
-                               autoescape=True, undefined=jinja2.StrictUndefined)
+    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(HERE / "templates")])
+    env = aiohttp_jinja2.setup(console, loader=loader, autoescape=True,
+                               undefined=jinja2.StrictUndefined)
+    parent[CONSOLE_REGISTRY] = console[CONSOLE_REGISTRY] = ConsoleRegistry(console, loader)
     env.filters["when"] = when
     feed = ConsoleFeed()
     console[CONSOLE_FEED] = feed
@@ -88,6 +91,12 @@ def create_console(parent: web.Application) -> web.Application:
 
 
 def add_console(app: web.Application) -> None:
-    """Mount the console at ``/console/`` (its sessions on the root app, for /api/docs)."""
+    """Build the console (its sessions on the root app, for /api/docs); features add their
+    pages next (hub.console.pages), then ``mount_console`` puts it at ``/console/``."""
     app[CONSOLE_SESSIONS] = ConsoleSessions()
-    app.add_subapp("/console", create_console(app))
+    create_console(app)
+
+
+def mount_console(app: web.Application) -> None:
+    # aiohttp freezes a sub-application's routes when it is mounted: after the features.
+    app.add_subapp("/console", app[CONSOLE_REGISTRY].console)

@@ -10,9 +10,10 @@ from aiohttp import web
 
 from hub.console.guard import CSRF, USER
 from hub.console.i18n import LANG_COOKIE, LANGUAGES, language_of, translate
+from hub.console.registry import CONSOLE_REGISTRY
 from hub.console.users import ADMIN, VIEWER
 
-# (route name, label, role needed); features add theirs with hub.console.pages.add_page.
+# (route name, label, role needed); features add theirs with hub.console.pages.
 NAV = [("op_dashboard", "Dashboard", VIEWER), ("stations", "Stations", VIEWER),
        ("op_active_sessions", "Active sessions", VIEWER),
        ("transactions", "Transactions", VIEWER), ("op_ping_monitor", "Ping monitor", VIEWER),
@@ -26,7 +27,8 @@ def render(request: web.Request, template: str, http_status: int = 200,
            **context: Any) -> web.Response:
     lang = language_of(request.cookies.get(LANG_COOKIE))
     user = request.get(USER)
-    nav = [(f"/console/{name}", label) for name, label, role in NAV
+    extra = request.app[CONSOLE_REGISTRY].nav if CONSOLE_REGISTRY in request.app else []
+    nav = [(f"/console/{name}", label) for name, label, role in [*NAV, *extra]
            if user is not None and user.may(role)]
     response = aiohttp_jinja2.render_template(template, request, {
         "_": translate(lang), "lang": lang, "languages": LANGUAGES, "user": user,
