@@ -221,6 +221,18 @@ GERMAN: dict[str, str] = {
     "By": "Von",
     "Detail": "Einzelheiten",
     "No history.": "Kein Verlauf.",
+    # diagnostics
+    "Diagnostics": "Diagnose",
+    "Uploaded files": "Hochgeladene Dateien",
+    "Size (bytes)": "Größe (Bytes)",
+    "Source": "Quelle",
+    "nothing": "nichts",
+    "Diagnostics requests": "Diagnoseanforderungen",
+    "Station status": "Status der Station",
+    "Error": "Fehler",
+    "Firmware requests": "Firmware-Aufträge",
+    "File": "Datei",
+    "Downloads": "Downloads",
 }
 
 

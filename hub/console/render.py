@@ -18,6 +18,7 @@ NAV = [("op_dashboard", "Dashboard", VIEWER), ("stations", "Stations", VIEWER),
        ("op_active_sessions", "Active sessions", VIEWER),
        ("transactions", "Transactions", VIEWER), ("op_ping_monitor", "Ping monitor", VIEWER),
        ("op_performance", "Performance", VIEWER), ("op_redirects", "Redirects", VIEWER),
+       ("op_diagnostics", "Diagnostics", VIEWER),
        ("api_tokens", "API tokens", ADMIN),
        ("users", "Users", ADMIN), ("op_connection_info", "Connection info", VIEWER),
        ("op_api_docs", "API docs", VIEWER)]

@@ -189,3 +189,39 @@ def test_user_cli(tmp_path: Path) -> None:
     link = cli("login-link", "root", "--base-url", "https://hub.example/")
     assert re.search(r"^https://hub.example/console/op_directlogin\?token=[\w-]{40,}$",
                      link.stdout, re.M)
+
+
+async def test_diagnostics_files_download_within_the_organisation(
+        console_hub: RunningHub) -> None:
+    import hashlib
+
+    from hub.db.base import utcnow
+    from hub.files.models import StoredFile
+
+    root = Path(console_hub.files_dir)
+    ids = {}
+    async with console_hub.hub.sessions() as session, session.begin():
+        session.add_all([Station(id="ORG-A-DIAG", organisation_key="ORG-A"),
+                         Station(id="ORG-B-DIAG", organisation_key="ORG-B")])
+        for station in ("ORG-A-DIAG", "ORG-B-DIAG"):
+            body = f"log of {station}".encode()
+            (root / "diagnostics").mkdir(parents=True, exist_ok=True)
+            (root / "diagnostics" / f"{station}.log").write_bytes(body)
+            row = StoredFile(kind="diagnostics", name=f"{station}.log",
+                             relpath=f"diagnostics/{station}.log", station_id=station,
+                             size=len(body), sha256=hashlib.sha256(body).hexdigest(),
+                             source="http", created_at=utcnow())
+            session.add(row)
+            await session.flush()
+            ids[station] = row.id
+    async with browser() as http:
+        assert (await login(http, console_hub, "orgy")).status == 303
+        async with http.get(console_hub.http_url + "/console/op_diagnostics") as page:
+            text = await page.text()
+        assert "ORG-A-DIAG.log" in text and "ORG-B-DIAG.log" not in text
+        async with http.get(console_hub.http_url
+                            + f"/console/files/{ids['ORG-A-DIAG']}") as response:
+            assert await response.read() == b"log of ORG-A-DIAG"
+        async with http.get(console_hub.http_url
+                            + f"/console/files/{ids['ORG-B-DIAG']}") as response:
+            assert response.status == 404
