@@ -51,13 +51,13 @@ def public_route(handler: F) -> F:
 
 def page(summary: str, *, role: str | None = VIEWER, parameters: list[dict[str, Any]] = (),
          response_type: str = "text/html", example: Any = HTML_EXAMPLE,
-         redirect: bool = False) -> Callable[[F], F]:
+         redirect: bool = False, schema: dict[str, Any] | None = None) -> Callable[[F], F]:
     """A GET route of the console answering HTML (or ``response_type``; ``redirect``: 303)."""
 
     def decorate(handler: F) -> F:
         handler = operation(
             summary, tags=["console"], parameters=list(parameters),
-            response=None if redirect else HTML, status=303 if redirect else 200,
+            response=None if redirect else (schema or HTML), status=303 if redirect else 200,
             response_type=response_type, response_example=example,
             security=SESSION_SECURITY if role else [],
             responses=_refusals(role))(handler)

@@ -89,7 +89,8 @@ async def redirect_history(request: web.Request) -> web.Response:
 
 
 @page("Is the console up (public)", role=None, response_type="application/json",
-      example={"status": "ok"})
+      example={"status": "ok"}, schema={"type": "object", "required": ["status"],
+                                        "properties": {"status": {"const": "ok"}}})
 async def check(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
