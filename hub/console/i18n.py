@@ -221,6 +221,19 @@ GERMAN: dict[str, str] = {
     "By": "Von",
     "Detail": "Einzelheiten",
     "No history.": "Kein Verlauf.",
+    # station diagnosis
+    "Station diagnosis": "Stationsdiagnose",
+    "Deterministic rules over the hub's own data of the last 7 days "
+    "(hub/services/station_diagnosis.py); each finding lists the rows behind it. No AI model "
+    "is involved.":
+        "Feste Regeln über die eigenen Daten des Hubs der letzten 7 Tage "
+        "(hub/services/station_diagnosis.py); jeder Befund nennt die Zeilen, auf denen er "
+        "beruht. Kein KI-Modell ist beteiligt.",
+    "problem": "Problem",
+    "warning": "Warnung",
+    "info": "Hinweis",
+    "Evidence": "Beleg",
+    "No rule found anything to report.": "Keine Regel hat etwas zu melden.",
     # diagnostics
     "Diagnostics": "Diagnose",
     "Uploaded files": "Hochgeladene Dateien",

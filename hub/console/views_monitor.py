@@ -19,6 +19,7 @@ from hub.context import HUB, Hub
 from hub.db.models import Station
 from hub.openapi import path
 from hub.services import redirects
+from hub.services.station_diagnosis import diagnose
 
 
 async def _visible_ids(hub: Hub, org: str | None, ids: list[str]) -> set[str]:
@@ -95,6 +96,19 @@ async def check(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+@page("A station's diagnosis from the hub's own data (deterministic rules, with evidence)",
+      parameters=[path("station_id", {"type": "string", "maxLength": 48})])
+async def station_diagnosis(request: web.Request) -> web.Response:
+    hub = request.config_dict[HUB]
+    station_id = request.match_info["station_id"]
+    if await estate.station_visible(hub, station_id,
+                                    current_user(request).organisation_key) is None:
+        raise web.HTTPNotFound(text=f"no station {station_id}")
+    reconnects = request.config_dict[CONSOLE_FEED].connections.reconnects(station_id)
+    return render(request, "diagnosis.html", station_id=station_id,
+                  findings=await diagnose(hub, station_id, reconnects))
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/op_performance", performance, name="op_performance")
@@ -102,3 +116,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/op_redirects", redirect_list, name="op_redirects")
     r.add_get("/op_marked_wallboxes/{station_id}/history", redirect_history)
     r.add_get("/check", check)
+    r.add_get("/op_ai_diagnostics/{station_id}", station_diagnosis)

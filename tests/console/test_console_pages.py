@@ -225,3 +225,34 @@ async def test_diagnostics_files_download_within_the_organisation(
         async with http.get(console_hub.http_url
                             + f"/console/files/{ids['ORG-B-DIAG']}") as response:
             assert response.status == 404
+
+
+async def test_station_diagnosis_finds_errors_reboots_and_zero_energy(
+        console_hub: RunningHub) -> None:
+    async with connect_station(console_hub, "CP-DIAG") as station, browser() as http:
+        for _ in range(3):
+            await station.boot()
+        await station.call(call.StatusNotification(
+            connector_id=1, error_code="GroundFailure", status="Faulted", timestamp=now(),
+            vendor_error_code="E42"))
+        started = await station.call(call.StartTransaction(
+            connector_id=1, id_tag="TAG-0", meter_start=500, timestamp=now()))
+        await station.call(call.StopTransaction(meter_stop=500, timestamp=now(),
+                                                transaction_id=started.transaction_id))
+        assert (await login(http, console_hub, "victor")).status == 303
+        url = console_hub.http_url + "/console/op_ai_diagnostics/CP-DIAG"
+
+        async def findings() -> str | None:
+            async with http.get(url) as page:
+                text = await page.text()
+            # The message log is written in batches: wait until the boots are in.
+            return text if "3 boots in 24 h" in text and "GroundFailure" in text else None
+
+        text = await wait_for(findings, timeout=30)
+        assert "connector 1: GroundFailure (vendor E42)" in text
+        assert 'id="finding-zero_energy"' in text
+        assert f"transaction {started.transaction_id}: 500 → 500 Wh" in text
+    async with browser() as http:
+        assert (await login(http, console_hub, "orgy")).status == 303
+        async with http.get(console_hub.http_url + "/console/op_ai_diagnostics/CP-DIAG") as p:
+            assert p.status == 404  # not the organisation's station
