@@ -10,7 +10,7 @@ off them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from hub.db.base import utcnow
 from hub.db.models import (
     Connector,
     LatestReading,
+    MeterValue,
     OcppMessage,
     OutboxMessage,
     PkiCertificate,
@@ -131,6 +132,8 @@ class StationDetail:
     transactions: dict[int, Transaction]
     readings: dict[int, list[LatestReading]]
     configuration: list[StationConfigurationKey]
+    # transaction id -> SVG polyline points of its power curve (chart_points)
+    power_curves: dict[int, str] = field(default_factory=dict)
 
 
 async def station_detail(hub: Hub, station_id: str) -> StationDetail:
@@ -148,7 +151,31 @@ async def station_detail(hub: Hub, station_id: str) -> StationDetail:
         configuration = list((await session.execute(sa.select(StationConfigurationKey).where(
             StationConfigurationKey.station_id == station_id).order_by(
             StationConfigurationKey.key))).scalars())
-    return StationDetail(connectors, transactions, readings, configuration)
+        curves = {}
+        for transaction in transactions.values():
+            samples = (await session.execute(
+                sa.select(MeterValue.timestamp, MeterValue.numeric_value).where(
+                    MeterValue.transaction_id == transaction.id,
+                    MeterValue.measurand == "Power.Active.Import",
+                    MeterValue.phase.is_(None), MeterValue.numeric_value.is_not(None))
+                .order_by(MeterValue.timestamp.desc()).limit(CURVE_POINTS))).all()
+            if len(samples) >= 2:
+                curves[transaction.id] = chart_points(samples[::-1])
+    return StationDetail(connectors, transactions, readings, configuration, curves)
+
+
+CURVE_POINTS = 300
+CHART_WIDTH, CHART_HEIGHT = 600, 120
+
+
+def chart_points(samples: list[Any]) -> str:
+    """(timestamp, value) pairs scaled into a CHART_WIDTH x CHART_HEIGHT SVG polyline."""
+    start = samples[0][0].timestamp()
+    span = max(1.0, samples[-1][0].timestamp() - start)
+    top = max(1.0, max(value for _at, value in samples))
+    return " ".join(
+        f"{(at.timestamp() - start) / span * CHART_WIDTH:.1f},"
+        f"{CHART_HEIGHT - value / top * CHART_HEIGHT:.1f}" for at, value in samples)
 
 
 async def recent_messages(hub: Hub, station_id: str, after_id: int = 0,

@@ -90,6 +90,7 @@ GERMAN: dict[str, str] = {
     "Measurand": "Messgröße",
     "Value": "Wert",
     "No session is running.": "Kein Ladevorgang läuft.",
+    "Power curve": "Leistungskurve",
     "Configuration": "Konfiguration",
     "Key": "Schlüssel",
     "read-only": "nur lesen",

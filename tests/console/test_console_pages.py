@@ -256,3 +256,27 @@ async def test_station_diagnosis_finds_errors_reboots_and_zero_energy(
         assert (await login(http, console_hub, "orgy")).status == 303
         async with http.get(console_hub.http_url + "/console/op_ai_diagnostics/CP-DIAG") as p:
             assert p.status == 404  # not the organisation's station
+
+
+async def test_station_page_draws_the_sessions_power_curve(console_hub: RunningHub) -> None:
+    async with connect_station(console_hub, "CP-CURVE") as station, browser() as http:
+        await station.boot()
+        started = await station.call(call.StartTransaction(
+            connector_id=1, id_tag="TAG-1", meter_start=0, timestamp=now()))
+        for stamp, watts in (("2026-01-01T00:00:00Z", 1000), ("2026-01-01T00:00:30Z", 7000),
+                             ("2026-01-01T00:01:00Z", 11000)):
+            await station.call(call.MeterValues(
+                connector_id=1, transaction_id=started.transaction_id, meter_value=[{
+                    "timestamp": stamp, "sampled_value": [{
+                        "value": str(watts), "measurand": "Power.Active.Import",
+                        "unit": "W"}]}]))
+        assert (await login(http, console_hub, "victor")).status == 303
+
+        async def curve() -> str | None:
+            async with http.get(console_hub.http_url + "/console/stations/CP-CURVE") as page:
+                match = re.search(r'<polyline points="([^"]+)"', await page.text())
+            return match.group(1) if match else None
+
+        points = await wait_for(curve, timeout=30)
+        # Three samples over 60 s, scaled to 600 x 120: the highest at the top right.
+        assert points == "0.0,109.1 300.0,43.6 600.0,0.0"
