@@ -280,3 +280,40 @@ async def test_station_page_draws_the_sessions_power_curve(console_hub: RunningH
         points = await wait_for(curve, timeout=30)
         # Three samples over 60 s, scaled to 600 x 120: the highest at the top right.
         assert points == "0.0,109.1 300.0,43.6 600.0,0.0"
+
+
+async def test_dashboard_figures_connection_info_and_own_password(
+        console_hub: RunningHub) -> None:
+    async with connect_station(console_hub, "CP-DASH") as station, browser() as http:
+        await station.boot()
+        await station.call(call.StatusNotification(connector_id=1, error_code="NoError",
+                                                   status="Charging", timestamp=now()))
+        await station.call(call.StartTransaction(connector_id=1, id_tag="TAG-D",
+                                                 meter_start=0, timestamp=now()))
+        async with console_hub.hub.sessions() as session, session.begin():
+            session.add(Station(id="CP-ASLEEP"))
+        assert (await login(http, console_hub, "olga")).status == 303
+
+        async def dashboard() -> str | None:
+            async with http.get(console_hub.http_url + "/console/op_dashboard") as page:
+                text = await page.text()
+            return text if "<td>Charging</td><td>1</td>" in text else None
+
+        text = await wait_for(dashboard)
+        assert '<span id="online">1</span> / 2' in text
+        assert 'id="active-sessions">1</a>' in text
+        async with http.get(console_hub.http_url + "/console/op_connection_info") as page:
+            text = await page.text()
+        assert f"ws://127.0.0.1:{console_hub.port}/ocpp/{{station_id}}" in text
+
+        url = console_hub.http_url + "/console/op_change_password"
+        token = await csrf_of(http, url)
+        async with http.post(url, data={"csrf": token, "current": "not my password",
+                                        "new": "a brand new password"}) as page:
+            assert page.status == 400
+        async with http.post(url, data={"csrf": token, "current": PASSWORD,
+                                        "new": "a brand new password"}) as page:
+            assert "Password changed." in await page.text()
+    async with browser() as http:
+        assert (await login(http, console_hub, "olga")).status == 401
+        assert (await login(http, console_hub, "olga", "a brand new password")).status == 303
