@@ -1,4 +1,4 @@
-"""Pages features add to the console (hub.console.pages): Plug&Charge and OICP, within the
+"""Pages features add to the console (hub.console.pages): Plug&Charge, OICP, sites; within the
 user's organisation, and every string they show translated."""
 
 from __future__ import annotations
@@ -53,13 +53,61 @@ async def test_feature_pages_in_the_menu_and_scoped(console_hub: RunningHub) -> 
 
 def test_feature_page_strings_are_translated() -> None:
     shown = set()
-    for folder in ("pnc", "oicp"):
+    for folder in ("pnc", "oicp", "sites_api"):
         for template in (ROOT / folder / "console_templates").glob("*.html"):
             shown |= {m.group(2) for m in CALLS.finditer(template.read_text())}
     import oicp.console_pages
     import pnc.console_pages
+    import sites_api.console_pages
 
-    german = {**GERMAN, **pnc.console_pages.GERMAN, **oicp.console_pages.GERMAN}
+    german = {**GERMAN, **pnc.console_pages.GERMAN, **oicp.console_pages.GERMAN,
+              **sites_api.console_pages.GERMAN}
     assert len(shown) > 20
     assert sorted(s for s in shown if s not in german) == []
     assert all(re.findall(r"{\w+}", k) == re.findall(r"{\w+}", v) for k, v in german.items())
+
+
+async def test_sites_page_draws_the_fuse_tree_with_live_connectors(
+        console_hub: RunningHub) -> None:
+    from ocpp.v16 import call
+
+    from sites_api.models import FuseNode, FuseNodeConnector, Organisation, Site
+    from tests.hub.harness import connect_station, now
+
+    async with console_hub.hub.sessions() as session, session.begin():
+        session.add(Station(id="CP-SITE", organisation_key="ORG-A"))
+        org_a, org_b = Organisation(key="ORG-A", name="A"), Organisation(key="ORG-B", name="B")
+        session.add_all([org_a, org_b])
+        await session.flush()
+        site = Site(organisation_id=org_a.id, name="Depot North")
+        other = Site(organisation_id=org_b.id, name="Depot South")
+        session.add_all([site, other])
+        await session.flush()
+        main = FuseNode(site_id=site.id, type="GRID_CONNECTION", name="Main 63A", limit=63.0)
+        session.add(main)
+        await session.flush()
+        sub = FuseNode(site_id=site.id, parent_id=main.id, type="FUSE", name="Row B 32A",
+                       limit=32.0)
+        session.add(sub)
+        await session.flush()
+        session.add(FuseNodeConnector(node_id=sub.id, site_id=site.id, station_id="CP-SITE",
+                                      connector_id=1, name="bay 7"))
+    async with connect_station(console_hub, "CP-SITE") as station, browser() as http:
+        await station.boot()
+        await station.call(call.StatusNotification(connector_id=1, error_code="NoError",
+                                                   status="Charging", timestamp=now()))
+        assert (await login(http, console_hub, "orgy")).status == 303
+        async with http.get(console_hub.http_url + "/console/op_sites") as page:
+            text = await page.text()
+        assert "Depot North" in text and "Depot South" not in text
+        # The connector hangs under "Row B", which hangs under "Main": nested lists.
+        main_at, row_at = text.index("Main 63A"), text.index("Row B 32A")
+        bay_at = text.index("bay 7")
+        assert main_at < row_at < bay_at
+        assert text[main_at:bay_at].count("<ul>") == 2
+        assert re.search(r"bay 7\)\s*: <strong>Charging</strong>", text)
+    async with browser() as http:
+        assert (await login(http, console_hub, "alice")).status == 303
+        async with http.get(console_hub.http_url + "/console/op_sites") as page:
+            text = await page.text()
+        assert "Depot North" in text and "Depot South" in text
