@@ -27,6 +27,7 @@ from hub.api_tokens import dev_admin_token, dev_token_file
 from hub.auth import TOKEN_VERIFIER, TokenVerifier, auth_middleware
 from hub.commands import Commands
 from hub.config import Config
+from hub.console.app import add_console, mount_console
 from hub.context import HUB, Hub
 from hub.credential_throttle import CREDENTIAL_THROTTLES, CredentialThrottles
 from hub.db import create_engine, is_sqlite, session_factory
@@ -117,6 +118,7 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
 
     add_health_routes(app)
     add_docs_routes(app, lambda request: request.app[TOKENS])
+    add_console(app)
     add_management_routes(app)
     add_mqtt(app)  # before the features: they subscribe their topics on app[MQTT]
     app[ADMISSION] = AdmissionControl()
@@ -127,6 +129,7 @@ def create_app(config: Config, *, feature_list: Sequence[Feature] | None = None,
     app.router.add_get("/ocpp/{station_id}", handler)
     for feature in selected:
         feature.setup(app)
+    mount_console(app)  # with the pages features added
     if config.server.bare_station_path:
         # Registered last so that every named route wins over the catch-all station path.
         app.router.add_get("/{station_id}", handler)

@@ -20,6 +20,7 @@ from hub.cli_context import (
     command_config,
     migrations,
     run,
+    run_with_sessions,
     session_factory,
     upgrade_database,
     with_database,
@@ -84,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_station_parsers(commands)
     add_idtag_parser(commands)
     add_token_parsers(commands)
+    from hub.console.user_cli import add_user_parser  # the console's users: their own module
+
+    add_user_parser(commands, add_common_options, run_with_sessions)
 
     # The PKI verbs live in the certs package; the CLI, beside the app factory, may mount them
     # (their parser is apart from certs.cli, so that --help imports no cryptography).

@@ -82,3 +82,13 @@ def json_line(view: dict[str, Any]) -> str:
 
     return json.dumps({k: v.isoformat() if isinstance(v, datetime) else v
                        for k, v in view.items()})
+
+
+def run_with_sessions(args: argparse.Namespace, work: Callable[..., Awaitable[int]]) -> int:
+    """``work(args, sessions)`` on the configured database, its schema upgraded first."""
+
+    async def on_engine(engine: AsyncEngine) -> int:
+        await upgrade_database(engine, migrations())
+        return await work(args, session_factory(engine))
+
+    return run(with_database(command_config(args), on_engine))

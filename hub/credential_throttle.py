@@ -81,9 +81,14 @@ class CredentialThrottles:
         default_factory=lambda: CredentialThrottle(free_failures=20))
     token_addresses: CredentialThrottle = field(
         default_factory=lambda: CredentialThrottle(free_failures=20))
+    # The console's login form: per source address and per username (hub.console).
+    console_addresses: CredentialThrottle = field(
+        default_factory=lambda: CredentialThrottle(free_failures=20))
+    console_users: CredentialThrottle = field(default_factory=CredentialThrottle)
 
     def set_clock(self, clock: Callable[[], float]) -> None:
-        for table in (self.station_ids, self.station_addresses, self.token_addresses):
+        for table in (self.station_ids, self.station_addresses, self.token_addresses,
+                      self.console_addresses, self.console_users):
             table.clock = clock
 
     def station_retry_after(self, address: str | None, station_id: str) -> float:
@@ -98,6 +103,18 @@ class CredentialThrottles:
         # Only the station's own record: an attacker's working login must not clear its
         # address's failures.
         self.station_ids.success(station_id)
+
+
+    def login_retry_after(self, address: str | None, username: str) -> float:
+        return max(self.console_addresses.retry_after(address),
+                   self.console_users.retry_after(username))
+
+    def login_failed(self, address: str | None, username: str) -> None:
+        self.console_addresses.failure(address)
+        self.console_users.failure(username)
+
+    def login_succeeded(self, username: str) -> None:
+        self.console_users.success(username)  # not the address's record (see above)
 
 
 CREDENTIAL_THROTTLES = web.AppKey("credential_throttles", CredentialThrottles)

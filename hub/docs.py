@@ -8,6 +8,9 @@ session authorises only ``GET /api/docs`` and ``GET /api/openapi.json`` (read-on
 surface), ends after ``SESSION_SECONDS``, on logout, or as soon as its token is revoked (it is
 verified again on every use). "Try it out" in the page still needs the token (Authorize).
 
+The console's login session (hub.console.sessions, cookie path ``/``) opens the same two
+routes, read-only, for as long as it lives.
+
 Swagger UI's files come from the ``swagger-ui-py`` package and are served by the hub itself
 (no CDN); the page's script is a static file, so the CSP allows no inline script.
 Sessions live in the memory of one hub process: behind a load balancer, log in per node.
@@ -27,9 +30,12 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.auth import ADMIN, CredentialsThrottled, TokenInfo, TokenVerifier, public, verify_offered
+from hub.console.sessions import CONSOLE_SESSIONS
+from hub.console.users import get_user
+from hub.context import HUB
 from hub.credential_throttle import CREDENTIAL_THROTTLES
 from hub.errors import error_response
-from hub.openapi import DOCS_COOKIE, build_document, operation
+from hub.openapi import CONSOLE_COOKIE, DOCS_COOKIE, build_document, operation
 
 SESSION_SECONDS = 8 * 3600
 MAX_SESSIONS = 1000
@@ -110,14 +116,28 @@ async def _identity(request: web.Request) -> TokenInfo | None:
     session_id = request.cookies.get(DOCS_COOKIE, "")
     stored = request.app[DOCS].token_of(session_id) if session_id else None
     if stored is None:
-        return None
+        return await _console_identity(request)
     info = await verifier.verify(stored)
     if info is None:
         request.app[DOCS].close(session_id)  # revoked since the login
     return info
 
 
-SESSION_SECURITY = [{"bearer": []}, {"docsSession": []}]
+async def _console_identity(request: web.Request) -> TokenInfo | None:
+    """A console login opens the reference too (read-only, like a ``read`` token)."""
+    sessions = request.app.get(CONSOLE_SESSIONS)
+    session_id = request.cookies.get(CONSOLE_COOKIE, "")
+    session = sessions.get(session_id) if sessions is not None and session_id else None
+    if session is None:
+        return None
+    user = await get_user(request.app[HUB].sessions, session.user_id)
+    if user is None or user.disabled:
+        return None
+    return TokenInfo(0, f"console user {user.username}", frozenset(DOCS_SCOPES),
+                     user.organisation_key)
+
+
+SESSION_SECURITY = [{"bearer": []}, {"docsSession": []}, {"consoleSession": []}]
 
 
 @public  # own authentication: bearer token or the docs session (may_read_docs)
@@ -257,7 +277,8 @@ def _login_form(problem: str = "") -> str:
         "<main><h1>pnc-hub API reference</h1>"
         "<p>Paste an API token (<code>pnc-hub token create --name me</code>) to read the "
         "reference. The token stays on the hub; your browser keeps only a session cookie for "
-        "this page.</p>" + note +
+        "this page. Operators logged in to <a href='/console/'>the console</a> see the "
+        "reference without a token.</p>" + note +
         "<form method='post' action='/api/docs/login'>"
         "<label for='token'>API token</label>"
         "<input id='token' name='token' type='password' autocomplete='off' required "

@@ -50,6 +50,7 @@ CORE_MODULES: tuple[str, ...] = (
     "hub.certificate_store",
     "hub.commands",
     "hub.config",
+    "hub.console.pages",  # a feature's pages in the operator console
     "hub.db",  # the package itself (is_sqlite), not hub.db.migrate or hub.db.engine
     "hub.db.base",
     "hub.db.group_commit",

@@ -26,6 +26,8 @@ _STATUS_TEXT = {200: "OK", 201: "Created", 204: "No content", 206: "Partial cont
                 302: "Redirect"}
 # The cookie of the /api/docs login (hub/docs.py).
 DOCS_COOKIE = "pnc_hub_docs"
+# The cookie of the console login (hub/console/sessions.py); /api/docs accepts it too.
+CONSOLE_COOKIE = "pnc_hub_console"
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error", "detail"],
@@ -101,15 +103,16 @@ def path(name: str, schema: dict[str, Any] | None = None, description: str = "")
             "schema": schema or {"type": "string"}}
 
 
-def _routes(app: web.Application, prefix: str = "") -> Iterable[tuple[str, str, Any]]:
+def _routes(app: web.Application) -> Iterable[tuple[str, str, Any]]:
     for resource in app.router.resources():
         if isinstance(resource, web.PrefixedSubAppResource):
-            yield from _routes(resource._app, prefix + resource.canonical)
+            # aiohttp gives a sub-application's resources their full path when it is mounted.
+            yield from _routes(resource._app)
             continue
         for route in resource:
             if route.method in ("HEAD", "*"):
                 continue
-            yield route.method, prefix + resource.canonical, route.handler
+            yield route.method, resource.canonical, route.handler
 
 
 def build_document(app: web.Application, title: str = "pnc-hub", version: str = "0.1.0"
@@ -158,6 +161,10 @@ def build_document(app: web.Application, title: str = "pnc-hub", version: str = 
                 "docsSession": {"type": "apiKey", "in": "cookie", "name": DOCS_COOKIE,
                                 "description": "the session of the /api/docs login (read-only:"
                                                " this page and the document only)"},
+                "consoleSession": {"type": "apiKey", "in": "cookie", "name": CONSOLE_COOKIE,
+                                   "description": "the operator console's login session "
+                                                  "(/console/); POSTs also need its CSRF "
+                                                  "token"},
             },
             "schemas": {**app.get(COMPONENT_SCHEMAS, {}), "Error": ERROR_SCHEMA},
         },

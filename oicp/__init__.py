@@ -25,6 +25,7 @@ from aiohttp import web
 
 from hub.feature_api import HUB, evse_providers
 from oicp.config import load_oicp_config
+from oicp.console_pages import add_pages
 from oicp.legacy import add_legacy_routes
 from oicp.outbox import outbox_metrics
 from oicp.runtime import OicpRuntime
@@ -39,6 +40,7 @@ __all__ = ["MIGRATIONS", "OICP", "OicpRuntime", "outbox_metrics", "setup"]
 def setup(app: web.Application) -> None:
     add_webhook_routes(app)
     add_legacy_routes(app)
+    add_pages(app)
     evse_providers(app)  # before the runtime: the app is frozen by then
     app.cleanup_ctx.append(_runtime)
 

@@ -74,6 +74,9 @@ def setup(app: web.Application) -> None:
     holder = PncHolder()
     app[PNC] = holder
     add_routes(app)
+    from pnc.console_pages import add_pages
+
+    add_pages(app)
     app.router.add_post("/ocsp", ocsp_post)
     app.router.add_get("/ocsp/{request:.+}", ocsp_get)
 

@@ -44,6 +44,9 @@ def setup(app: web.Application) -> None:
     add_component_schemas(app, components())
     add_load_routes(app)
     add_meter_routes(app)
+    from sites_api.console_pages import add_pages
+
+    add_pages(app)
     app.cleanup_ctx.append(_load_manager)
 
 

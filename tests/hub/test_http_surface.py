@@ -30,9 +30,9 @@ async def test_health_is_public_and_everything_else_needs_a_token(hub: RunningHu
     assert document["openapi"] == "3.1.0"
     paths = document["paths"]
     assert paths["/healthCheck-01"]["get"]["security"] == []
-    # The document: the bearer token, or the session of the /api/docs login.
-    assert paths["/api/openapi.json"]["get"]["security"] == [{"bearer": []},
-                                                            {"docsSession": []}]
+    # The document: the bearer token, the session of the /api/docs login, or the console's.
+    assert paths["/api/openapi.json"]["get"]["security"] == [
+        {"bearer": []}, {"docsSession": []}, {"consoleSession": []}]
     assert "/ocpp/{station_id}" in paths
 
 

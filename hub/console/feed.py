@@ -1,0 +1,156 @@
+"""Live updates for open console pages: domain events fanned out to Server-Sent Events.
+
+The feed subscribes once to the hub's event bus (connections, status, transactions, meter
+values) and hands each event to the queues of the pages watching its station. A slow page
+loses events (its queue is bounded) rather than holding memory; the page reloads its data on
+the next event or on reconnect. At shutdown every stream gets an end marker so that no
+response outlives the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from hub.context import Hub
+from hub.events import (
+    Event,
+    MeterValuesReceived,
+    StationConnected,
+    StationDisconnected,
+    StatusChanged,
+    TransactionEnded,
+    TransactionStarted,
+)
+from hub.services.timestamps import format_timestamp
+
+QUEUE_SIZE = 200
+HEARTBEAT_SECONDS = 15.0
+_END = object()
+
+
+def event_data(event: Event) -> tuple[str, dict[str, Any]]:
+    """The SSE event name and its JSON data (what the page's script needs, nothing more)."""
+    data: dict[str, Any] = {"station_id": event.station_id, "at": format_timestamp(event.at)}
+    if isinstance(event, StatusChanged):
+        data.update(connector_id=event.connector_id, status=event.status,
+                    error_code=event.error_code)
+        return "status", data
+    if isinstance(event, StationConnected | StationDisconnected):
+        data["online"] = isinstance(event, StationConnected)
+        return "connection", data
+    if isinstance(event, TransactionStarted | TransactionEnded):
+        data.update(connector_id=event.connector_id, transaction_id=event.transaction_id)
+        return "transaction", data
+    if isinstance(event, MeterValuesReceived):
+        data.update(connector_id=event.connector_id, samples=[
+            {k: s.get(k) for k in ("measurand", "value", "unit", "phase")}
+            for s in event.samples[:20]])
+        return "meter", data
+    return "event", data
+
+
+FLAP_WINDOW = 3600.0
+FLAP_CONNECTS = 3
+MAX_TRACKED = 100_000
+
+
+class Connections:
+    """When each station connected lately (this process), for the ping monitor: reconnects in
+    the last hour, and flapping (``FLAP_CONNECTS`` or more connects within the hour)."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self._connects: dict[str, deque[float]] = {}
+
+    def connected(self, station_id: str) -> None:
+        if station_id not in self._connects and len(self._connects) >= MAX_TRACKED:
+            self._connects.pop(next(iter(self._connects)))
+        self._connects.setdefault(station_id, deque(maxlen=20)).append(self.clock())
+
+    def reconnects(self, station_id: str) -> int:
+        """Connects after the first one within the last hour."""
+        since = self.clock() - FLAP_WINDOW
+        recent = sum(1 for at in self._connects.get(station_id, ()) if at >= since)
+        return max(0, recent - 1)
+
+    def flapping(self, station_id: str) -> bool:
+        return self.reconnects(station_id) + 1 >= FLAP_CONNECTS
+
+
+class ConsoleFeed:
+    def __init__(self) -> None:
+        # station id ("*" = every station) -> the queues of the pages watching it
+        self._watchers: dict[str, set[asyncio.Queue[Any]]] = {}
+        self.connections = Connections()
+
+    def attach(self, hub: Hub) -> None:
+        for kind in (StatusChanged, StationConnected, StationDisconnected, TransactionStarted,
+                     TransactionEnded, MeterValuesReceived):
+            hub.bus.subscribe(kind, self._publish)
+
+    async def _publish(self, event: Event) -> None:
+        if isinstance(event, StationConnected):
+            self.connections.connected(event.station_id)
+        name, data = event_data(event)
+        for key in (event.station_id, "*"):
+            for queue in self._watchers.get(key, ()):
+                if not queue.full():
+                    queue.put_nowait((name, data))
+
+    async def watch(self, station_id: str, heartbeat: float = HEARTBEAT_SECONDS
+                    ) -> AsyncIterator[tuple[str, dict[str, Any]] | None]:
+        """The station's events as they come; None after ``heartbeat`` seconds of silence."""
+        queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        self._watchers.setdefault(station_id, set()).add(queue)
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), heartbeat)
+                except TimeoutError:
+                    item = None
+                if item is _END:
+                    return
+                yield item
+        finally:
+            watchers = self._watchers.get(station_id, set())
+            watchers.discard(queue)
+            if not watchers:
+                self._watchers.pop(station_id, None)
+
+    async def ticks(self, station_id: str, every: float = 1.0) -> AsyncIterator[None]:
+        """A tick at each of the station's events and at least every ``every`` seconds."""
+        async for _item in self.watch(station_id, heartbeat=every):
+            yield None
+
+    def close(self) -> None:
+        for queues in self._watchers.values():
+            for queue in queues:
+                while queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(_END)
+
+
+CONSOLE_FEED = web.AppKey("console_feed", ConsoleFeed)
+
+
+async def open_stream(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    await response.write(b": connected\n\n")
+    return response
+
+
+async def send(response: web.StreamResponse, name: str | None, data: Any) -> None:
+    if name is None:
+        await response.write(b": keep-alive\n\n")
+    else:
+        await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
