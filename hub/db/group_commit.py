@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hub.db.sqlite_driver import writer_transaction
 from hub.db.upsert import upsert
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ class GroupCommitter:
         self.commit_seconds_total += time.perf_counter() - started
 
     async def _run_batch(self, batch: Sequence[_Unit]) -> list[Any]:
-        async with self._engine.begin() as conn:
+        async with self._engine.begin() as conn, writer_transaction(conn):
             # Every unit's rows, given up front or handed over with write_later, go out at the
             # end (or earlier, when a reader in the transaction asks: write_pending).
             pending: list[Write] = [w for _, writes, _ in batch for w in writes]
