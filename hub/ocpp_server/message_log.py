@@ -91,6 +91,10 @@ class MessageLog:
         self._shed_events: set[tuple[str, str | None]] = set()
         self.sampled_out = 0
         self._task: asyncio.Task[None] | None = None
+        # The drain task waits for this many queued rows (or flush_interval): a batch, but
+        # never so many that waiting rows alone would start the shedding.
+        self._wake_at = max(1, min(batch_size - 1, self._shed_from // 2))
+        self._batch_ready = asyncio.Event()
         self._collecting: list[dict[str, Any]] = []
         self.enqueued = 0
         self.dropped = 0
@@ -148,6 +152,9 @@ class MessageLog:
             self.enqueued += 1
         except asyncio.QueueFull:
             self.dropped += 1
+            return
+        if self._queue.qsize() >= self._wake_at:
+            self._batch_ready.set()
 
     def _shed(self, station_id: str, direction: str, message_type: int,
               unique_id: str | None, action: str | None, frame: str) -> bool:
@@ -183,18 +190,19 @@ class MessageLog:
             # Rows taken off the queue live in self._collecting until written, so that stop()
             # can still write them when it cancels this task mid-collection.
             rows = self._collecting = [await self._queue.get()]
-            deadline = time.monotonic() + self._flush_interval
-            while len(rows) < self._batch_size:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    break
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can turn a cancel that
-                # meets its timeout into TimeoutError, and stop() then waits forever.
+            if self._queue.qsize() < self._wake_at:
+                # One timer per batch, not one per row (a wait per row was a tenth of the
+                # hub's CPU under load): record() wakes us when a batch is queued.
+                self._batch_ready.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can turn a cancel
+                # that meets its timeout into TimeoutError, and stop() then waits forever.
                 try:
-                    async with asyncio.timeout(timeout):
-                        rows.append(await self._queue.get())
+                    async with asyncio.timeout(self._flush_interval):
+                        await self._batch_ready.wait()
                 except TimeoutError:
-                    break
+                    pass
+            while len(rows) < self._batch_size and not self._queue.empty():
+                rows.append(self._queue.get_nowait())
             self._collecting = []
             await self._write(rows)
 
