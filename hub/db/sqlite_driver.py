@@ -107,6 +107,15 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         # writer_transaction.
         self.inline = False
 
+    def rollback(self) -> None:
+        # The pool rolls back every connection it gets back, most of them just committed or
+        # only read: no transaction, no trip to aiosqlite's thread. The connection is ours
+        # (checked in), so nothing runs on it meanwhile.
+        conn = self._connection._connection
+        if conn is not None and not conn.in_transaction:
+            return
+        super().rollback()
+
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
