@@ -22,10 +22,8 @@ from collections import deque
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from hub.db.base import utcnow
-from hub.db.group_commit import GroupCommitter
+from hub.db.group_commit import GroupCommitter, Write
 from hub.db.models import OcppMessage
 from hub.files.tokens import redact
 
@@ -58,7 +56,8 @@ def kept_in_sample(station_id: str, unique_id: str | None, every: int) -> bool:
 # frames are logged with those redacted, as the diagnostics and firmware requests store them.
 LOCATION_ACTIONS = frozenset({"GetDiagnostics", "GetLog", "UpdateFirmware",
                               "SignedUpdateFirmware", "PublishFirmware"})
-_ID_LENGTH = OcppMessage.__table__.c.unique_id.type.length or 64
+_TABLE = OcppMessage.__table__
+_ID_LENGTH = _TABLE.c.unique_id.type.length or 64
 
 
 def _loggable(text: str) -> str:
@@ -216,11 +215,9 @@ class MessageLog:
     async def _write(self, rows: list[dict[str, Any]]) -> None:
         started = time.perf_counter()
 
-        async def insert(conn: Any) -> None:
-            await conn.execute(sa.insert(OcppMessage), rows)
-
         try:
-            await self._committer.run(insert)
+            # Rows, not a unit of work: the batch writes them with everyone's, one statement.
+            await self._committer.run(writes=[Write(_TABLE, rows)])
         except Exception:
             self.failed_batches += 1
             self.dropped += len(rows)
