@@ -96,11 +96,13 @@ class Day:
 async def _call(st: Station, day: Day, action: str, payload: str, label: str | None = None
                 ) -> dict | None:
     answer, t0, t1 = await st.call(action, payload, day.rec, label)
+    if label in START_LABELS or action == "StartTransaction":
+        # Every start, also those of the warm-up: with --charging 1 every station starts its
+        # transaction as soon as it lives, a burst the window would otherwise not see.
+        day.start_lat.append(t1 - t0)
     if day.rec.t_start <= t0 <= day.rec.t_end:
         day.rec.by_action[label or action] += 1
         day.lat.append(t1 - t0)
-        if label in START_LABELS or action == "StartTransaction":
-            day.start_lat.append(t1 - t0)
         if answer is None:
             day.unanswered += 1
     return answer
@@ -353,12 +355,14 @@ def run_step(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             procs.append(proc)
             pipes.append(parent)
         held, boot_errors = 0, Counter()
+        booting = time.monotonic()
         for pipe in pipes:
             if not pipe.poll(args.connect_timeout):
                 raise RuntimeError("a generator did not connect its stations in time")
             _, count, errors = pipe.recv()
             held += count
             boot_errors.update(errors["counts"])
+        boot_s = time.monotonic() - booting
         rss_held = server.rss_mib() or 0.0
         t_start = time.time() + args.warmup
         t_end = t_start + args.seconds
@@ -397,6 +401,8 @@ def run_step(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "p50_ms": round(1000 * (_percentile(ordered, 0.5) or 0), 1),
         "p99_ms": None if p99 is None or p99 == float("inf") else round(1000 * p99, 1),
         "start_p99_ms": round(1000 * (_percentile(sorted(start_lat), 0.99) or 0), 1),
+        "start_max_ms": round(1000 * max(start_lat, default=0), 1),
+        "starts_answered": len(start_lat), "boot_s": round(boot_s, 1),
         "unanswered": unanswered, "sessions_started": sessions,
         "server_cpu": round(cpu, 3),
         "stations_per_core": round(held / cpu) if cpu > 0 else None,
@@ -455,7 +461,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{p99 if p99 is not None else 'inf':>8} {step['unanswered']:>5} "
                   f"{step['server_cpu'] * 100:>7.0f}% {step['stations_per_core'] or '-':>8} "
                   f"{step['rss_mib_per_station'] or '-':>7}", flush=True)
-            print(f"         transaction starts p99 {step['start_p99_ms']} ms; "
+            print(f"         {step['held']} booted in {step['boot_s']} s; transaction starts "
+                  f"(warm-up included) p99 {step['start_p99_ms']} ms, max "
+                  f"{step['start_max_ms']} ms, {step['starts_answered']} answered; "
                   f"{step['sessions_started']} sessions started")
             if step["errors"] or step["boot_errors"]:
                 print(f"         errors: {step['errors']} boot: {step['boot_errors']}")

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from hub.db.sqlite_driver import one_hop_dbapi
+
 
 def is_sqlite(url: str | sa.URL) -> bool:
     return sa.make_url(url).get_backend_name() == "sqlite"
@@ -48,6 +50,12 @@ def create_engine(
         # Connections above pool_size are closed on return; for aiosqlite each is a thread and
         # a file open, so the pool is sized to keep the hot path's reads on kept connections.
         kwargs["connect_args"] = {"timeout": 30}
+        if sa.make_url(url).get_driver_name() == "aiosqlite":
+            kwargs["module"] = one_hop_dbapi()
+            # A group commit runs its statements on the event loop's thread (see
+            # sqlite_driver.writer_transaction); aiosqlite's thread still opens, commits and
+            # closes the connection, one call at a time.
+            kwargs["connect_args"]["check_same_thread"] = False
     engine = _create_async_engine(url, **kwargs)
 
     if is_sqlite(url):

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# Far below the transport's high-water mark (64 KiB), where aiohttp starts waiting for a drain.
+_SMALL_FRAME = 4096
+
+
 class GuardedWebSocket(web.WebSocketResponse):
     """A server WebSocket whose sends give up (and abort the socket) after ``send_timeout``,
     and that aborts instead of buffering more than ``max_buffer`` unsent bytes."""
@@ -62,6 +66,12 @@ class GuardedWebSocket(web.WebSocketResponse):
             self.abort()
             raise ConnectionResetError(
                 f"more than {self._max_buffer} bytes unsent: the peer is not reading")
+        if (transport is not None and len(data) < _SMALL_FRAME and not compress
+                and not transport.get_write_buffer_size()):
+            # Nothing unsent: a small frame goes straight to the socket and aiohttp has no
+            # reason to wait for a drain; no timer needed (most answers take this path).
+            await super().send_str(data)
+            return
         try:
             async with asyncio.timeout(self._send_timeout):
                 await super().send_str(data, compress)

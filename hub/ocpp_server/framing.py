@@ -74,6 +74,10 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every frame: json.loads with hooks builds a new decoder per call.
+_DECODER = json.JSONDecoder(parse_int=_int32, parse_constant=_no_constant)
+
+
 def guess_unique_id(raw: str) -> str:
     """The message id of a frame we will not parse fully (oversize, broken), or '-1'."""
     match = _UNIQUE_ID_PREFIX.match(raw[:128])
@@ -94,7 +98,7 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> Call | CallResult | CallErr
             guess_unique_id(raw),
         )
     try:
-        msg = json.loads(raw, parse_int=_int32, parse_constant=_no_constant)
+        msg = _DECODER.decode(raw)
     except IntegerOutOfRange as exc:
         # The code StationSession201.check_int32 gives for the same fault.
         raise FrameError("PropertyConstraintViolation", str(exc), _unique_id_of(raw)) from exc

@@ -31,12 +31,10 @@ from aiohttp import web
 from ocpp.charge_point import (
     ChargePoint,
     camel_to_snake_case,
-    remove_nones,
-    serialize_as_dict,
     snake_to_camel_case,
 )
 from ocpp.exceptions import OCPPError
-from ocpp.messages import Call, CallError, CallResult, MessageType
+from ocpp.messages import Call, CallError, CallResult, MessageType, _DecimalEncoder
 from ocpp.routing import create_route_map
 
 from hub import commands
@@ -90,8 +88,40 @@ def to_camel(data: Any) -> Any:
 
 
 def payload_of(dataclass_instance: Any) -> dict[str, Any]:
-    """An ``ocpp`` payload dataclass as the camelCase dict that goes on the wire."""
-    return to_camel(remove_nones(serialize_as_dict(dataclass_instance)))
+    """An ``ocpp`` payload dataclass as the camelCase dict that goes on the wire: what
+    ``to_camel(remove_nones(serialize_as_dict(...)))`` gives, in one pass (the package's
+    ``asdict`` deep-copies every value first)."""
+    return _wire(dataclass_instance)
+
+
+def _wire(value: Any) -> Any:
+    fields = getattr(value, "__dataclass_fields__", None)
+    if fields is not None and not isinstance(value, type):
+        items: Any = ((name, getattr(value, name)) for name in fields)
+    elif isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        return [_wire(item) for item in value if item is not None]
+    else:
+        return value
+    out = {}
+    for name, item in items:
+        if item is not None:
+            camel = _camel_keys.get(name)
+            if camel is None:
+                camel = _camel_keys[name] = next(iter(snake_to_camel_case({name: None})))
+            out[camel] = _wire(item)
+    return out
+
+
+# One encoder for every answer (json.dumps with cls= builds one per call); the ``ocpp``
+# package's, so a Decimal is written as the package writes it.
+_ENCODER = _DecimalEncoder(separators=(",", ":"))
+
+
+def call_result_frame(unique_id: str, payload: dict[str, Any]) -> str:
+    """``CallResult(unique_id, payload).to_json()``, with the shared encoder."""
+    return _ENCODER.encode([MessageType.CallResult, unique_id, payload])
 
 
 class StationSession(ChargePoint):
@@ -189,7 +219,7 @@ class StationSession(ChargePoint):
                                         f"{msg.action} could not be processed: "
                                         f"{type(error).__name__}")
         else:
-            await self._send(CallResult(msg.unique_id, payload).to_json(),
+            await self._send(call_result_frame(msg.unique_id, payload),
                              MessageType.CallResult, msg.unique_id, msg.action)
             if after is not None:
                 self.spawn(after())

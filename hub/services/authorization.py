@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,11 +35,7 @@ RemoteAuthorizer = Callable[[Hub, str, str], Awaitable[Authorization | None]]
 async def authorize(hub: Hub, station_id: str, id_tag: str) -> Authorization:
     tag = hub.id_tag_cache.get(id_tag)
     if tag is MISSING:
-        # Core, not the ORM: this read sits on the Authorize/StartTransaction hot path.
-        async with hub.engine.connect() as conn:
-            tag = (await conn.execute(sa.select(IdTag.__table__).where(
-                IdTag.id_tag == id_tag))).first()
-        hub.id_tag_cache.put(id_tag, tag)
+        tag = await _read_tag(hub, id_tag)
     if tag is not None:
         return local_status(tag)
     for authorizer in hub.remote_authorizers:
@@ -50,6 +47,46 @@ async def authorize(hub: Hub, station_id: str, id_tag: str) -> Authorization:
         if answer is not None:
             return answer
     return Authorization("Invalid")
+
+
+# Id tag -> the read of it in flight. A burst of stations starting at once (after a power cut,
+# a fleet depot at 7:00) asks for the same few tags at the same moment, before the cache has
+# them: one read answers them all, instead of one each queueing for the connection pool.
+_reads: dict[tuple[int, str], asyncio.Future[Any]] = {}
+
+
+async def _read_tag(hub: Hub, id_tag: str) -> Any:
+    key = (id(hub), id_tag)
+    pending = _reads.get(key)
+    if pending is not None:
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            if not pending.cancelled():
+                raise  # this caller was cancelled
+            # The caller that was reading was cancelled, not this one: read here.
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    _reads[key] = future
+    try:
+        # Core, not the ORM: this read sits on the Authorize/StartTransaction hot path.
+        async with hub.engine.connect() as conn:
+            tag = (await conn.execute(_TAG, {"b_tag": id_tag})).first()
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except Exception as exc:
+        future.set_exception(exc)
+        future.exception()  # marked retrieved: nobody else may be waiting
+        raise
+    else:
+        hub.id_tag_cache.put(id_tag, tag)
+        future.set_result(tag)
+        return tag
+    finally:
+        del _reads[key]
+
+
+_TAG = sa.select(IdTag.__table__).where(IdTag.id_tag == sa.bindparam("b_tag"))
 
 
 def local_status(tag: Any, now: datetime | None = None) -> Authorization:

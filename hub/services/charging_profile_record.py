@@ -58,13 +58,10 @@ async def profiles_cleared(hub: Hub, station_id: str, profile_id: int | None,
     await hub.committer.run(work)
 
 
-async def transaction_ended(hub: Hub, station_id: str, transaction_id: int) -> None:
-    async def work(conn: AsyncConnection) -> None:
-        await conn.execute(sa.delete(T).where(T.c.station_id == station_id,
-                                              T.c.purpose == "TxProfile",
-                                              T.c.transaction_id == transaction_id))
-
-    await hub.committer.run(work)
+# Built once: it runs after every transaction (building it cost more than running it).
+_DELETE_TX_PROFILES = sa.delete(T).where(T.c.station_id == sa.bindparam("b_station"),
+                                         T.c.purpose == "TxProfile",
+                                         T.c.transaction_id == sa.bindparam("b_transaction"))
 
 
 async def profiles_reported(hub: Hub, station_id: str, evse_id: int,
@@ -119,10 +116,13 @@ async def held_profiles(hub: Hub, station_id: str, connector_id: int | None = No
 
 
 def register_charging_profile_record(hub: Hub) -> None:
-    """A TxProfile ends with its transaction (OCPP: the station discards it)."""
+    """A TxProfile ends with its transaction (OCPP: the station discards it): deleted in the
+    transaction that records the end, not in a unit of its own after it (a task and a commit
+    unit per stopped transaction)."""
     from hub.events import TransactionEnded
 
-    async def ended(event: TransactionEnded) -> None:
-        await transaction_ended(hub, event.station_id, event.transaction_id)
+    async def ended(conn: AsyncConnection, event: TransactionEnded) -> None:
+        await conn.execute(_DELETE_TX_PROFILES, {"b_station": event.station_id,
+                                                 "b_transaction": event.transaction_id})
 
-    hub.bus.subscribe(TransactionEnded, ended)
+    hub.bus.on_commit(TransactionEnded, ended)

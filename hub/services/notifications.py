@@ -29,12 +29,17 @@ async def record_notification(
                             request_id=request_id)
 
     async def work(conn: AsyncConnection) -> None:
-        await conn.execute(sa.insert(StationNotification).values(
-            station_id=station_id, kind=kind, status=status, request_id=request_id, detail=text,
-            timestamp=timestamp or utcnow(),
-        ))
+        await conn.execute(_INSERT, {
+            "station_id": station_id, "kind": kind, "status": status, "request_id": request_id,
+            "detail": text, "timestamp": timestamp or utcnow(),
+        })
         # In the same transaction: request tracking (diagnostics, firmware) follows the report.
         await hub.bus.run_in_transaction(conn, event)
 
     await hub.committer.run(work)
     hub.bus.publish(event)
+
+
+# Built once: with the values in the statement, SQLAlchemy computed a new cache key for every
+# notification (a 2.0.1 BootNotification is one).
+_INSERT = sa.insert(StationNotification)

@@ -67,7 +67,7 @@ from sites_api.load.site_data import (
     SiteTree,
     load_site_tree,
     running_sessions,
-    sites_of_station,
+    sites_of_stations,
 )
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,9 @@ class MeterReading:
     source: str  # api, mqtt
 
 
+_NO_SITES: frozenset[int] = frozenset()
+
+
 class LoadManager:
     def __init__(self, hub: Hub, settings: LoadSettings) -> None:
         self.hub = hub
@@ -156,7 +159,10 @@ class LoadManager:
         self._last_round: dict[int, float] = {}
         # Called after every tree edit (e.g. the MQTT meters re-subscribe).
         self.tree_listeners: list[Callable[[], None]] = []
-        self._station_sites: dict[str, set[int]] = {}
+        # station id -> the sites it is in (None: read again); see sites_of.
+        self._station_sites: dict[str, set[int]] | None = None
+        self._loading: asyncio.Future[None] | None = None
+        self._generation = 0
         self._dirty: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._timers: dict[int, tuple[float, asyncio.TimerHandle]] = {}
@@ -210,7 +216,8 @@ class LoadManager:
     def site_changed(self, site_id: int) -> None:
         """A write to the site (its tree, chargers, ports): read the tree again."""
         self.sites.pop(site_id, None)
-        self._station_sites.clear()
+        self._station_sites = None
+        self._generation += 1
         self.fallbacks.tree_changed()
         self.touch(site_id)
         for listener in self.tree_listeners:
@@ -220,11 +227,22 @@ class LoadManager:
         """Send the connector's limit in the next round even if it did not move."""
         self.sent.pop(key, None)
 
-    async def sites_of(self, station_id: str) -> set[int]:
-        if station_id not in self._station_sites:
-            async with self.hub.sessions() as session:
-                self._station_sites[station_id] = await sites_of_station(session, station_id)
-        return self._station_sites[station_id]
+    async def sites_of(self, station_id: str) -> frozenset[int] | set[int]:
+        # The whole station -> sites map is read at once: a reconnect storm of thousands of
+        # stations (most in no site) made one query each, a fifth of the hub's CPU while they
+        # booted. Concurrent events share the read; a site change starts a new one.
+        while self._station_sites is None:
+            if self._loading is None or self._loading.done():
+                self._loading = asyncio.ensure_future(self._load_station_sites())
+            await asyncio.shield(self._loading)
+        return self._station_sites.get(station_id, _NO_SITES)
+
+    async def _load_station_sites(self) -> None:
+        generation = self._generation
+        async with self.hub.sessions() as session:
+            loaded = await sites_of_stations(session)
+        if generation == self._generation:  # no site changed meanwhile
+            self._station_sites = loaded
 
     # -- rounds -----------------------------------------------------------------------------
 

@@ -74,10 +74,14 @@ def connector_phases(names: list[str] | None) -> tuple[int, ...]:
     return phases or PHASES
 
 
-async def sites_of_station(session: AsyncSession, station_id: str) -> set[int]:
-    rows = await session.execute(sa.select(FuseNodeConnector.site_id).where(
-        FuseNodeConnector.station_id == station_id).distinct())
-    return {site_id for (site_id,) in rows}
+async def sites_of_stations(session: AsyncSession) -> dict[str, set[int]]:
+    """Every station that is in a site -> its sites."""
+    rows = await session.execute(sa.select(FuseNodeConnector.station_id,
+                                           FuseNodeConnector.site_id).distinct())
+    sites: dict[str, set[int]] = {}
+    for station_id, site_id in rows:
+        sites.setdefault(station_id, set()).add(site_id)
+    return sites
 
 
 @dataclass(frozen=True)
