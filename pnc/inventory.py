@@ -236,6 +236,19 @@ async def is_installed(pnc: Pnc, station_id: str, fingerprint: str) -> bool:
         ).first() is not None
 
 
+async def rows_with_fingerprint(pnc: Pnc, station_id: str, fingerprint: str) -> list[Any]:
+    async with pnc.hub.engine.connect() as conn:
+        return list((await conn.execute(sa.select(ROWS).where(
+            ROWS.c.station_id == station_id, ROWS.c.fingerprint == fingerprint).order_by(
+            ROWS.c.id))).all())
+
+
+async def forget_row(pnc: Pnc, row_id: int) -> None:
+    async with pnc.hub.engine.begin() as conn:
+        await conn.execute(sa.delete(ROWS).where(sa.or_(ROWS.c.id == row_id,
+                                                        ROWS.c.parent_id == row_id)))
+
+
 async def certificate_by_fingerprint(pnc: Pnc, fingerprint: str) -> x509.Certificate | None:
     record = await pnc.store.get_certificate(fingerprint)
     return load_record_certificate(record) if record is not None else None

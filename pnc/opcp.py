@@ -119,7 +119,7 @@ class TokenProvider:
             return self._token
 
 
-async def _authorised(tokens: TokenProvider | None) -> dict[str, str]:
+async def authorised_headers(tokens: TokenProvider | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {await tokens.token()}"} if tokens else {}
 
 
@@ -163,7 +163,7 @@ class ContractCertificatePool:
     async def _post(self, exi_request: str, namespace: str, remaining: float) -> CcpAnswer:
         body = {"certificateInstallationReq": exi_request, "xsdMsgDefNamespace": namespace}
         for retry_auth in (True, False):
-            headers = {**await _authorised(self.tokens), "alwaysReturnEXI": "true"}
+            headers = {**await authorised_headers(self.tokens), "alwaysReturnEXI": "true"}
             self.requests += 1
             try:
                 async with self._session().post(
@@ -233,7 +233,7 @@ class EstClient:
             try:
                 async with self._session().request(
                     method, url, data=body, timeout=self._timeout,
-                    headers={**headers, **await _authorised(self.tokens)},
+                    headers={**headers, **await authorised_headers(self.tokens)},
                 ) as resp:
                     status = resp.status
                     raw = await resp.read()
