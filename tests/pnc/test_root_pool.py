@@ -49,6 +49,8 @@ class MoPki:
     root: x509.Certificate
     sub1: x509.Certificate
     sub2: x509.Certificate
+    root_key: ec.EllipticCurvePrivateKey
+    sub1_key: ec.EllipticCurvePrivateKey
     sub2_key: ec.EllipticCurvePrivateKey
 
     @classmethod
@@ -64,16 +66,16 @@ class MoPki:
                 issuer_certificate=issuer[0] if issuer else None,
                 issuer_key=issuer[1] if issuer else key, not_before=now,
                 not_after=now + profile.validity, ocsp_url=ocsp_url if issuer else None), key))
-        return cls(made[0][0], made[1][0], made[2][0], made[2][1])
+        return cls(made[0][0], made[1][0], made[2][0], made[0][1], made[1][1], made[2][1])
 
-    def contract(self, emaid: str) -> list[x509.Certificate]:
+    def contract(self, emaid: str, ocsp_url: str | None = None) -> list[x509.Certificate]:
         """[leaf, Sub-CA 2, Sub-CA 1], as an EV presents it."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC) - P.BACKDATE
         leaf = P.build_certificate(P.CONTRACT, P.build_name(emaid, "Test eMSP", "DE", "MO"),
                                    key.public_key(), issuer_certificate=self.sub2,
                                    issuer_key=self.sub2_key, not_before=now,
-                                   not_after=now + dt.timedelta(days=30))
+                                   not_after=now + dt.timedelta(days=30), ocsp_url=ocsp_url)
         return [leaf, self.sub2, self.sub1]
 
 
