@@ -18,6 +18,7 @@ from hub.db.base import utcnow
 from hub.db.models import OutboxMessage
 from hub.feature_api import EvseProviders, Hub
 from hub.metrics import MetricFamily
+from hub.services.plug_and_charge import stations_with_secc_certificate
 from hub.services.timestamps import format_timestamp
 from oicp import messages, outbox
 from oicp.authorize import HubjectAuthorizer
@@ -112,10 +113,11 @@ class OicpRuntime:
                              ) -> tuple[dict[str, Any] | None, dict[str, str]]:
         """A PushEvseData body of the EVSEs with complete data (None if there is none) and
         the EvseIDs left out, with why."""
-        if evses is None:
-            async with self.hub.engine.connect() as conn:
+        async with self.hub.engine.connect() as conn:
+            if evses is None:
                 evses = await self.directory.sites(conn, evse_ids)
-        records, skipped = build_records(evses, self.config)
+            secc = await stations_with_secc_certificate(conn, {e.station_id for e in evses})
+        records, skipped = build_records(evses, self.config, secc)
         self.last_skipped = {"checked_at": format_timestamp(utcnow()), "published": len(records),
                              "skipped": skipped}
         if not records:
@@ -126,7 +128,8 @@ class OicpRuntime:
         """Which EVSEs a push built now would leave out, and why (nothing is sent)."""
         async with self.hub.engine.connect() as conn:
             evses = await self.directory.sites(conn)
-        records, skipped = build_records(evses, self.config)
+            secc = await stations_with_secc_certificate(conn, {e.station_id for e in evses})
+        records, skipped = build_records(evses, self.config, secc)
         return {"checked_at": format_timestamp(utcnow()), "published": len(records),
                 "skipped": skipped}
 
