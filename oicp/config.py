@@ -118,6 +118,10 @@ class OicpConfig:
     # Per EVSE or station (key: EvseID or station id; the EvseID wins): Local, External or
     # Not Available, where it differs from the default above (Eichrecht: what the meter shows).
     calibration_law_data: dict[str, str] = field(default_factory=dict)
+    # CDR CalibrationLawVerificationInfo per EvseID or station id (OICP field names:
+    # CalibrationLawCertificateID, PublicKey, MeteringSignatureUrl,
+    # MeteringSignatureEncodingFormat, SignedMeteringValuesVerificationInstruction).
+    calibration_law_verification: dict[str, dict[str, str]] = field(default_factory=dict)
     # "PnC" is advertised for an EVSE whose station holds a valid SECC certificate; this map
     # (key: EvseID or station id) forces it on (true) or off (false).
     plug_and_charge: dict[str, bool] = field(default_factory=dict)
@@ -177,7 +181,12 @@ class OicpConfig:
                     or self.webhook_shared_secret)
 
 
-_DICTS = {"rate_limits", "pricing", "calibration_law_data", "plug_and_charge"}
+_DICTS = {"rate_limits", "pricing", "calibration_law_data", "plug_and_charge",
+          "calibration_law_verification"}
+#: CalibrationLawVerificationType fields and their OICP 2.3 lengths.
+VERIFICATION_FIELDS = {"CalibrationLawCertificateID": 100, "PublicKey": 1000,
+                       "MeteringSignatureUrl": 200, "MeteringSignatureEncodingFormat": 50,
+                       "SignedMeteringValuesVerificationInstruction": 400}
 CALIBRATION_LAW = ("Local", "External", "Not Available")
 
 
@@ -240,6 +249,16 @@ def _validate(config: OicpConfig) -> None:
         if value not in CALIBRATION_LAW:
             raise ConfigError(f"oicp.calibration_law_data{'.' + key if key else ''}: "
                               f"{value!r} is not one of {', '.join(CALIBRATION_LAW)}")
+    for key, info in config.calibration_law_verification.items():
+        if not isinstance(info, dict):
+            raise ConfigError(f"oicp.calibration_law_verification.{key} must be a table")
+        for name, value in info.items():
+            if name not in VERIFICATION_FIELDS:
+                raise ConfigError(f"oicp.calibration_law_verification.{key}.{name} is not "
+                                  f"one of {', '.join(VERIFICATION_FIELDS)}")
+            if not isinstance(value, str) or len(value) > VERIFICATION_FIELDS[name]:
+                raise ConfigError(f"oicp.calibration_law_verification.{key}.{name} must be "
+                                  f"a string of at most {VERIFICATION_FIELDS[name]} characters")
     for key, value in config.plug_and_charge.items():
         if not isinstance(value, bool):
             raise ConfigError(f"oicp.plug_and_charge.{key} must be true or false")
