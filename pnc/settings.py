@@ -16,6 +16,8 @@ from typing import Any, get_type_hints
 from hub.config import Config, coerce_setting
 
 SIGNERS = ("local", "est")
+#: EST path segments (OPCP est.v1): ISO version, and the curves each allows.
+EST_ALGORITHMS = {"ISO15118-2": ("secp256r1",), "ISO15118-20": ("secp521r1", "ed448")}
 OCSP_UNREACHABLE = ("reject", "accept")
 
 
@@ -103,6 +105,11 @@ class PncSettings:
                              f"{', '.join(OCSP_UNREACHABLE)}")
         if self.v2g_signer == "est" and not self.est_url:
             raise ValueError("[pnc] v2g_signer = 'est' needs est_url")
+        if self.est_iso_version not in EST_ALGORITHMS:
+            raise ValueError(f"[pnc] est_iso_version must be one of {', '.join(EST_ALGORITHMS)}")
+        if self.est_algorithm not in EST_ALGORITHMS[self.est_iso_version]:
+            raise ValueError(f"[pnc] est_algorithm for {self.est_iso_version} must be one of "
+                             f"{', '.join(EST_ALGORITHMS[self.est_iso_version])}")
         if not set(self.rcp_root_types) <= {"V2G", "MO"}:
             raise ValueError("[pnc] rcp_root_types may only name V2G and MO")
         if self.rcp_attempts < 1 or self.webhook_tolerance_seconds <= 0:

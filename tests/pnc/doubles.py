@@ -57,6 +57,7 @@ class Opcp:
     token_requests: int = 0
     ccp_requests: list[dict[str, Any]] = field(default_factory=list)
     est_requests: int = 0
+    est_paths: list[str] = field(default_factory=list)
     #: EST enrolments wait for this to be set (a CA that hangs); set by default.
     est_answer: asyncio.Event = field(default_factory=asyncio.Event)
     #: The root certificate pool: RootCertV2 entries, as the RCP lists them.
@@ -152,6 +153,16 @@ class Opcp:
                 request.headers.get("Content-Type") != "application/pkcs10":
             return web.Response(status=400, text="cpo CA and application/pkcs10 expected")
         self.est_requests += 1
+        self.est_paths.append(request.path_qs)
+        document = _document("est.v1.json")
+        if document is not None:  # iso-version and xsdMsgDefNamespace as the reference has them
+            params = {p["name"]: p["schema"] for p in document["paths"][
+                "/.well-known/est/{ca}/simpleenroll/{iso-version}"]["parameters"]}
+            namespace = request.query.get("xsdMsgDefNamespace",
+                                          params["xsdMsgDefNamespace"]["default"])
+            if request.match_info["iso"] not in params["iso-version"]["enum"] or \
+                    namespace not in params["xsdMsgDefNamespace"]["enum"]:
+                return web.Response(status=400, text="iso-version / xsdMsgDefNamespace")
         body = await request.read()
         await self.est_answer.wait()
         try:
