@@ -20,7 +20,6 @@ from hub.db.group_commit import write_pending
 from hub.db.models import MeterValue, Transaction
 from hub.events import (
     EvseDataChanged,
-    SignedMeterValuesReceived,
     StationConnected,
     StationDisconnected,
     StatusChanged,
@@ -76,7 +75,6 @@ class FactHooks:
         bus.on_commit(TransactionUpdated, self.on_updated)
         bus.on_commit(TransactionEnded, self.on_ended)
         bus.on_commit(TransactionAuthorized, self.on_authorized)
-        bus.on_commit(SignedMeterValuesReceived, eichrecht.keep)
         events: list[type[Any]] = [StatusChanged, StationConnected, StationDisconnected,
                                    TransactionStarted, TransactionAuthorized,
                                    TransactionUpdated, TransactionEnded]

@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.base import utcnow
 from hub.db.models import OutboxMessage
+from hub.events import SignedMeterValuesReceived
 from hub.feature_api import EvseProviders, Hub
 from hub.metrics import MetricFamily
 from hub.services.plug_and_charge import stations_with_secc_certificate
 from hub.services.timestamps import format_timestamp
-from oicp import messages, outbox
+from oicp import eichrecht, messages, outbox
 from oicp.authorize import HubjectAuthorizer
 from oicp.client import HubjectClient, Operation
 from oicp.config import OicpConfig
@@ -63,6 +64,9 @@ class OicpRuntime:
         self.last_skipped: dict[str, Any] = {"checked_at": None, "skipped": {}}
 
     async def start(self) -> None:
+        # Signed meter data (Eichrecht) is kept even while OICP is inactive: the core keeps only
+        # a reference to a long 1.6 SignedData value, so this is where the value lives.
+        self.hub.bus.on_commit(SignedMeterValuesReceived, eichrecht.keep)
         if not self.config.enabled:
             log.info("OICP is inactive: [oicp] operator_id is not set")
             return

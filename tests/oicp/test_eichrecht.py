@@ -9,8 +9,11 @@ import base64
 import json
 from typing import Any
 
+import sqlalchemy as sa
 from ocpp.v16 import call
 
+from hub.db.models import MeterValue
+from oicp.models import OicpSignedMeterValue
 from oicp.spec import load_spec
 from tests.hub.harness import connect_station, now, wait_for
 from tests.ocpp201.harness201 import connect_station201
@@ -136,3 +139,23 @@ async def test_no_signed_values_no_eichrecht_fields(oicp_hub, mock) -> None:
         await wait_for(lambda: mock.accepted("ChargeDetailRecord"))
     cdr = _cdr(mock)
     assert "SignedMeteringValues" not in cdr and "CalibrationLawVerificationInfo" not in cdr
+
+
+async def test_signed_values_are_kept_while_oicp_is_inactive(hub_factory) -> None:
+    """A long 1.6 SignedData value does not fit the core's meter_values column (64): the core
+    keeps a reference, the whole value is kept with the transaction, on every backend."""
+    running = await hub_factory(dev=True)  # no [oicp] operator_id
+    value = ocmf("B", 1.0, 5)
+    assert len(value) > 64
+    async with connect_station(running, "CP-EICH") as station:
+        await station.boot()
+        started = await station.call(call.StartTransaction(
+            connector_id=1, id_tag="TAG1", meter_start=0, timestamp=now()))
+        await station.call(call.MeterValues(connector_id=1, transaction_id=started.transaction_id,
+                                            meter_value=signed16(value, "Transaction.Begin")))
+    async with running.hub.engine.connect() as conn:
+        kept = (await conn.execute(sa.select(OicpSignedMeterValue.signed_data))).scalars().all()
+        stored = (await conn.execute(sa.select(MeterValue.value, MeterValue.format).where(
+            MeterValue.station_id == "CP-EICH"))).all()
+    assert kept == [value]
+    assert [(v.startswith("signed:"), f) for v, f in stored] == [(True, "SignedData")]
