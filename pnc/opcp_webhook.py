@@ -147,13 +147,16 @@ async def _authentic_body(request: web.Request, secret: str) -> bytes:
                "400": _err("a field is missing or invalid (named in the answer)"),
                "401": _err("signature missing or wrong, or timestamp outside the window"),
                "403": _err("no webhook secret is configured"),
-               "413": _err("body larger than 64 KiB")},
+               "413": _err("body larger than 64 KiB"),
+               "503": _err("the hub is starting (OPCP retries)")},
            description="Called by Hubject's webhook service (OPCP payload 1.0.1). No bearer "
                        "token: X-Hubject-Signature = sha256=hex(HMAC-SHA256([pnc] "
                        "webhook_secret, raw body)) is the credential; the body's timestamp must "
                        "be within [pnc] webhook_tolerance_seconds of now.")
 async def opcp_webhook(request: web.Request) -> web.Response:
-    pnc = request.app[PNC].get()
+    pnc = request.app[PNC].pnc
+    if pnc is None:  # OPCP retries 5xx answers
+        raise ApiError(503, "starting", "Plug&Charge is starting; try again")
     body = await _authentic_body(request, pnc.settings.webhook_secret)
     try:
         data = parse_json(body)

@@ -231,3 +231,30 @@ async def test_the_scheduled_sync_retries_and_takes_v2g_roots(pnc_hub_factory: A
         assert resp.status == 200
         assert (await resp.json())["withdrawn"] == {fingerprint_of(v2g_root): "removed"}
     assert v2g_root not in pnc.anchors[str(R.V2G_ROOT)]
+
+
+async def test_an_expiring_pool_root_is_withdrawn_from_the_stations(pnc_hub_factory: Any,
+                                                                    opcp: Opcp) -> None:
+    running = await pnc_hub_factory(pnc=_settings(opcp, auto_rollout=True))
+    pnc = pnc_of(running)
+    await add_station(running, "CP-RCP2", ["DE*PNC*E0421*1"])
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    short_lived = P.build_certificate(
+        P.MO_ROOT, P.build_name("Short MO Root CA", "Short eMSP", "DE", "MO"), key.public_key(),
+        issuer_certificate=None, issuer_key=key, not_before=now - dt.timedelta(minutes=5),
+        not_after=now + dt.timedelta(seconds=4))
+    opcp.publish_root(short_lived, "MO")
+    wallet = Wallet("CP-RCP2", "DE*PNC*E0421*1")
+    async with connect(running, "CP-RCP2", wallet, version="2.0.1") as cp:
+        await cp.boot()
+        assert fingerprint_of(short_lived) in (await pnc.trust.sync()).added
+        await wait_for(lambda: short_lived in wallet.roots.get("MORootCertificate", []))
+
+        async def withdrawn() -> bool:  # each look is a sync, as the schedule would run it
+            return (await pnc.trust.sync()).withdrawn.get(fingerprint_of(short_lived)) == \
+                "expired"
+
+        await wait_for(withdrawn, timeout=30, interval=0.5)
+        await wait_for(lambda: short_lived not in wallet.roots.get("MORootCertificate", []))
+        assert short_lived not in pnc.anchors[str(R.MO_ROOT)]
