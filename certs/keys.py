@@ -14,12 +14,12 @@ from enum import StrEnum
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, rsa
 
 from .errors import ImportRejected
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed448.Ed448PrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed448.Ed448PublicKey
 
 MIN_RSA_BITS = 2048
 
@@ -30,6 +30,9 @@ class KeyType(StrEnum):
     P256 = "P-256"
     P384 = "P-384"
     RSA = "RSA"
+    # ISO 15118-20: ECDSA secp521r1 (SHA-512) and Ed448 (PureEdDSA).
+    P521 = "P-521"
+    ED448 = "Ed448"
 
 
 def key_type(public_key: object) -> KeyType | None:
@@ -39,9 +42,13 @@ def key_type(public_key: object) -> KeyType | None:
             return KeyType.P256
         if isinstance(public_key.curve, ec.SECP384R1):
             return KeyType.P384
+        if isinstance(public_key.curve, ec.SECP521R1):
+            return KeyType.P521
         return None
     if isinstance(public_key, rsa.RSAPublicKey):
         return KeyType.RSA
+    if isinstance(public_key, ed448.Ed448PublicKey):
+        return KeyType.ED448
     return None
 
 
@@ -50,6 +57,8 @@ def describe_key(public_key: object) -> str:
         return f"EC {public_key.curve.name}"
     if isinstance(public_key, rsa.RSAPublicKey):
         return f"RSA {public_key.key_size}"
+    if isinstance(public_key, ed448.Ed448PublicKey):
+        return "Ed448"
     return type(public_key).__name__
 
 
@@ -58,15 +67,23 @@ def generate_key(kind: KeyType = KeyType.P256) -> PrivateKey:
         return ec.generate_private_key(ec.SECP256R1())
     if kind is KeyType.P384:
         return ec.generate_private_key(ec.SECP384R1())
+    if kind is KeyType.P521:
+        return ec.generate_private_key(ec.SECP521R1())
+    if kind is KeyType.ED448:
+        return ed448.Ed448PrivateKey.generate()
     return rsa.generate_private_key(public_exponent=65537, key_size=3072)
 
 
-def signature_hash(key: PrivateKey | PublicKey) -> hashes.HashAlgorithm:
-    """The hash a CA key signs with: matched to the curve strength, SHA-256 for P-256 and RSA."""
-    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and isinstance(
-        key.curve, ec.SECP384R1
-    ):
-        return hashes.SHA384()
+def signature_hash(key: PrivateKey | PublicKey) -> hashes.HashAlgorithm | None:
+    """The hash a CA key signs with: matched to the curve strength, SHA-256 for P-256 and RSA;
+    None for Ed448 (PureEdDSA hashes internally)."""
+    if isinstance(key, ed448.Ed448PrivateKey | ed448.Ed448PublicKey):
+        return None
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        if isinstance(key.curve, ec.SECP384R1):
+            return hashes.SHA384()
+        if isinstance(key.curve, ec.SECP521R1):
+            return hashes.SHA512()
     return hashes.SHA256()
 
 
@@ -100,7 +117,8 @@ def load_private_key(data: bytes, passphrase: str | None) -> PrivateKey:
                                  "the key could not be decrypted with the configured passphrase"
                                  ) from exc
         raise ImportRejected("key_malformed", "the key could not be parsed") from exc
-    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+                      | ed448.Ed448PrivateKey):
         raise ImportRejected("key_type_not_allowed", f"unsupported key type {type(key).__name__}")
     return key
 

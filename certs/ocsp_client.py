@@ -63,7 +63,8 @@ class UrlAllowList:
     the entry's path. URLs with credentials, other schemes, or dot segments never pass."""
 
     def __init__(self, entries: Iterable[str]) -> None:
-        self._entries = [self._parse(e) for e in entries if e]
+        self.entries = tuple(dict.fromkeys(e for e in entries if e))
+        self._entries = [self._parse(e) for e in self.entries]
 
     @staticmethod
     def _parse(url: str) -> tuple[str, str, int | None, str]:
@@ -89,6 +90,16 @@ class UrlAllowList:
             scheme == s and host == h and port == p and (full + "/").startswith(pp)
             for s, h, p, pp in self._entries
         )
+
+
+def responder_urls(cas: Iterable[x509.Certificate]) -> dict[str, list[str]]:
+    """The OCSP URLs named in the AIA of these CA certificates, each with the subjects of the
+    CAs naming it: the responders a hub that trusts these CAs may contact."""
+    urls: dict[str, list[str]] = {}
+    for cert in cas:
+        for url in ocsp_urls(cert):
+            urls.setdefault(url, []).append(cert.subject.rfc4514_string())
+    return urls
 
 
 def build_request(cert_id: CertId) -> bytes:
@@ -249,6 +260,10 @@ class OcspClient:
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None
+
+    def allow(self, urls: Iterable[str]) -> None:
+        """Replace the allow-list (e.g. after the trusted CAs changed)."""
+        self.allow_list = UrlAllowList(urls)
 
     def cached(self, cert_id: CertId) -> OcspStatus | None:
         entry = self._cache.get(cert_id.cache_key())

@@ -8,6 +8,7 @@ validator (to check) read the same table, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from .keys import KeyType, PrivateKey, PublicKey, signature_hash
 from .roles import CertificateRole
 
 ISO_KEY_TYPES = frozenset({KeyType.P256})
+#: ISO 15118-20 certificates: ECDSA secp521r1 with SHA-512, or Ed448.
+ISO20_KEY_TYPES = frozenset({KeyType.P521, KeyType.ED448})
 TLS_KEY_TYPES = frozenset({KeyType.P256, KeyType.P384, KeyType.RSA})
 
 #: ISO 15118-2: at most two Sub-CAs between a root and a leaf.
@@ -117,6 +120,14 @@ OCSP_SIGNER = Profile(
     validity=dt.timedelta(days=90), extended_key_usage=(ExtendedKeyUsageOID.OCSP_SIGNING,),
     ocsp_aia=False, ocsp_nocheck=True,
 )
+
+def iso15118_20(profile: Profile) -> Profile:
+    """The ISO 15118-20 form of an ISO 15118 profile: the same extensions, -20 key types."""
+    if not profile.iso15118:
+        raise ValueError(f"{profile.name} is not an ISO 15118 profile")
+    return dataclasses.replace(profile, name=f"{profile.name} (ISO 15118-20)",
+                               key_types=ISO20_KEY_TYPES)
+
 
 PROFILES: dict[CertificateRole, Profile] = {
     p.role: p

@@ -36,6 +36,10 @@ class PkiSettings:
     require_station_binding: bool = True
     #: OCSP responder URL prefixes the hub may contact (``ocsp_url`` is always allowed).
     ocsp_allowed_urls: tuple[str, ...] = ()
+    #: Also allow the OCSP URLs in the AIA of the roots and sub-CAs the hub trusts (those that
+    #: chain to a trust anchor in the store): Hubject's responders work out of the box, and a
+    #: URL only a charger or an untrusted certificate names is still refused.
+    ocsp_allow_trusted_aia: bool = True
     ocsp_timeout_seconds: float = 5.0
     ocsp_attempts: int = 3
     #: nextUpdate the responder puts into its answers, i.e. how long clients may cache them.
@@ -73,7 +77,7 @@ class PkiSettings:
                 values[key] = int(raw)
             elif key == "ocsp_timeout_seconds":
                 values[key] = float(raw)
-            elif key == "require_station_binding":
+            elif key in {"require_station_binding", "ocsp_allow_trusted_aia"}:
                 values[key] = raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true",
                                                                                       "yes"}
             else:

@@ -112,6 +112,20 @@ class MeterValuesReceived(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SignedMeterValuesReceived(Event):
+    """Signed meter data (Eichrecht) a station sent for a transaction, kept opaque and as sent:
+    1.6 sampled values in format ``SignedData`` (e.g. an OCMF string), 2.0.1
+    ``signedMeterValue``. Runs in the transaction that stores the meter values (``on_commit``
+    hooks), so that a feature keeps them atomically with the readings."""
+
+    connector_id: int
+    transaction_id: int
+    # [{"timestamp", "context", "measurand", "signed_data", "format", "signing_method",
+    #   "encoding_method", "public_key"}]
+    values: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class StationNotified(Event):
     """A station reported about itself (StationNotification row): DiagnosticsStatus, LogStatus,
     FirmwareStatus, SignedFirmwareStatus, SecurityEvent, ... ``request_id`` is the OCPP

@@ -115,6 +115,16 @@ class OicpConfig:
     value_added_services: list[str] = field(default_factory=lambda: ["Reservation"])
     renewable_energy: bool = False
     calibration_law_data_availability: str = "Not Available"
+    # Per EVSE or station (key: EvseID or station id; the EvseID wins): Local, External or
+    # Not Available, where it differs from the default above (Eichrecht: what the meter shows).
+    calibration_law_data: dict[str, str] = field(default_factory=dict)
+    # CDR CalibrationLawVerificationInfo per EvseID or station id (OICP field names:
+    # CalibrationLawCertificateID, PublicKey, MeteringSignatureUrl,
+    # MeteringSignatureEncodingFormat, SignedMeteringValuesVerificationInstruction).
+    calibration_law_verification: dict[str, dict[str, str]] = field(default_factory=dict)
+    # "PnC" is advertised for an EVSE whose station holds a valid SECC certificate; this map
+    # (key: EvseID or station id) forces it on (true) or off (false).
+    plug_and_charge: dict[str, bool] = field(default_factory=dict)
     is_open_24_hours: bool = True
     dynamic_info_available: str = "true"
     is_hubject_compatible: bool = True
@@ -145,6 +155,14 @@ class OicpConfig:
     def url(self) -> str:
         return (self.base_url or BASE_URLS[self.environment]).rstrip("/")
 
+    def calibration_law_for(self, evse_id: str, station_id: str) -> str:
+        return self.calibration_law_data.get(evse_id, self.calibration_law_data.get(
+            station_id, self.calibration_law_data_availability))
+
+    def plug_and_charge_for(self, evse_id: str, station_id: str, holds_secc: bool) -> bool:
+        forced = self.plug_and_charge.get(evse_id, self.plug_and_charge.get(station_id))
+        return holds_secc if forced is None else bool(forced)
+
     def rate_limit(self, operation: str) -> int:
         return int(self.rate_limits.get(operation, DEFAULT_RATE_LIMITS.get(operation, 100)))
 
@@ -163,7 +181,13 @@ class OicpConfig:
                     or self.webhook_shared_secret)
 
 
-_DICTS = {"rate_limits", "pricing"}
+_DICTS = {"rate_limits", "pricing", "calibration_law_data", "plug_and_charge",
+          "calibration_law_verification"}
+#: CalibrationLawVerificationType fields and their OICP 2.3 lengths.
+VERIFICATION_FIELDS = {"CalibrationLawCertificateID": 100, "PublicKey": 1000,
+                       "MeteringSignatureUrl": 200, "MeteringSignatureEncodingFormat": 50,
+                       "SignedMeteringValuesVerificationInstruction": 400}
+CALIBRATION_LAW = ("Local", "External", "Not Available")
 
 
 def load_oicp_config(section: dict[str, Any], dev: bool = False) -> OicpConfig:
@@ -220,6 +244,24 @@ def _validate(config: OicpConfig) -> None:
                           "(the server's client CA may also admit chargers)")
     if not 0 < config.webhook_command_timeout < config.webhook_deadline <= 10:
         raise ConfigError("oicp: need 0 < webhook_command_timeout < webhook_deadline <= 10")
+    for key, value in {"": config.calibration_law_data_availability,
+                       **config.calibration_law_data}.items():
+        if value not in CALIBRATION_LAW:
+            raise ConfigError(f"oicp.calibration_law_data{'.' + key if key else ''}: "
+                              f"{value!r} is not one of {', '.join(CALIBRATION_LAW)}")
+    for key, info in config.calibration_law_verification.items():
+        if not isinstance(info, dict):
+            raise ConfigError(f"oicp.calibration_law_verification.{key} must be a table")
+        for name, value in info.items():
+            if name not in VERIFICATION_FIELDS:
+                raise ConfigError(f"oicp.calibration_law_verification.{key}.{name} is not "
+                                  f"one of {', '.join(VERIFICATION_FIELDS)}")
+            if not isinstance(value, str) or len(value) > VERIFICATION_FIELDS[name]:
+                raise ConfigError(f"oicp.calibration_law_verification.{key}.{name} must be "
+                                  f"a string of at most {VERIFICATION_FIELDS[name]} characters")
+    for key, value in config.plug_and_charge.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"oicp.plug_and_charge.{key} must be true or false")
     for entry in config.evses:
         if not {"evse_id", "station_id", "connector_id"} <= entry.keys():
             raise ConfigError("oicp.evses entries need evse_id, station_id and connector_id")

@@ -51,8 +51,16 @@ def utc_offset(tz: ZoneInfo, at: datetime | None = None) -> str:
     return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def evse_data_record(evse: EvseSite, config: OicpConfig) -> dict[str, Any]:
-    """One EvseDataRecord; raises IncompleteEvse naming what is missing."""
+def authentication_modes(config: OicpConfig, plug_and_charge: bool) -> list[str]:
+    """The operator's modes, with "PnC" only where the EVSE's station does Plug&Charge."""
+    modes = [m for m in config.authentication_modes if m != "PnC"]
+    return [*modes, "PnC"] if plug_and_charge else modes
+
+
+def evse_data_record(evse: EvseSite, config: OicpConfig, *,
+                     holds_secc: bool = False) -> dict[str, Any]:
+    """One EvseDataRecord; raises IncompleteEvse naming what is missing. ``holds_secc``: the
+    station holds a valid SECC certificate (``hub.services.plug_and_charge``)."""
     missing = [name for name, value in (
         ("EvseID", evse.evse_id if is_evse_id(evse.evse_id) else None),
         ("country", evse.country), ("city", evse.city), ("street", evse.street),
@@ -91,8 +99,10 @@ def evse_data_record(evse: EvseSite, config: OicpConfig) -> dict[str, Any]:
             "ChargingModes": ["Mode_4"] if power_type == "DC" else ["Mode_3"],
         }],
         "RenewableEnergy": config.renewable_energy,
-        "CalibrationLawDataAvailability": config.calibration_law_data_availability,
-        "AuthenticationModes": list(config.authentication_modes),
+        "CalibrationLawDataAvailability": config.calibration_law_for(evse.evse_id,
+                                                                     evse.station_id),
+        "AuthenticationModes": authentication_modes(config, config.plug_and_charge_for(
+            evse.evse_id, evse.station_id, holds_secc)),
         "PaymentOptions": list(config.payment_options),
         "ValueAddedServices": list(config.value_added_services) or ["None"],
         "Accessibility": config.accessibility,
@@ -116,13 +126,16 @@ def push_evse_data_request(config: OicpConfig, records: list[dict[str, Any]],
     return {"ActionType": action, "OperatorEvseData": data}
 
 
-def build_records(evses: list[EvseSite], config: OicpConfig
+def build_records(evses: list[EvseSite], config: OicpConfig,
+                  secc_stations: frozenset[str] | set[str] = frozenset()
                   ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """(records, {evse_id: why it was left out})."""
+    """(records, {evse_id: why it was left out}); ``secc_stations`` hold a valid SECC
+    certificate."""
     records, skipped = [], {}
     for evse in evses:
         try:
-            records.append(evse_data_record(evse, config))
+            records.append(evse_data_record(evse, config,
+                                            holds_secc=evse.station_id in secc_stations))
         except IncompleteEvse as problem:
             skipped[evse.evse_id] = str(problem)
     return records, skipped

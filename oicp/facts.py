@@ -28,7 +28,7 @@ from hub.events import (
     TransactionStarted,
     TransactionUpdated,
 )
-from oicp import messages, outbox
+from oicp import eichrecht, messages, outbox
 from oicp.models import (
     ACTIVE,
     AUTHORIZE,
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SESSIONS = OicpSession.__table__
 ENERGY = "Energy.Active.Import.Register"
+#: 1.6 connector states in which no energy flows any more, the session still on.
+ENERGY_STOPPED = frozenset({"SuspendedEV", "Finishing"})
 # OCPP 1.6 ChargePointErrorCode -> OICP ErrorClassType (the rest is a CriticalError).
 CONNECTOR_ERRORS = frozenset({"ConnectorLockFailure"})
 MAX_METER_VALUES_IN_CDR = 100
@@ -103,6 +105,32 @@ class FactHooks:
         if event.connector_id and self.config.notifications and (
                 event.status == "Faulted" or event.error_code not in (None, "NoError")):
             await self._error_notification(conn, event)
+        elif event.connector_id and self.config.notifications and \
+                event.previous_status == "Charging" and event.status in ENERGY_STOPPED:
+            await self._charging_ended(conn, event)
+
+    async def _charging_ended(self, conn: AsyncConnection, event: StatusChanged) -> None:
+        """OICP: ChargingNotification End once energy no longer flows, the session still on
+        (a 1.6 connector went from Charging to SuspendedEV or Finishing)."""
+        row = (await conn.execute(sa.select(SESSIONS).where(
+            SESSIONS.c.station_id == event.station_id,
+            SESSIONS.c.connector_id == event.connector_id, SESSIONS.c.state == ACTIVE,
+            SESSIONS.c.charging_ended_at.is_(None)))).first()
+        if row is None or not row.evse_id or row.transaction_id is None:
+            return
+        tx = (await conn.execute(sa.select(Transaction.meter_start, Transaction.start_timestamp)
+                                 .where(Transaction.id == row.transaction_id))).first()
+        if tx is None:
+            return
+        await write_pending(conn)
+        readings = await _meter_readings_wh(conn, row.transaction_id)
+        await conn.execute(sa.update(SESSIONS).where(SESSIONS.c.session_id == row.session_id)
+                           .values(charging_ended_at=event.at, updated_at=utcnow()))
+        tz = await self._tz(conn, event.station_id, event.connector_id)
+        body = messages.notification_end(row, self.config.operator_id,  # type: ignore[arg-type]
+                                         tx.start_timestamp, event.at, tx.meter_start,
+                                         int(readings[-1]) if readings else None, tz)
+        await outbox.enqueue(conn, outbox.NOTIFICATION, row.session_id, body)
 
     async def _error_notification(self, conn: AsyncConnection, event: StatusChanged) -> None:
         row = (await conn.execute(sa.select(SESSIONS).where(
@@ -225,7 +253,7 @@ class FactHooks:
                       row.session_id)
             return
         tz = await self._tz(conn, event.station_id, event.connector_id)
-        if self.config.notifications:
+        if self.config.notifications and row.charging_ended_at is None:
             body = messages.notification_end(row, self.config.operator_id,  # type: ignore[arg-type]
                                              event.start_timestamp, event.stop_timestamp,
                                              event.meter_start, event.meter_stop, tz)
@@ -235,6 +263,8 @@ class FactHooks:
         cdr = messages.charge_detail_record(row, event.start_timestamp,  # type: ignore[arg-type]
                                             event.stop_timestamp, event.meter_start,
                                             event.meter_stop, readings, tz)
+        cdr.update(await eichrecht.cdr_fields(conn, self.config, event.transaction_id,
+                                              row.evse_id, event.station_id))
         await outbox.enqueue(conn, outbox.CDR, row.session_id, cdr)
 
 

@@ -61,4 +61,31 @@ class OicpSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The ChargingNotification End went out when energy stopped flowing (SuspendedEV,
+    # Finishing) while the session went on: the transaction's end sends no second one.
+    charging_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OicpSignedMeterValue(Base):
+    """Signed meter data (Eichrecht) of a transaction, kept byte for byte as the station sent
+    it, for the CDR's SignedMeteringValues and CalibrationLawVerificationInfo."""
+
+    __tablename__ = "oicp_signed_meter_values"
+    __table_args__ = (sa.Index("ix_oicp_signed_meter_values_transaction", "transaction_id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    connector_id: Mapped[int] = mapped_column(sa.Integer)
+    transaction_id: Mapped[int] = mapped_column(sa.Integer)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Transaction.Begin, Sample.Periodic, Transaction.End, ...
+    context: Mapped[str | None] = mapped_column(sa.String(32))
+    measurand: Mapped[str | None] = mapped_column(sa.String(48))
+    # 1.6 "SignedData" (the sampled value), 2.0.1 "signedMeterValue"
+    format: Mapped[str] = mapped_column(sa.String(20))
+    signed_data: Mapped[str] = mapped_column(sa.Text)
+    signing_method: Mapped[str | None] = mapped_column(sa.String(50))
+    encoding_method: Mapped[str | None] = mapped_column(sa.String(50))
+    public_key: Mapped[str | None] = mapped_column(sa.Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.base import utcnow
 from hub.db.models import OutboxMessage
+from hub.events import SignedMeterValuesReceived
 from hub.feature_api import EvseProviders, Hub
 from hub.metrics import MetricFamily
+from hub.services.plug_and_charge import stations_with_secc_certificate
 from hub.services.timestamps import format_timestamp
-from oicp import messages, outbox
+from oicp import eichrecht, messages, outbox
 from oicp.authorize import HubjectAuthorizer
 from oicp.client import HubjectClient, Operation
 from oicp.config import OicpConfig
@@ -62,6 +64,9 @@ class OicpRuntime:
         self.last_skipped: dict[str, Any] = {"checked_at": None, "skipped": {}}
 
     async def start(self) -> None:
+        # Signed meter data (Eichrecht) is kept even while OICP is inactive: the core keeps only
+        # a reference to a long 1.6 SignedData value, so this is where the value lives.
+        self.hub.bus.on_commit(SignedMeterValuesReceived, eichrecht.keep)
         if not self.config.enabled:
             log.info("OICP is inactive: [oicp] operator_id is not set")
             return
@@ -112,10 +117,11 @@ class OicpRuntime:
                              ) -> tuple[dict[str, Any] | None, dict[str, str]]:
         """A PushEvseData body of the EVSEs with complete data (None if there is none) and
         the EvseIDs left out, with why."""
-        if evses is None:
-            async with self.hub.engine.connect() as conn:
+        async with self.hub.engine.connect() as conn:
+            if evses is None:
                 evses = await self.directory.sites(conn, evse_ids)
-        records, skipped = build_records(evses, self.config)
+            secc = await stations_with_secc_certificate(conn, {e.station_id for e in evses})
+        records, skipped = build_records(evses, self.config, secc)
         self.last_skipped = {"checked_at": format_timestamp(utcnow()), "published": len(records),
                              "skipped": skipped}
         if not records:
@@ -126,7 +132,8 @@ class OicpRuntime:
         """Which EVSEs a push built now would leave out, and why (nothing is sent)."""
         async with self.hub.engine.connect() as conn:
             evses = await self.directory.sites(conn)
-        records, skipped = build_records(evses, self.config)
+            secc = await stations_with_secc_certificate(conn, {e.station_id for e in evses})
+        records, skipped = build_records(evses, self.config, secc)
         return {"checked_at": format_timestamp(utcnow()), "published": len(records),
                 "skipped": skipped}
 

@@ -66,6 +66,7 @@ async def ocsp_get(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
+    from pnc import opcp_webhook
     from pnc.api import add_routes
 
     # Fail at start-up, naming the key, rather than at the first charger message.
@@ -77,6 +78,7 @@ def setup(app: web.Application) -> None:
     from pnc.console_pages import add_pages
 
     add_pages(app)
+    opcp_webhook.add_routes(app)
     app.router.add_post("/ocsp", ocsp_post)
     app.router.add_get("/ocsp/{request:.+}", ocsp_get)
 

@@ -396,6 +396,22 @@ async def sweep(request: web.Request) -> web.Response:
     return web.json_response(await _pnc(request).lifecycle.sweep())
 
 
+@operation("Read the OPCP root certificate pool now: add new V2G/MO roots (and roll them out), "
+           "withdraw expired, revoked or vanished ones (and delete them from stations)",
+           tags=["pnc"], response={"type": "object", "properties": {
+               "added": {"type": "array", "items": {"type": "string"}},
+               "withdrawn": {"type": "object", "additionalProperties": {"type": "string"}},
+               "failed": {"type": "object", "additionalProperties": {"type": "string"}},
+               "rolloutJobs": {"type": "integer"}, "deleteJobs": {"type": "integer"}}},
+           responses={"409": _error("no root certificate pool is configured ([pnc] rcp_url)")})
+async def rcp_sync(request: web.Request) -> web.Response:
+    pnc = _pnc(request)
+    if pnc.trust.pool is None:
+        raise ApiError(409, "rcp_not_configured", "no root certificate pool is configured "
+                       "([pnc] rcp_url)")
+    return web.json_response((await pnc.trust.sync()).to_json())
+
+
 def _dumps(value: Any) -> str:
     def default(obj: Any) -> Any:
         if isinstance(obj, dt.datetime):
@@ -411,4 +427,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/pnc/stations/{station_id}/certificates", station_certificates)
     app.router.add_get("/api/pnc/jobs", list_jobs)
     app.router.add_post("/api/pnc/lifecycle/sweep", sweep)
+    app.router.add_post("/api/pnc/rcp/sync", rcp_sync)
 

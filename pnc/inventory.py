@@ -28,6 +28,7 @@ from certs.store import fingerprint_of, load_record_certificate
 from certs.validation import parse_chain
 from hub.db.base import utcnow
 from hub.db.upsert import upsert
+from hub.events import EvseDataChanged
 from pnc.models import PncInstalledCertificate, PncInventoryReport
 
 if TYPE_CHECKING:
@@ -115,7 +116,18 @@ async def record_signed(pnc: Pnc, station_id: str, certificate_type: str | None,
     data = await hash_data_of(pnc, chain[0], chain)
     if data is None:
         return
-    await _put(pnc, [_row(station_id, kind, data, "signed", fingerprint_of(chain[0]))])
+    rows = [_row(station_id, kind, data, "signed", fingerprint_of(chain[0]))]
+    if kind != "V2GCertificateChain":
+        await _put(pnc, rows)
+        return
+    # A station with a new SECC certificate does Plug&Charge: roaming re-publishes its EVSEs
+    # (the event runs in this transaction, so an OICP outbox row exists exactly when it does).
+    event = EvseDataChanged(reason=f"SECC certificate installed on {station_id}")
+    async with pnc.hub.engine.begin() as conn:
+        await upsert(conn, ROWS, rows, HASH_KEY,
+                     update=["source", "fingerprint", "parent_id", "seen_at"])
+        await pnc.hub.bus.run_in_transaction(conn, event)
+    pnc.hub.bus.publish(event)
 
 
 async def _put(pnc: Pnc, rows: list[dict[str, Any]]) -> None:
@@ -234,6 +246,19 @@ async def is_installed(pnc: Pnc, station_id: str, fingerprint: str) -> bool:
         return (await conn.execute(sa.select(ROWS.c.id).where(
             ROWS.c.station_id == station_id, ROWS.c.fingerprint == fingerprint).limit(1))
         ).first() is not None
+
+
+async def rows_with_fingerprint(pnc: Pnc, station_id: str, fingerprint: str) -> list[Any]:
+    async with pnc.hub.engine.connect() as conn:
+        return list((await conn.execute(sa.select(ROWS).where(
+            ROWS.c.station_id == station_id, ROWS.c.fingerprint == fingerprint).order_by(
+            ROWS.c.id))).all())
+
+
+async def forget_row(pnc: Pnc, row_id: int) -> None:
+    async with pnc.hub.engine.begin() as conn:
+        await conn.execute(sa.delete(ROWS).where(sa.or_(ROWS.c.id == row_id,
+                                                        ROWS.c.parent_id == row_id)))
 
 
 async def certificate_by_fingerprint(pnc: Pnc, fingerprint: str) -> x509.Certificate | None:

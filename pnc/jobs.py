@@ -6,7 +6,9 @@ Kinds and their steps:
 - ``sign``: ``sign`` (the hub's CA or EST) -> ``deliver`` (CertificateSigned) -> done;
 - ``renew``: ``trigger`` (TriggerMessage SignV2GCertificate / SignChargingStationCertificate)
   -> ``await_csr`` -> ``signing`` (the station's CSR opened a ``sign`` job) -> done;
-- ``install_root``: ``install`` (InstallCertificate of a trust anchor) -> done.
+- ``install_root``: ``install`` (InstallCertificate of a trust anchor) -> done;
+- ``delete_root``: ``delete`` (DeleteCertificate of a trust anchor withdrawn from trust, e.g. a
+  root certificate pool root that was revoked or expired) -> done.
 
 A station that is offline does not use up attempts: its jobs wait and are woken when it
 connects. Other failures are retried with exponential backoff up to ``max_attempts``.
@@ -88,7 +90,8 @@ class Jobs:
         self._limit = asyncio.Semaphore(8)
         self.lease = dt.timedelta(seconds=self.settings.command_timeout_seconds * 3 + 60)
         self._handlers: dict[str, Callable[[Any], Awaitable[Outcome]]] = {
-            "sign": self._sign, "renew": self._renew, "install_root": self._install_root}
+            "sign": self._sign, "renew": self._renew, "install_root": self._install_root,
+            "delete_root": self._delete_root}
 
     # -- creating jobs -------------------------------------------------------------------
 
@@ -437,6 +440,27 @@ class Jobs:
             return Outcome(PENDING, attempt=True, error=f"the station answered "
                            f"InstallCertificate {answer.get('status')}")
         return _done(result="installed")
+
+
+    async def _delete_root(self, job: Any) -> Outcome:
+        rows = await inventory.rows_with_fingerprint(self.pnc, job.station_id,
+                                                     job.payload["fingerprint"])
+        if not rows:
+            return _done(result="not installed")
+        if not self._connected(job.station_id):
+            return _offline()
+        answer, failed = await self._command(job.station_id, "DeleteCertificate", {
+            "certificateHashData": inventory.hash_data_json(rows[0])})
+        if failed is not None:
+            return failed
+        assert answer is not None
+        status = answer.get("status")
+        if status == "NotFound":  # gone already: the inventory was out of date
+            await inventory.forget_row(self.pnc, rows[0].id)
+        elif status != "Accepted":
+            return Outcome(PENDING, attempt=True, error=f"the station answered "
+                           f"DeleteCertificate {status}")
+        return _done(result="deleted" if status == "Accepted" else "not found on the station")
 
 
 def job_json(row: Any) -> dict[str, Any]:

@@ -113,3 +113,41 @@ class PncOcspResponse(Base):
     station_id: Mapped[str | None] = mapped_column(sa.String(48))
     failures: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+# Trust anchor states of roots that came from the root certificate pool
+TRUSTED = "trusted"
+EXPIRED = "expired"
+REVOKED = "revoked"
+REMOVED = "removed"
+
+
+class PncRcpRoot(Base):
+    """A V2G or MO root the hub took from the root certificate pool (RCP). Only these roots are
+    ever withdrawn by the sync: roots the operator imported stay the operator's business."""
+
+    __tablename__ = "pnc_rcp_roots"
+
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    root_certificate_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # V2G, MO
+    root_type: Mapped[str] = mapped_column(sa.String(8))
+    # trusted, expired, revoked, removed (no longer in the pool)
+    state: Mapped[str] = mapped_column(sa.String(12), default=TRUSTED)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class PncWebhookEvent(Base):
+    """OPCP webhook events received (signature verified), by eventId: a repeat is answered
+    without acting twice."""
+
+    __tablename__ = "pnc_webhook_events"
+
+    event_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    event_type: Mapped[str] = mapped_column(sa.String(64))
+    event_timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)

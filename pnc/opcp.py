@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from cryptography import x509
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 ISO2_NAMESPACE = "urn:iso:15118:2:2013:MsgDef"
 ISO20_NAMESPACE = "urn:iso:15118:20:2020:MsgDef"
+#: What OPCP's EST reference (est.v1) names the -20 namespace.
+EST_ISO20_NAMESPACE = "urn:iso:15118:20:2020:MsgDef"
 #: iso15118SchemaVersion as chargers send it -> the CCP's xsdMsgDefNamespace.
 NAMESPACES = {
     "urn:iso:15118:2:2013:msgdef": ISO2_NAMESPACE,
@@ -119,7 +122,7 @@ class TokenProvider:
             return self._token
 
 
-async def _authorised(tokens: TokenProvider | None) -> dict[str, str]:
+async def authorised_headers(tokens: TokenProvider | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {await tokens.token()}"} if tokens else {}
 
 
@@ -163,7 +166,7 @@ class ContractCertificatePool:
     async def _post(self, exi_request: str, namespace: str, remaining: float) -> CcpAnswer:
         body = {"certificateInstallationReq": exi_request, "xsdMsgDefNamespace": namespace}
         for retry_auth in (True, False):
-            headers = {**await _authorised(self.tokens), "alwaysReturnEXI": "true"}
+            headers = {**await authorised_headers(self.tokens), "alwaysReturnEXI": "true"}
             self.requests += 1
             try:
                 async with self._session().post(
@@ -216,6 +219,8 @@ class EstClient:
 
     async def simple_enroll(self, csr_der: bytes) -> list[x509.Certificate]:
         url = f"{self.base_url}/.well-known/est/{self.ca}/simpleenroll/{self.iso_version}"
+        if self.iso_version == "ISO15118-20":  # the ISO version's message namespace, too
+            url += "?" + urlencode({"xsdMsgDefNamespace": EST_ISO20_NAMESPACE})
         body = base64.b64encode(csr_der)
         return await self._request("POST", url, body, {
             "Content-Type": "application/pkcs10", "Content-Transfer-Encoding": "base64"})
@@ -233,7 +238,7 @@ class EstClient:
             try:
                 async with self._session().request(
                     method, url, data=body, timeout=self._timeout,
-                    headers={**headers, **await _authorised(self.tokens)},
+                    headers={**headers, **await authorised_headers(self.tokens)},
                 ) as resp:
                     status = resp.status
                     raw = await resp.read()

@@ -20,13 +20,16 @@ from certs.settings import PkiSettings
 from certs.validation import ChainValidator
 from hub.certificate_store import DatabaseCertificateStore
 from hub.feature_api import Hub
+from pnc import ocsp_allow
 from pnc.charger import PncCommands
 from pnc.jobs import Jobs
 from pnc.lifecycle import Lifecycle
 from pnc.opcp import ContractCertificatePool, EstClient, TokenProvider
+from pnc.rcp import RootCertificatePool
 from pnc.settings import PncSettings
 from pnc.signers import EstSigner
 from pnc.signing import Signing
+from pnc.trust_sync import TrustSync
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ class Pnc:
         self.issuer = CertificateIssuer(self.store, pki, {})
         self.validator = ChainValidator({}, ocsp=self.ocsp, ocsp_failure_policy="soft")
         self.contract_anchors: set[x509.Certificate] = set()
+        #: The trust anchors in force, by role (revoked ones left out).
+        self.anchors: dict[str, list[x509.Certificate]] = {}
         self.responder: OcspResponder | None = None
         self.tokens: TokenProvider | None = None
         self.ccp: ContractCertificatePool | None = None
@@ -61,6 +66,9 @@ class Pnc:
         self.jobs = Jobs(self)
         self.lifecycle = Lifecycle(self)
         self._pki_signature: Any = None
+        #: OCSP URLs of trusted CAs that are not allowed (warned about at start-up).
+        self.ocsp_refused: dict[str, list[str]] = {}
+        self.trust = TrustSync(self, None)
 
     def session(self) -> aiohttp.ClientSession:
         if self.http is None or self.http.closed:
@@ -86,11 +94,17 @@ class Pnc:
                 self.session, s.est_url, self.tokens, ca=s.est_ca,
                 iso_version=s.est_iso_version, algorithm=s.est_algorithm,
                 timeout=s.http_timeout_seconds), self.store)
+        if s.rcp_url:
+            self.trust = TrustSync(self, RootCertificatePool(
+                self.session, s.rcp_url, self.tokens, timeout=s.http_timeout_seconds,
+                attempts=s.rcp_attempts))
         self.jobs.start()
+        self.trust.start()
         if s.lifecycle_enabled:
             self.lifecycle.start()
 
     async def stop(self) -> None:
+        await self.trust.stop()
         await self.lifecycle.stop()
         await self.jobs.stop()
         await self.ocsp.close()
@@ -110,9 +124,15 @@ class Pnc:
         self._pki_signature = signature
         self.issuer = await CertificateIssuer.load(self.store, self.keystore, self.pki)
         anchors = await ChainValidator.load_anchors(self.store)
+        self.anchors = anchors
         self.validator = ChainValidator(anchors, ocsp=self.ocsp, ocsp_failure_policy="soft")
         self.contract_anchors = {c for role in CONTRACT_ANCHOR_ROLES
                                  for c in anchors.get(role, ())}
+        allow = await ocsp_allow.build(self, [c for certs in anchors.values() for c in certs])
+        self.ocsp.allow(allow.urls)
+        self.ocsp_fetch.allow(allow.urls)
+        self.ocsp_refused = allow.refused
+        ocsp_allow.warn(allow)
         self.responder = await OcspResponder.from_store(self.store, self.keystore, self.pki)
         log.info("Plug&Charge PKI loaded: issuers %s, OCSP for %d CA(s)",
                  ", ".join(k.value for k in self.issuer.authorities) or "none",

@@ -16,6 +16,8 @@ from typing import Any, get_type_hints
 from hub.config import Config, coerce_setting
 
 SIGNERS = ("local", "est")
+#: EST path segments (OPCP est.v1): ISO version, and the curves each allows.
+EST_ALGORITHMS = {"ISO15118-2": ("secp256r1",), "ISO15118-20": ("secp521r1", "ed448")}
 OCSP_UNREACHABLE = ("reject", "accept")
 
 
@@ -66,6 +68,19 @@ class PncSettings:
     est_ca: str = "cpo"
     est_iso_version: str = "ISO15118-2"
     est_algorithm: str = "secp256r1"
+    #: Root certificate pool base URL (GET {rcp_url}/v1/root/rootCerts?rootType=v2g|mo), with
+    #: the OAuth2 credentials above. Empty: no sync, roots arrive by ``pnc-hub pki import``.
+    rcp_url: str = ""
+    #: How often the RCP is read (webhooks trigger a sync at once in between).
+    rcp_sync_interval_seconds: float = 3600.0
+    #: Which root types the sync keeps: V2G and/or MO (OEM roots are of no use to a CPO).
+    rcp_root_types: tuple[str, ...] = ("V2G", "MO")
+    rcp_attempts: int = 3
+    #: HMAC-SHA256 secret of the OPCP webhook endpoint (POST /api/pnc/opcp/webhook). Empty:
+    #: the endpoint refuses every call.
+    webhook_secret: str = field(default="", repr=False)
+    #: Webhooks whose ``timestamp`` is further than this from now are refused (replays).
+    webhook_tolerance_seconds: float = 300.0
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> PncSettings:
@@ -90,6 +105,15 @@ class PncSettings:
                              f"{', '.join(OCSP_UNREACHABLE)}")
         if self.v2g_signer == "est" and not self.est_url:
             raise ValueError("[pnc] v2g_signer = 'est' needs est_url")
+        if self.est_iso_version not in EST_ALGORITHMS:
+            raise ValueError(f"[pnc] est_iso_version must be one of {', '.join(EST_ALGORITHMS)}")
+        if self.est_algorithm not in EST_ALGORITHMS[self.est_iso_version]:
+            raise ValueError(f"[pnc] est_algorithm for {self.est_iso_version} must be one of "
+                             f"{', '.join(EST_ALGORITHMS[self.est_iso_version])}")
+        if not set(self.rcp_root_types) <= {"V2G", "MO"}:
+            raise ValueError("[pnc] rcp_root_types may only name V2G and MO")
+        if self.rcp_attempts < 1 or self.webhook_tolerance_seconds <= 0:
+            raise ValueError("[pnc] rcp_attempts and webhook_tolerance_seconds must be positive")
         if self.renew_within_days < 1 or self.max_attempts < 1:
             raise ValueError("[pnc] renew_within_days and max_attempts must be at least 1")
 

@@ -39,6 +39,7 @@ from hub.db.models201 import Transaction201, TransactionEventRecord
 from hub.events import (
     Event,
     MeterValuesReceived,
+    SignedMeterValuesReceived,
     StatusChanged,
     TransactionAuthorized,
     TransactionEnded,
@@ -58,6 +59,7 @@ from hub.services.transactions import (
     flatten_meter_values,
     sample_writes,
     set_current_transaction,
+    signed_values,
 )
 
 BEGIN = "Transaction.Begin"
@@ -105,7 +107,17 @@ def core_meter_values(meter_value: list[dict[str, Any]]) -> list[dict[str, Any]]
         sampled = []
         for sv in entry.get("sampled_value", ()):
             unit = sv.get("unit_of_measure") or {}
+            signed = sv.get("signed_meter_value")
+            if signed:  # Eichrecht: kept opaque, as sent (see SignedMeterValuesReceived)
+                extra = {"signed": {"signed_data": signed.get("signed_meter_data"),
+                                    "signing_method": signed.get("signing_method"),
+                                    "encoding_method": signed.get("encoding_method"),
+                                    "public_key": signed.get("public_key"),
+                                    "format": "signedMeterValue"}}
+            else:
+                extra = {}
             sampled.append({
+                **extra,
                 "value": scaled_value(sv["value"], unit.get("multiplier") or 0),
                 "context": sv.get("context"),
                 "measurand": sv.get("measurand"),
@@ -203,6 +215,11 @@ async def _apply(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
     ended_now = ev.event_type == "Ended" and state.core["status"] == "active"
     samples = tuple(flatten_meter_values(ev.meter_value))
     await _write(hub, conn, ev, state, new, core, samples, events, created=created)
+    signed = signed_values(samples)
+    if signed:  # before the transaction may end below: its CDR carries them
+        await hub.bus.run_in_transaction(conn, SignedMeterValuesReceived(
+            station_id=ev.station_id, connector_id=new.core["connector_id"],
+            transaction_id=new.transaction_id, values=signed))
     _meter_events(ev, new, samples, events, live=not created and not ended_now
                   and state.core["status"] == "active")
     if hub.bus.has_in_transaction_hooks(TransactionUpdated) and events and isinstance(

@@ -7,6 +7,7 @@ an id handed to a charger is never handed out again, even after a crash.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,14 @@ from hub.context import Hub
 from hub.db.base import utcnow
 from hub.db.group_commit import Write, write_rows
 from hub.db.models import Connector, LatestReading, MeterValue, Reservation, Transaction
-from hub.events import MeterValuesReceived, TransactionEnded, TransactionStarted, TransactionUpdated
+from hub.events import (
+    Event,
+    MeterValuesReceived,
+    SignedMeterValuesReceived,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
+)
 from hub.services.timestamps import parse_timestamp
 
 DEFAULT_MEASURAND = "Energy.Active.Import.Register"
@@ -113,6 +121,11 @@ async def stop_transaction(
             return StoppedTransaction(transaction_id, False, False), None
         if row.status == "completed":
             return StoppedTransaction(transaction_id, True, True, row.id_tag), None
+        signed = signed_values(flatten_meter_values(transaction_data or ()))
+        if signed:  # the transaction's last signed readings, before it ends
+            await hub.bus.run_in_transaction(conn, SignedMeterValuesReceived(
+                station_id=station_id, connector_id=row.connector_id,
+                transaction_id=transaction_id, values=signed))
         await conn.execute(_CLOSE_TRANSACTION, {
             "b_id": transaction_id, "meter_stop": meter_stop, "stop_timestamp": timestamp,
             "stop_reason": reason, "stop_id_tag": id_tag, "status": "completed",
@@ -147,11 +160,19 @@ async def record_meter_values(
         update = TransactionUpdated(station_id=station_id, transaction_id=transaction_id,
                                     connector_id=connector_id,
                                     energy_wh=energy_register_wh(samples))
+        signed = signed_values(samples)
+        in_tx: list[Event] = [SignedMeterValuesReceived(
+            station_id=station_id, connector_id=connector_id, transaction_id=transaction_id,
+            values=signed)] if signed else []
         if hub.bus.has_in_transaction_hooks(TransactionUpdated):
+            in_tx.append(update)
+        if in_tx:
             # In the same transaction as the samples, like start and stop, so that a feature
-            # can write an outbox row (e.g. an OICP progress notification) atomically.
+            # can write an outbox row (e.g. an OICP progress notification) or keep signed
+            # meter data atomically.
             async def work(conn: AsyncConnection) -> None:
-                await hub.bus.run_in_transaction(conn, update)
+                for event in in_tx:
+                    await hub.bus.run_in_transaction(conn, event)
 
     await hub.committer.run(work, writes=sample_writes(station_id, connector_id, transaction_id,
                                                        meter_value, "MeterValues", samples))
@@ -171,6 +192,14 @@ def flatten_meter_values(meter_value: Iterable[dict[str, Any]]) -> list[dict[str
             timestamp = parse_timestamp(timestamp)
         for sv in entry.get("sampled_value", ()):
             value = str(sv["value"])
+            signed = sv.get("signed")
+            if sv.get("format") == "SignedData":
+                # 1.6: the value is the signed blob (e.g. OCMF), kept whole in ``signed``;
+                # the meter_values column holds 64 characters, so a longer one leaves a
+                # reference there.
+                signed = {"signed_data": value, "format": "SignedData"}
+                if len(value) > 64:
+                    value = "signed:" + hashlib.sha256(value.encode()).hexdigest()[:32]
             samples.append({
                 "timestamp": timestamp,
                 "value": value,
@@ -181,8 +210,16 @@ def flatten_meter_values(meter_value: Iterable[dict[str, Any]]) -> list[dict[str
                 "phase": sv.get("phase"),
                 "location": sv.get("location"),
                 "unit": sv.get("unit"),
+                "signed": signed,
             })
     return samples
+
+
+def signed_values(samples: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The signed meter data among ``samples`` (see ``SignedMeterValuesReceived``)."""
+    return tuple({"timestamp": s["timestamp"], "context": s["context"],
+                  "measurand": s["measurand"], **s["signed"]}
+                 for s in samples if s.get("signed"))
 
 
 def sample_writes(
@@ -194,8 +231,9 @@ def sample_writes(
     samples = samples if samples is not None else tuple(flatten_meter_values(meter_value))
     if not samples:
         return []
-    rows = [{**s, "station_id": station_id, "connector_id": connector_id,
-             "transaction_id": transaction_id, "source": source} for s in samples]
+    rows = [{**{k: v for k, v in s.items() if k != "signed"}, "station_id": station_id,
+             "connector_id": connector_id, "transaction_id": transaction_id, "source": source}
+            for s in samples]
     writes = [Write(MeterValue.__table__, rows)]
     if live:
         writes.append(Write(LatestReading.__table__, [

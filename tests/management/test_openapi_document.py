@@ -17,7 +17,8 @@ from referencing.jsonschema import DRAFT202012
 from tests.hub.harness import RunningHub
 
 # Routes that act without a body of their own (the action is the route).
-NO_BODY = {("POST", "/api/pnc/lifecycle/sweep"), ("POST", "/api/docs/logout")}
+NO_BODY = {("POST", "/api/pnc/lifecycle/sweep"), ("POST", "/api/pnc/rcp/sync"),
+           ("POST", "/api/docs/logout")}
 # Answers that are files or streams: described by their media type, no example.
 BINARY = {"application/octet-stream", "application/ocsp-response", "application/ocsp-request",
           "multipart/form-data", "image/png"}

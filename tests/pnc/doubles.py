@@ -1,13 +1,16 @@
 """Open Plug&Charge test doubles as small aiohttp apps on real ports: the OAuth2 token
-endpoint, the contract certificate pool and the EST enrollment, on a test PKI made by ``certs``
-(standing for Hubject's). Requests are checked against the OPCP reference JSON when present."""
+endpoint, the contract certificate pool, the EST enrollment and the root certificate pool, on
+a test PKI made by ``certs`` (standing for Hubject's). Requests are checked against the OPCP
+reference JSON when present."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,8 +57,15 @@ class Opcp:
     token_requests: int = 0
     ccp_requests: list[dict[str, Any]] = field(default_factory=list)
     est_requests: int = 0
+    est_paths: list[str] = field(default_factory=list)
     #: EST enrolments wait for this to be set (a CA that hangs); set by default.
     est_answer: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The root certificate pool: RootCertV2 entries, as the RCP lists them.
+    pool: list[dict[str, Any]] = field(default_factory=list)
+    rcp_requests: list[dict[str, Any]] = field(default_factory=list)
+    rcp_failures: int = 0
+    store: MemoryStore | None = None
+    keystore: KeyStore | None = None
     pki: DevPki | None = None
     issuer: CertificateIssuer | None = None
     runner: web.AppRunner | None = None
@@ -67,8 +77,8 @@ class Opcp:
     async def start(self, tmp: Path) -> Opcp:
         settings = PkiSettings(cpo_name="pnc-hub Test CPO", key_dir=tmp / "hubject-keys",
                                ocsp_url=None, require_station_binding=False)
-        store = MemoryStore()
-        keystore = KeyStore(settings.key_dir)
+        store = self.store = MemoryStore()
+        keystore = self.keystore = KeyStore(settings.key_dir)
         self.pki = await create_dev_pki(store, keystore, settings)
         self.issuer = await CertificateIssuer.load(store, keystore, settings)
         app = web.Application()
@@ -76,6 +86,7 @@ class Opcp:
         app.router.add_post("/v1/ccp/signedContractData", self.signed_contract_data)
         app.router.add_post("/.well-known/est/{ca}/simpleenroll/{iso}", self.simple_enroll)
         app.router.add_get("/{ca}/cacerts/{iso}/{algorithm}/", self.ca_certs)
+        app.router.add_get("/v1/root/rootCerts", self.root_certs)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -142,6 +153,16 @@ class Opcp:
                 request.headers.get("Content-Type") != "application/pkcs10":
             return web.Response(status=400, text="cpo CA and application/pkcs10 expected")
         self.est_requests += 1
+        self.est_paths.append(request.path_qs)
+        document = _document("est.v1.json")
+        if document is not None:  # iso-version and xsdMsgDefNamespace as the reference has them
+            params = {p["name"]: p["schema"] for p in document["paths"][
+                "/.well-known/est/{ca}/simpleenroll/{iso-version}"]["parameters"]}
+            namespace = request.query.get("xsdMsgDefNamespace",
+                                          params["xsdMsgDefNamespace"]["default"])
+            if request.match_info["iso"] not in params["iso-version"]["enum"] or \
+                    namespace not in params["xsdMsgDefNamespace"]["enum"]:
+                return web.Response(status=400, text="iso-version / xsdMsgDefNamespace")
         body = await request.read()
         await self.est_answer.wait()
         try:
@@ -165,3 +186,41 @@ class Opcp:
         return web.Response(body=body, headers={
             "Content-Type": "application/pkcs7-mime; smime-type=certs-only",
             "Content-Transfer-Encoding": "base64"})
+
+    def publish_root(self, certificate: x509.Certificate, root_type: str) -> dict[str, Any]:
+        """List a root in the pool (as the RCP operator does); its RootCertV2 entry."""
+        der = certificate.public_bytes(Encoding.DER)
+        entry = {"rootCertificateId": str(uuid.uuid4()), "rootType": root_type,
+                 "caCertificate": base64.b64encode(der).decode(),
+                 "distinguishedName": certificate.subject.rfc4514_string(),
+                 "commonName": certificate.subject.get_attributes_for_oid(
+                     x509.NameOID.COMMON_NAME)[0].value,
+                 "rootIssuerSerialNumber": format(certificate.serial_number, "x"),
+                 "validFrom": certificate.not_valid_before_utc.isoformat(),
+                 "validTo": certificate.not_valid_after_utc.isoformat(),
+                 "fingerprint": hashlib.sha256(der).hexdigest()}
+        self.pool.append(entry)
+        return entry
+
+    async def root_certs(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.Response(status=401)
+        root_type = request.query.get("rootType")
+        document = _document("rcp.v1.json")
+        if document is not None:  # the query parameter as the reference declares it
+            (param,) = [p for p in document["paths"]["/v1/root/rootCerts"]["get"]["parameters"]
+                        if p["name"] == "rootType"]
+            if root_type is not None and root_type not in param["schema"]["enum"]:
+                return web.json_response({"errorMessages": ["rootType"]}, status=400)
+        self.rcp_requests.append(dict(request.query))
+        if self.rcp_failures > 0:
+            self.rcp_failures -= 1
+            return web.Response(status=503)
+        roots = [e for e in self.pool
+                 if root_type is None or e["rootType"].lower() == root_type]
+        return web.json_response({"RootCertificateCollection": {"rootCertificates": roots}})
+
+
+def _document(file: str) -> dict[str, Any] | None:
+    path = SPECS / file
+    return json.loads(path.read_text()) if path.is_file() else None

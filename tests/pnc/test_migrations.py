@@ -10,7 +10,7 @@ from hub.db import create_engine
 from hub.db.migrate import alembic_config, pending_revisions, upgrade_database
 
 TABLES = {"pnc_jobs", "pnc_installed_certificates", "pnc_inventory_reports",
-          "pnc_ocsp_responses"}
+          "pnc_ocsp_responses", "pnc_rcp_roots", "pnc_webhook_events"}
 
 
 async def _tables(engine: sa.ext.asyncio.AsyncEngine) -> set[str]:
