@@ -54,6 +54,7 @@ from hub.services import stations
 from hub.services.charging_profile_record import register_charging_profile_record
 from hub.services.command_effects import register_command_effects
 from hub.services.command_effects201 import register_command_effects201
+from hub.services.station_holdings import register_holding_effects
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
         register_command_effects(hub)
         register_activity_log(hub, activity)
         register_command_effects201(hub)
+        register_holding_effects(hub)
         register_charging_profile_record(hub)
         app[HUB] = hub
         app[TOKENS] = TokenVerifier(hub.sessions)

@@ -126,11 +126,16 @@ def _call_modules(tree: ast.AST) -> dict[str, list[str]]:
     return names
 
 
-def _module_actions(tree: ast.Module) -> list[str]:
+def _module_actions(tree: ast.Module) -> list[str] | dict[str, list[str]]:
+    """The module's ``ACTIONS``: a list, or a dict of OCPP version -> list (a module that sends
+    some actions to one version only)."""
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "ACTIONS" for t in node.targets):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None and any(
+                isinstance(t, ast.Name) and t.id == "ACTIONS"
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
             value = ast.literal_eval(node.value)
+            if isinstance(value, dict):
+                return {str(k): [str(v) for v in vs] for k, vs in value.items()}
             return [str(v) for v in value]
     return []
 
@@ -164,8 +169,12 @@ class _SendSites(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:  # noqa: N802
         if isinstance(node.func, ast.Name) and node.func.id == "getattr" and node.args and \
                 isinstance(node.args[0], ast.Name) and node.args[0].id in self.calls:
-            for action in self.declared:
-                self._row(self.calls[node.args[0].id], action, note="by name, from ACTIONS")
+            versions = self.calls[node.args[0].id]
+            declared = self.declared
+            for version in versions:
+                actions = declared.get(version, []) if isinstance(declared, dict) else declared
+                for action in actions:
+                    self._row([version], action, note="by name, from ACTIONS")
         self.generic_visit(node)
 
 

@@ -29,7 +29,14 @@ from hub.db.base import utcnow
 from hub.ocpp_server.framing import FrameError
 from hub.ocpp_server.session import StationSession, to_camel
 from hub.ocpp_server.session16 import timestamp_field
-from hub.services import charging_profile_record, notifications, stations, transactions
+from hub.services import (
+    charging_profile_record,
+    notifications,
+    report_parts,
+    station_holdings,
+    stations,
+    transactions,
+)
 from hub.services.device_model import record_report
 from hub.services.evse_status import record_connector_status
 from hub.services.id_tokens import authorize_id_token, id_token_info
@@ -188,6 +195,32 @@ class StationSession201(StationSession, ChargePoint201):
                             report_data or [])
         return call_result.NotifyReport()
 
+    @on(Action.notify_monitoring_report)
+    async def on_notify_monitoring_report(self, request_id: int, seq_no: int, generated_at: str,
+                                          tbc: bool = False, monitor: list[Any] | None = None,
+                                          **kwargs: Any) -> call_result.NotifyMonitoringReport:
+        await station_holdings.record_monitoring_report(
+            self.hub, self.id, request_id, seq_no, tbc,
+            timestamp_field(generated_at, "generatedAt"), to_camel(monitor or []))
+        return call_result.NotifyMonitoringReport()
+
+    @on(Action.notify_display_messages)
+    async def on_notify_display_messages(self, request_id: int, tbc: bool = False,
+                                         message_info: list[Any] | None = None, **kwargs: Any
+                                         ) -> call_result.NotifyDisplayMessages:
+        await station_holdings.record_display_messages(self.hub, self.id, request_id, tbc,
+                                                       to_camel(message_info or []))
+        return call_result.NotifyDisplayMessages()
+
+    @on(Action.notify_customer_information)
+    async def on_notify_customer_information(self, data: str, seq_no: int, generated_at: str,
+                                             request_id: int, tbc: bool = False, **kwargs: Any
+                                             ) -> call_result.NotifyCustomerInformation:
+        await report_parts.record_part(self.hub, self.id, report_parts.CUSTOMER_INFORMATION,
+                                       request_id, seq_no, tbc,
+                                       timestamp_field(generated_at, "generatedAt"), data)
+        return call_result.NotifyCustomerInformation()
+
     # -- authorisation and transactions ------------------------------------------------------
 
     @on(Action.authorize)
@@ -307,6 +340,16 @@ class StationSession201(StationSession, ChargePoint201):
         await notifications.record_notification(self.hub, self.id, "FirmwareStatus", status,
                                                 request_id=request_id)
         return call_result.FirmwareStatusNotification()
+
+    @on(Action.publish_firmware_status_notification)
+    async def on_publish_firmware_status(self, status: str, request_id: int | None = None,
+                                         location: list[str] | None = None, **kwargs: Any
+                                         ) -> call_result.PublishFirmwareStatusNotification:
+        # location: the URIs the local controller now serves the firmware at (Published).
+        await notifications.record_notification(
+            self.hub, self.id, "PublishFirmwareStatus", status, request_id=request_id,
+            detail={"location": location} if location else None)
+        return call_result.PublishFirmwareStatusNotification()
 
     @on(Action.log_status_notification)
     async def on_log_status(self, status: str, request_id: int | None = None,
