@@ -101,6 +101,9 @@ class StationSession(ChargePoint):
     error_codes: ClassVar[dict[str, str]] = {}
     # Every action of this version, to tell NotImplemented from NotSupported.
     known_actions: ClassVar[frozenset[str]] = frozenset()
+    # The version whose services, features and command effects this one shares, when it
+    # speaks a newer version of the same messages (2.1 -> "2.0.1"); "" for itself.
+    service_version: ClassVar[str] = ""
     _class_routes: ClassVar[dict[type, dict[str, dict[str, Any]]]] = {}
 
     def __init__(self, station_id: str, ws: web.WebSocketResponse, hub: Hub,
@@ -211,7 +214,8 @@ class StationSession(ChargePoint):
         A version may override this to keep some calls of a feature-handled action in the core
         (OCPP 2.0.1 Authorize: only requests with certificate data go to Plug&Charge).
         """
-        return self.hub.action_handlers.get((self.ocpp_version, msg.action))
+        return self.hub.action_handlers.get((self.service_version or self.ocpp_version,
+                                             msg.action))
 
     async def _dispatch(
         self, msg: Call

@@ -29,19 +29,20 @@ V16 = "1.6"
 ACTIONS: dict[str, list[str]] = {
     "1.6": ["ClearCache", "ExtendedTriggerMessage", "TriggerMessage"],
     "2.0.1": ["ClearCache", "ClearDisplayMessage", "ClearVariableMonitoring", "CostUpdated",
-           "CustomerInformation", "GetBaseReport", "GetDisplayMessages", "GetMonitoringReport",
-           "GetReport", "GetTransactionStatus", "GetVariables", "PublishFirmware",
-           "SetDisplayMessage", "SetMonitoringBase", "SetMonitoringLevel",
-           "SetNetworkProfile", "SetVariableMonitoring", "SetVariables", "TriggerMessage",
-           "UnpublishFirmware"],
+              "CustomerInformation", "GetBaseReport", "GetChargingProfiles",
+              "GetDisplayMessages", "GetMonitoringReport", "GetReport", "GetTransactionStatus",
+              "GetVariables", "PublishFirmware", "SetDisplayMessage", "SetMonitoringBase",
+              "SetMonitoringLevel", "SetNetworkProfile", "SetVariableMonitoring",
+              "SetVariables", "TriggerMessage", "UnpublishFirmware"],
 }
 #: Every action of this path and the versions it goes to.
 COMMANDS: dict[str, tuple[str, ...]] = {
     action: tuple(v for v in ACTIONS if action in ACTIONS[v])
     for action in sorted({a for actions in ACTIONS.values() for a in actions})}
 # Requests whose requestId the hub picks when the caller leaves it out.
-REQUEST_ID_ACTIONS = frozenset({"GetBaseReport", "GetReport", "GetMonitoringReport",
-                                "CustomerInformation", "GetDisplayMessages", "PublishFirmware"})
+REQUEST_ID_ACTIONS = frozenset({"GetBaseReport", "GetChargingProfiles", "GetReport",
+                                "GetMonitoringReport", "CustomerInformation",
+                                "GetDisplayMessages", "PublishFirmware"})
 
 
 class WrongVersion(Exception):

@@ -62,6 +62,17 @@ async def test_every_generic_2_0_1_command_reaches_the_station(hub: RunningHub,
         body = await command(api, "GetTransactionStatus", {"transactionId": "tx-1"})
         assert body["response"] == {"messagesInQueue": False, "ongoingIndicator": True}
 
+        # GetChargingProfiles: the station's ReportChargingProfiles is what the hub holds.
+        body = await command(api, "GetChargingProfiles", {"chargingProfile": {
+            "chargingProfilePurpose": "TxDefaultProfile"}})
+        assert body["response"]["status"] == "Accepted" and body["request_id"] > 0
+
+        async def profile_ids() -> list[int]:
+            held = await api.ok("GET", "/api/chargingProfiles", params={"station_id": SID})
+            return [p["charging_profile"]["id"] for p in held["profiles"]]
+
+        assert await wait_for(lambda: _equals(profile_ids, [41]))
+
         body = await command(api, "CostUpdated", {"totalCost": 12.34,
                                                   "transactionId": "tx-1"})
         assert body["response"] == {}

@@ -326,6 +326,20 @@ class TestStation201(ChargePoint):
         return self._answer("UnpublishFirmware",
                             call_result.UnpublishFirmware(status="Unpublished"), **kw)
 
+    @on(Action.get_charging_profiles)
+    def on_get_charging_profiles(self, **kw: Any) -> Any:
+        return self._answer("GetChargingProfiles",
+                            call_result.GetChargingProfiles(status="Accepted"), **kw)
+
+    @after(Action.get_charging_profiles)
+    async def after_get_charging_profiles(self, request_id: int, **kw: Any) -> None:
+        await self.call(call.ReportChargingProfiles(
+            request_id=request_id, charging_limit_source="CSO", evse_id=1, charging_profile=[{
+                "id": 41, "stack_level": 1, "charging_profile_purpose": "TxDefaultProfile",
+                "charging_profile_kind": "Absolute", "charging_schedule": [{
+                    "id": 1, "charging_rate_unit": "A", "start_schedule": now(),
+                    "charging_schedule_period": [{"start_period": 0, "limit": 16.0}]}]}]))
+
     @on(Action.cost_updated)
     def on_cost_updated(self, **kw: Any) -> Any:
         return self._answer("CostUpdated", call_result.CostUpdated(), **kw)
