@@ -19,6 +19,7 @@ from hub.management import (
     monitoring,
     ocpp_command_routes,
     ocpp_routes,
+    privacy_routes,
     prometheus,
     redirect_routes,
     station_block_routes,
@@ -42,7 +43,8 @@ def add_management_routes(app: web.Application) -> None:
     app.cleanup_ctx.append(tracking)
     for module in (monitoring, ocpp_routes, ocpp_command_routes, charging_profile_routes,
                    firmware_routes, broker_routes, redirect_routes, data_routes, wallbox_routes,
-                   station_routes, station_block_routes, prometheus):
+                   station_routes, station_block_routes, privacy_routes,
+                   prometheus):
         before = set(app.router.routes())
         module.add_routes(app)
         if module is redirect_routes:

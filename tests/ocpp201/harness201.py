@@ -10,6 +10,8 @@ from typing import Any
 
 import websockets
 from ocpp.routing import after, on
+from ocpp.v21 import call as call21
+from ocpp.v21 import call_result as call_result21
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
@@ -361,14 +363,27 @@ def now() -> str:
     return _now()
 
 
+class TestStation201On21(TestStation201):
+    """The same station speaking OCPP 2.1: its messages are checked against the 2.1 schemas
+    (the `ocpp` package validates what it sends and receives) and answers are 2.1 classes."""
+
+    __test__ = False
+    _ocpp_version = "2.1"
+    _call = call21
+    _call_result = call_result21
+
+
 @contextlib.asynccontextmanager
 async def connect_station201(running: RunningHub, station_id: str, *,
-                             password: str | None = None) -> AsyncIterator[TestStation201]:
+                             password: str | None = None, version: str = "2.0.1"
+                             ) -> AsyncIterator[TestStation201]:
     headers = basic_auth(station_id, password) if password else None
+    subprotocol = f"ocpp{version}"
+    station_class = TestStation201On21 if version == "2.1" else TestStation201
     async with websockets.connect(
-        running.ws_url(station_id), subprotocols=["ocpp2.0.1"], additional_headers=headers,
+        running.ws_url(station_id), subprotocols=[subprotocol], additional_headers=headers,
         open_timeout=10,
     ) as ws:
-        assert ws.subprotocol == "ocpp2.0.1"
-        async with running_charge_point(TestStation201(station_id, ws)) as station:
+        assert ws.subprotocol == subprotocol
+        async with running_charge_point(station_class(station_id, ws)) as station:
             yield station
