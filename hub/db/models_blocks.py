@@ -97,3 +97,38 @@ class IdTokenErasure(Base):
     pseudonym: Mapped[str] = mapped_column(sa.String(36), unique=True)
     transactions: Mapped[int] = mapped_column(sa.Integer, default=0)
     erased_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Tariff(Base):
+    """What charging costs: for one connector, a whole station (``connector_id`` null) or the
+    hub's default (both null); the most specific one applies. Prices are net of tax."""
+
+    __tablename__ = "tariffs"
+    __table_args__ = (sa.UniqueConstraint("station_id", "connector_id",
+                                          name="uq_tariffs_station_connector"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    station_id: Mapped[str | None] = mapped_column(sa.String(48))
+    connector_id: Mapped[int | None] = mapped_column(sa.Integer)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    energy_price: Mapped[float] = mapped_column(sa.Float, default=0.0)  # per kWh
+    time_price: Mapped[float] = mapped_column(sa.Float, default=0.0)  # per hour
+    session_fee: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    tax_percent: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TransactionCost(Base):
+    """The cost of a transaction under its tariff: running while it charges, final at its end
+    (what the station was told in CostUpdated / TransactionEventResponse.totalCost)."""
+
+    __tablename__ = "transaction_costs"
+
+    transaction_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    net: Mapped[float] = mapped_column(sa.Float)
+    total: Mapped[float] = mapped_column(sa.Float)  # including tax
+    energy_wh: Mapped[float] = mapped_column(sa.Float)
+    seconds: Mapped[int] = mapped_column(sa.Integer)
+    final: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

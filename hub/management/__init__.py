@@ -24,6 +24,7 @@ from hub.management import (
     redirect_routes,
     station_block_routes,
     station_routes,
+    tariff_routes,
     wallbox_routes,
 )
 from hub.management.route_policy import add_post_forms, grant_scopes
@@ -44,7 +45,7 @@ def add_management_routes(app: web.Application) -> None:
     for module in (monitoring, ocpp_routes, ocpp_command_routes, charging_profile_routes,
                    firmware_routes, broker_routes, redirect_routes, data_routes, wallbox_routes,
                    station_routes, station_block_routes, privacy_routes,
-                   prometheus):
+                   tariff_routes, prometheus):
         before = set(app.router.routes())
         module.add_routes(app)
         if module is redirect_routes:

@@ -35,6 +35,7 @@ from hub.services import (
     report_parts,
     station_holdings,
     stations,
+    tariffs,
     transactions,
 )
 from hub.services.device_model import record_report
@@ -245,7 +246,7 @@ class StationSession201(StationSession, ChargePoint201):
         id_token = kwargs.get("id_token")
         auth = await authorize_id_token(self.hub, self.id, id_token) if id_token else None
         evse = kwargs.get("evse") or {}
-        await record_transaction_event(self.hub, TransactionEventIn(
+        result = await record_transaction_event(self.hub, TransactionEventIn(
             station_id=self.id, event_type=event_type, timestamp=at,
             trigger_reason=trigger_reason, seq_no=seq_no,
             ocpp_transaction_id=transaction_info["transaction_id"],
@@ -259,9 +260,12 @@ class StationSession201(StationSession, ChargePoint201):
             id_token_type=id_token["type"] if id_token else None,
             id_token_status=auth.status if auth else None, meter_value=meter_value),
             self.transactions)
-        if auth is None:
-            return call_result.TransactionEvent()
-        return call_result.TransactionEvent(id_token_info=id_token_info(auth))
+        # The final cost goes back in the answer to Ended (running costs: tariffs.CostUpdates).
+        cost = await tariffs.transaction_cost(self.hub, result.transaction_id, final=True) \
+            if result.ended and not result.duplicate else None
+        return call_result.TransactionEvent(
+            total_cost=cost.total if cost else None,
+            id_token_info=id_token_info(auth) if auth else None)
 
     @on(Action.meter_values)
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]],

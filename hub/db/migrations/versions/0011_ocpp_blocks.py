@@ -1,5 +1,5 @@
 """OCPP blocks: station report parts, monitors, display messages, network profiles, id-token
-erasures
+erasures, tariffs and transaction costs
 
 Revision ID: 0011_ocpp_blocks
 Revises: 0009_charging_profiles
@@ -61,9 +61,33 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_id_token_erasures')),
     sa.UniqueConstraint('pseudonym', name=op.f('uq_id_token_erasures_pseudonym'))
     )
+    op.create_table('tariffs',
+    sa.Column('id', ID, autoincrement=True, nullable=False),
+    sa.Column('station_id', sa.String(length=48), nullable=True),
+    sa.Column('connector_id', sa.Integer(), nullable=True),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('energy_price', sa.Float(), nullable=False),
+    sa.Column('time_price', sa.Float(), nullable=False),
+    sa.Column('session_fee', sa.Float(), nullable=False),
+    sa.Column('tax_percent', sa.Float(), nullable=False),
+    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tariffs')),
+    sa.UniqueConstraint('station_id', 'connector_id', name='uq_tariffs_station_connector')
+    )
+    op.create_table('transaction_costs',
+    sa.Column('transaction_id', sa.Integer(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('net', sa.Float(), nullable=False),
+    sa.Column('total', sa.Float(), nullable=False),
+    sa.Column('energy_wh', sa.Float(), nullable=False),
+    sa.Column('seconds', sa.Integer(), nullable=False),
+    sa.Column('final', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('transaction_id', name=op.f('pk_transaction_costs'))
+    )
 
 
 def downgrade() -> None:
-    for name in ('id_token_erasures', 'station_network_profiles', 'station_display_messages',
+    for name in ('transaction_costs', 'tariffs', 'id_token_erasures', 'station_network_profiles', 'station_display_messages',
                  'station_monitors', 'station_report_parts'):
         op.drop_table(name)
