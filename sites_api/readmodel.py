@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.db.models import Connector, LatestReading, MeterValue, Station, Transaction
+from hub.db.models_blocks import TransactionCost
 from sites_api.columns import SITE_IDS, raw, ts
 from sites_api.fuse_trees import load_fuse_trees
 from sites_api.models import (
@@ -44,6 +45,7 @@ CO = Connector.__table__
 T = Transaction.__table__
 LR = LatestReading.__table__
 MV = MeterValue.__table__
+TC = TransactionCost.__table__
 RC = RfidCard.__table__
 V = Vehicle.__table__
 
@@ -146,6 +148,7 @@ def _assemble(conn: sa.Connection, site_rows: Sequence[Any], site_ids: list[int]
     ports, sessions = _ports(conn, site_ids)
     samples = _readings(conn, site_ids) if sessions else {}
     soc_start = _soc_start(conn, site_ids) if sessions else {}
+    costs = _costs(conn, site_ids) if sessions else {}
     trees = load_fuse_trees(conn, site_ids)
 
     for (station_id, port_number), session in sessions.items():
@@ -161,6 +164,7 @@ def _assemble(conn: sa.Connection, site_rows: Sequence[Any], site_ids: list[int]
         session["latest_readings"] = readings
         session["energy_delivered_kwh"] = energy_delivered_kwh(mine_samples, meter_start)
         session["soc_start_percent"] = soc_start.get(tx)
+        session["cost"] = costs.get(tx)
 
     result = []
     for r in site_rows:
@@ -414,8 +418,21 @@ def _soc_start(conn: sa.Connection, site_ids: list[int]) -> dict[int, float]:
     return {tx: soc for tx, soc in conn.execute(_SOC_START, {"site_ids": site_ids})}
 
 
+def _costs_query() -> sa.Select[Any]:
+    active = _active_ports().with_only_columns(CO.c.current_transaction_id)
+    return sa.select(TC.c.transaction_id, TC.c.currency, TC.c.net, TC.c.total).where(
+        TC.c.transaction_id.in_(active))
+
+
+def _costs(conn: sa.Connection, site_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The running cost of each session under its tariff (hub.services.tariffs)."""
+    return {tx: {"currency": currency, "net": net, "total": total}
+            for tx, currency, net, total in conn.execute(_COSTS, {"site_ids": site_ids})}
+
+
 # Built once, executed with the page's site ids (see ``columns.SITE_IDS``).
 _CHARGERS = _chargers_query()
 _PORTS = _ports_query()
 _READINGS = _readings_query()
 _SOC_START = _soc_start_query()
+_COSTS = _costs_query()
