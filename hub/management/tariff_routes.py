@@ -52,7 +52,7 @@ async def _scope(hub: Hub, data: dict[str, Any]) -> tuple[str | None, int | None
 
 
 @operation("Set the tariff of a connector, a station or the hub's default", tags=TAGS,
-           body=TARIFF_BODY, response=TARIFF)
+           body=TARIFF_BODY, response=TARIFF, responses=s.NOT_FOUND)
 async def put_tariff(request: web.Request) -> web.Response:
     hub = hub_of(request)
     body = await json_body(request)

@@ -11,6 +11,7 @@ left out are filled in here with a fresh id.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from hub.ocpp_server.framing import FrameError, validate
 from hub.services.station_commands import V201, new_request_id, station_version
 
 V16 = "1.6"
+_REQUIRED = re.compile(r"^'([A-Za-z0-9_]+)' is a required property")
 #: Action -> the OCPP versions it is sent to by this path (``pnc-hub ocpp actions`` reads it).
 ACTIONS: dict[str, list[str]] = {
     "1.6": ["ClearCache", "ExtendedTriggerMessage", "TriggerMessage"],
@@ -58,7 +60,11 @@ class InvalidPayload(ValueError):
     def __init__(self, action: str, error: FrameError) -> None:
         super().__init__(f"invalid {action} payload: {error.description}")
         where = (error.details or {}).get("field")
-        self.field = "payload" + (f".{where.replace('/', '.')}" if where else "")
+        parts = ["payload", *(where.split("/") if where else [])]
+        missing = _REQUIRED.match(error.description)
+        if missing:  # a required property is named by the property, not by its parent
+            parts.append(missing.group(1))
+        self.field = ".".join(parts)
 
 
 def _snake(payload: dict[str, Any]) -> dict[str, Any]:
