@@ -34,6 +34,8 @@ from hub.services.transaction_events import TransactionEventIn, record_transacti
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 10
+# A station that ignores the question must not hold its one call slot for long.
+ASK_TIMEOUT = 10.0
 # The seqNo of the Ended event the hub records itself (the station's own are far below).
 HUB_END_SEQ_NO = 2**31 - 1
 
@@ -66,7 +68,8 @@ async def reconcile_transaction(hub: Hub, station_id: str, transaction_id: int,
     for _ in range(ATTEMPTS):
         try:
             status = await hub.commands.call(station_id, call201.GetTransactionStatus(
-                transaction_id=ocpp_transaction_id))
+                transaction_id=ocpp_transaction_id),
+                timeout=min(ASK_TIMEOUT, hub.commands.default_timeout))
         except CommandFailed as exc:
             log.info("%s: GetTransactionStatus %s not answered: %s", station_id,
                      ocpp_transaction_id, exc)
