@@ -56,6 +56,8 @@ class InvalidRequest(ValueError):
         self.field = (error.details or {}).get("field")
 
 
+# How a CallError for an answer that failed the schema begins (session21 tells it apart).
+INVALID_ANSWER = "invalid answer: "
 _snake_keys: dict[str, str] = {}
 _camel_keys: dict[str, str] = {}
 
@@ -292,7 +294,7 @@ class StationSession(ChargePoint):
             except FrameError as error:
                 self.hub.metrics.record("out", action, elapsed, error.code)
                 raise commands.CallError(self.id, action, error.code,
-                                         f"invalid answer: {error.description}") from None
+                                         f"{INVALID_ANSWER}{error.description}") from None
         self.hub.metrics.record("out", action, elapsed)
         result_cls = getattr(self._call_result, action)
         fields = result_cls.__dataclass_fields__

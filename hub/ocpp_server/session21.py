@@ -14,7 +14,9 @@ handlers (Plug&Charge) answer for 2.1 stations too.
 - SEND ``[6, id, action, payload]``: a message that expects no answer (periodic event streams).
   Validated and dispatched like a CALL when the hub handles the action; never answered.
 - CALLRESULTERROR ``[5, id, code, description, details]``: the station could not process the
-  hub's CALLRESULT to one of its calls. Logged and counted; nothing to answer.
+  hub's CALLRESULT to one of its calls. Logged and counted; nothing to answer. The hub sends
+  one itself when a station's CALLRESULT to a hub call fails the 2.1 schema (the command
+  still ends in a CallError for its caller).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from typing import Any
 
 from ocpp.messages import Call
@@ -30,7 +33,9 @@ from ocpp.v21 import call as call21
 from ocpp.v21 import call_result as call_result21
 from ocpp.v21.enums import Action as Action21
 
+from hub import commands
 from hub.ocpp_server.framing import FrameError, validate
+from hub.ocpp_server.session import INVALID_ANSWER
 from hub.ocpp_server.session201 import StationSession201, check_int32
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,20 @@ class StationSession21(StationSession201):
     # The package's 2.1 dataclasses for answers to the hub's calls (ocpp ChargePoint).
     _call = call21
     _call_result = call_result21
+
+    async def call(self, payload: Any, suppress: bool = False, unique_id: str | None = None,
+                   skip_schema_validation: bool = False, *, timeout: float | None = None
+                   ) -> Any:
+        unique_id = unique_id or str(uuid.uuid4())
+        try:
+            return await super().call(payload, suppress, unique_id, skip_schema_validation,
+                                      timeout=timeout)
+        except commands.CallError as error:
+            if error.description.startswith(INVALID_ANSWER):
+                frame = json.dumps([CALL_RESULT_ERROR, unique_id, error.code,
+                                    error.description, {}])
+                await self._send(frame, CALL_RESULT_ERROR, unique_id, error.action)
+            raise
 
     async def route_message(self, raw: str | bytes) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw

@@ -22,6 +22,15 @@ class TestStation21(ChargePoint):
     def __init__(self, station_id: str, connection: Any) -> None:
         super().__init__(station_id, connection, response_timeout=10)
         self.received: list[Received] = []
+        # Frames the `ocpp` package cannot parse (CALLRESULTERROR from the hub), as sent.
+        self.new_frames: list[list[Any]] = []
+
+    async def route_message(self, raw_msg: str) -> None:
+        frame = json.loads(raw_msg)
+        if frame and frame[0] in (5, 6):
+            self.new_frames.append(frame)
+            return
+        await super().route_message(raw_msg)
 
     def _answer(self, action: str, answer: Any, **payload: Any) -> Any:
         self.received.append(Received(action, payload))
@@ -48,6 +57,12 @@ class TestStation21(ChargePoint):
     @on(Action.trigger_message)
     def on_trigger_message(self, **kw: Any) -> Any:
         return self._answer("TriggerMessage", call_result.TriggerMessage(status="Accepted"),
+                            **kw)
+
+    @on(Action.unlock_connector, skip_schema_validation=True)
+    def on_unlock(self, **kw: Any) -> Any:
+        # Not a 2.1 UnlockStatusEnumType value: the hub must refuse this answer.
+        return self._answer("UnlockConnector", call_result.UnlockConnector(status="Jammed"),
                             **kw)
 
     @on(Action.cost_updated)

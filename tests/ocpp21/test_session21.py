@@ -138,7 +138,17 @@ async def test_send_and_callresulterror_frames_and_2_1_only_actions(hub: Running
         await wait_for(lambda: hub.hub.metrics.snapshot("in").get("(CALLRESULTERROR)"))
         await wait_for(lambda: hub.hub.metrics.snapshot("in").get("NotifyPeriodicEventStream"))
         assert session.messages_out == sent_before
+        assert cp.new_frames == []
         assert hub.hub.metrics.snapshot("in")["NotifyPeriodicEventStream"]["errors"] == 1
+
+        # The station's answer to a hub call fails the 2.1 schema: the caller gets a 502 and
+        # the station a CALLRESULTERROR naming the problem.
+        status, body = await post(hub, "/api/unlockConnector", {"station_id": SID,
+                                                                "connector_id": 1})
+        assert (status, body["error"]) == (502, "charger_error"), body
+        [frame] = await wait_for(lambda: cp.new_frames)
+        assert frame[0] == 5 and frame[2] == "PropertyConstraintViolation", frame
+        assert "Jammed" in frame[3]
 
         # 2.1-only actions the hub does not serve: NotImplemented, as OCPP-J says.
         with pytest.raises(OcppNotImplemented):
