@@ -3,9 +3,10 @@
 The token (RFID uid, eMAID, ...) is replaced everywhere the core keeps it by one random
 pseudonym, ``erased-<16 hex>``: transactions stay (billing, statistics, energy totals), but no
 longer name the customer, and the transactions of the same token still belong together. The
-token's id_tags row goes; the message log's frames are rewritten; the erasure is recorded by its
-pseudonym only. Features keep their own personal data (OICP CDRs, Plug&Charge contracts): they
-hook ``IdTokenErased`` with ``hub.bus.on_commit`` and pseudonymise in the same transaction.
+token's id_tags row goes; the message log's frames are rewritten; the customer-information
+reports stations sent about it are deleted; the erasure is recorded by its pseudonym only.
+Features keep their own personal data (OICP sessions, Plug&Charge contracts): they hook
+``IdTokenErased`` with ``hub.bus.on_commit`` and pseudonymise in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.context import Hub
 from hub.db.models import IdTag, OcppMessage, Reservation, Transaction
 from hub.db.models201 import TransactionEventRecord
-from hub.db.models_blocks import IdTokenErasure
+from hub.db.models_blocks import IdTokenErasure, StationReportPart
 from hub.events import IdTokenErased
+from hub.services.report_parts import CUSTOMER_INFORMATION
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ async def erase_id_token(hub: Hub, id_token: str) -> Erasure:
         await _replace(conn, IdTag.__table__.c.parent_id_tag, id_token, pseudonym)
         removed = (await conn.execute(sa.delete(IdTag).where(IdTag.id_tag == id_token)))
         messages = await _rewrite_messages(conn, quoted, pseudonym)
+        # What stations reported about the customer (CustomerInformation) goes entirely.
+        await conn.execute(sa.delete(StationReportPart).where(
+            StationReportPart.kind == CUSTOMER_INFORMATION,
+            sa.cast(StationReportPart.data, sa.Text).contains(id_token, autoescape=True)))
         await conn.execute(sa.insert(IdTokenErasure).values(
             pseudonym=pseudonym, transactions=transactions))
         await hub.bus.run_in_transaction(conn, event)

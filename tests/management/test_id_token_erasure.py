@@ -11,6 +11,7 @@ from hub.auth import create_token
 from hub.db.models import IdTag, OcppMessage, Transaction
 from hub.db.models201 import TransactionEventRecord
 from hub.db.models_blocks import IdTokenErasure
+from hub.services import report_parts
 from tests.hub.harness import RunningHub, now, wait_for
 from tests.management.conftest import Api
 from tests.ocpp201.harness201 import connect_station201
@@ -40,6 +41,9 @@ async def test_erasure_pseudonymises_and_keeps_transactions(hub: RunningHub,
                     {"value": 1000 + seq_no * 5000,
                      "measurand": "Energy.Active.Import.Register"}]}]), suppress=False)
     await wait_for(lambda: logged(hub, TOKEN))
+    for request_id, text in ((1, f"token {TOKEN}: 2 sessions"), (2, "token OTHER: none")):
+        await report_parts.record_part(hub.hub, "CP-GDPR", report_parts.CUSTOMER_INFORMATION,
+                                       request_id, 0, False, None, text)
 
     commands_only = await create_token(hub.hub.sessions, "ops", ["commands"])
     denied = await api.call("POST", "/api/idTokens/erase", json={"id_token": TOKEN},
@@ -67,4 +71,6 @@ async def test_erasure_pseudonymises_and_keeps_transactions(hub: RunningHub,
     assert tags == {"CHILD": pseudonym}
     assert [(e.pseudonym, e.transactions) for e in erasures] == [(pseudonym, 1)]
     assert await logged(hub, TOKEN) == 0
+    assert await report_parts.reports(hub.hub, "CP-GDPR",
+                                      report_parts.CUSTOMER_INFORMATION) == [2]
     assert await logged(hub, pseudonym) >= 2
