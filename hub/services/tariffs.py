@@ -29,11 +29,19 @@ from hub.db.base import utcnow
 from hub.db.models import Transaction
 from hub.db.models_blocks import Tariff, TransactionCost
 from hub.db.upsert import upsert
-from hub.events import TransactionEnded, TransactionUpdated
+from hub.events import Event, TransactionEnded, TransactionUpdated
 
 log = logging.getLogger(__name__)
 
 COST_UPDATE_INTERVAL = 60.0  # seconds between two CostUpdated of one transaction
+TARIFF_CACHE_SECONDS = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TariffsChanged(Event):
+    """A tariff was set or removed (the running-cost cache reloads). Not about one station."""
+
+    station_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,15 +85,32 @@ def _scope(station_id: str | None, connector_id: int | None) -> Any:
     return sa.and_(station, connector)
 
 
+TariffRows = dict[tuple[str | None, int | None], TariffTerms]
+
+
+def applicable(rows: TariffRows, station_id: str, connector_id: int | None
+               ) -> TariffTerms | None:
+    """The tariff that applies to a connector: its own, its station's, or the default."""
+    for scope in ((station_id, connector_id), (station_id, None), (None, None)):
+        if scope in rows:
+            return rows[scope]
+    return None
+
+
+async def all_tariffs(hub: Hub) -> TariffRows:
+    async with hub.sessions() as session:
+        rows = (await session.execute(sa.select(Tariff))).scalars().all()
+    return {(r.station_id, r.connector_id): _terms(r) for r in rows}
+
+
 async def tariff_for(hub: Hub, station_id: str, connector_id: int | None
                      ) -> TariffTerms | None:
-    """The tariff that applies to a connector: its own, its station's, or the default."""
     async with hub.sessions() as session:
         rows = (await session.execute(sa.select(Tariff).where(sa.or_(
             _scope(station_id, connector_id), _scope(station_id, None), _scope(None, None)
         )))).scalars().all()
-    ranked = sorted(rows, key=lambda r: (r.station_id is None, r.connector_id is None))
-    return _terms(ranked[0]) if ranked else None
+    return applicable({(r.station_id, r.connector_id): _terms(r) for r in rows}, station_id,
+                      connector_id)
 
 
 async def set_tariff(hub: Hub, station_id: str | None, connector_id: int | None,
@@ -103,6 +128,7 @@ async def set_tariff(hub: Hub, station_id: str | None, connector_id: int | None,
             await conn.execute(sa.update(Tariff).where(Tariff.id == found).values(**values))
 
     await hub.committer.run(work)
+    hub.bus.publish(TariffsChanged())
 
 
 async def delete_tariff(hub: Hub, station_id: str | None, connector_id: int | None) -> bool:
@@ -110,7 +136,9 @@ async def delete_tariff(hub: Hub, station_id: str | None, connector_id: int | No
         result = await conn.execute(sa.delete(Tariff).where(_scope(station_id, connector_id)))
         return bool(result.rowcount)
 
-    return bool(await hub.committer.run(work))
+    removed = bool(await hub.committer.run(work))
+    hub.bus.publish(TariffsChanged())
+    return removed
 
 
 async def list_tariffs(hub: Hub) -> list[dict[str, Any]]:
@@ -134,15 +162,16 @@ async def _keep(hub: Hub, transaction_id: int, cost: Cost, final: bool) -> None:
 
 
 async def transaction_cost(hub: Hub, transaction_id: int, *, final: bool = False,
-                           energy_register_wh: float | None = None,
-                           at: datetime | None = None) -> Cost | None:
-    """The transaction's cost under its tariff (None without one), kept. Running: up to
-    ``energy_register_wh`` and ``at``; final: from its meter stop and stop time."""
+                           energy_register_wh: float | None = None, at: datetime | None = None,
+                           terms: TariffTerms | None = None) -> Cost | None:
+    """The transaction's cost under its tariff (``terms``, else looked up; None without one),
+    kept. Running: up to ``energy_register_wh`` and ``at``; final: from its meter stop and
+    stop time."""
     async with hub.sessions() as session:
         tx = await session.get(Transaction, transaction_id)
     if tx is None:
         return None
-    terms = await tariff_for(hub, tx.station_id, tx.connector_id)
+    terms = terms or await tariff_for(hub, tx.station_id, tx.connector_id)
     if terms is None:
         return None
     register = tx.meter_stop if final else energy_register_wh
@@ -164,20 +193,39 @@ async def costs_of(hub: Hub, transaction_ids: list[int]) -> dict[int, dict[str, 
 
 class CostUpdates:
     """Running costs: after each committed TransactionUpdated, CostUpdated to a 2.0.1/2.1
-    station (throttled); the final cost of every transaction at TransactionEnded."""
+    station (throttled); the final cost of every transaction at TransactionEnded.
+
+    The tariffs are kept in memory (reloaded on TariffsChanged, and at least every
+    ``TARIFF_CACHE_SECONDS`` for changes made by another node), so that a meter value of a
+    connector without a tariff costs no database read."""
 
     def __init__(self, hub: Hub, interval: float = COST_UPDATE_INTERVAL) -> None:
         self.hub = hub
         self.interval = interval
         self._last: dict[int, float] = {}
+        self._tariffs: TariffRows | None = None
+        self._loaded = 0.0
+
+    async def on_changed(self, event: TariffsChanged) -> None:
+        self._tariffs = None
+
+    async def _applicable(self, station_id: str, connector_id: int) -> TariffTerms | None:
+        if self._tariffs is None or time.monotonic() - self._loaded > TARIFF_CACHE_SECONDS:
+            self._tariffs = await all_tariffs(self.hub)
+            self._loaded = time.monotonic()
+        return applicable(self._tariffs, station_id, connector_id)
 
     async def on_updated(self, event: TransactionUpdated) -> None:
         now = time.monotonic()
         if now - self._last.get(event.transaction_id, -self.interval) < self.interval:
             return
+        terms = await self._applicable(event.station_id, event.connector_id)
+        if terms is None:
+            return
         self._last[event.transaction_id] = now
         cost = await transaction_cost(self.hub, event.transaction_id,
-                                      energy_register_wh=event.energy_wh, at=event.at)
+                                      energy_register_wh=event.energy_wh, at=event.at,
+                                      terms=terms)
         if cost is None or self.hub.commands.ocpp_version(event.station_id) != "2.0.1":
             return
         async with self.hub.sessions() as session:
@@ -193,11 +241,14 @@ class CostUpdates:
 
     async def on_ended(self, event: TransactionEnded) -> None:
         self._last.pop(event.transaction_id, None)
-        await transaction_cost(self.hub, event.transaction_id, final=True)
+        terms = await self._applicable(event.station_id, event.connector_id)
+        if terms is not None:
+            await transaction_cost(self.hub, event.transaction_id, final=True, terms=terms)
 
 
 def register_cost_updates(hub: Hub) -> CostUpdates:
     updates = CostUpdates(hub)
     hub.bus.subscribe(TransactionUpdated, updates.on_updated)
+    hub.bus.subscribe(TariffsChanged, updates.on_changed)
     hub.bus.subscribe(TransactionEnded, updates.on_ended)
     return updates
