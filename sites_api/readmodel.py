@@ -148,7 +148,6 @@ def _assemble(conn: sa.Connection, site_rows: Sequence[Any], site_ids: list[int]
     ports, sessions = _ports(conn, site_ids)
     samples = _readings(conn, site_ids) if sessions else {}
     soc_start = _soc_start(conn, site_ids) if sessions else {}
-    costs = _costs(conn, site_ids) if sessions else {}
     trees = load_fuse_trees(conn, site_ids)
 
     for (station_id, port_number), session in sessions.items():
@@ -164,7 +163,6 @@ def _assemble(conn: sa.Connection, site_rows: Sequence[Any], site_ids: list[int]
         session["latest_readings"] = readings
         session["energy_delivered_kwh"] = energy_delivered_kwh(mine_samples, meter_start)
         session["soc_start_percent"] = soc_start.get(tx)
-        session["cost"] = costs.get(tx)
 
     result = []
     for r in site_rows:
@@ -308,7 +306,8 @@ def _ports_query() -> sa.Select[Any]:
         T.c.ocpp_transaction_id, RC.c.id.label("card_id"), RC.c.name.label("card_name"),
         RC.c.customer_name, V.c.id.label("vehicle_id"), V.c.make.label("vehicle_make"),
         V.c.model.label("vehicle_model"), V.c.name.label("vehicle_name"),
-        V.c.vin.label("vehicle_vin"))
+        V.c.vin.label("vehicle_vin"), TC.c.currency.label("cost_currency"),
+        TC.c.net.label("cost_net"), TC.c.total.label("cost_total"))
         .select_from(
             P.join(C, C.c.id == P.c.charger_id)
             .join(S, S.c.id == C.c.site_id)
@@ -317,7 +316,9 @@ def _ports_query() -> sa.Select[Any]:
             .outerjoin(T, sa.and_(T.c.id == CO.c.current_transaction_id,
                                   T.c.status == "active"))
             .outerjoin(RC, card_join)
-            .outerjoin(V, V.c.id == RC.c.vehicle_id))
+            .outerjoin(V, V.c.id == RC.c.vehicle_id)
+            # The running cost (hub.services.tariffs), in the same query: no extra round trip.
+            .outerjoin(TC, TC.c.transaction_id == T.c.id))
         .where(C.c.site_id.in_(SITE_IDS))
         .order_by(P.c.charger_id, P.c.port_number))
 
@@ -329,7 +330,8 @@ def _ports(conn: sa.Connection, site_ids: list[int]
     for (port_id, charger_id, name, port_number, max_kw, connector_type, power_type, evse_id,
          station_id, status, error_code, info, vendor_error_code, status_timestamp, tx_id,
          start_timestamp, id_tag, meter_start, ocpp_transaction_id, card_id, card_name,
-         customer_name, vehicle_id, vehicle_make, vehicle_model, vehicle_name, vehicle_vin) in (
+         customer_name, vehicle_id, vehicle_make, vehicle_model, vehicle_name, vehicle_vin,
+         cost_currency, cost_net, cost_total) in (
             conn.execute(_PORTS, {"site_ids": site_ids})):
         session = None
         if tx_id is not None:
@@ -348,6 +350,8 @@ def _ports(conn: sa.Connection, site_ids: list[int]
                     "name": vehicle_name, "vin": vehicle_vin},
                 "rfid": None if card_id is None else {"id": str(card_id), "name": card_name},
                 "customer": None if not customer_name else {"name": customer_name},
+                "cost": None if cost_currency is None else {
+                    "currency": cost_currency, "net": cost_net, "total": cost_total},
                 "_tx": tx_id, "_start": start_timestamp, "_meter_start": meter_start,
             }
             sessions[(station_id, port_number)] = session
@@ -418,21 +422,8 @@ def _soc_start(conn: sa.Connection, site_ids: list[int]) -> dict[int, float]:
     return {tx: soc for tx, soc in conn.execute(_SOC_START, {"site_ids": site_ids})}
 
 
-def _costs_query() -> sa.Select[Any]:
-    active = _active_ports().with_only_columns(CO.c.current_transaction_id)
-    return sa.select(TC.c.transaction_id, TC.c.currency, TC.c.net, TC.c.total).where(
-        TC.c.transaction_id.in_(active))
-
-
-def _costs(conn: sa.Connection, site_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The running cost of each session under its tariff (hub.services.tariffs)."""
-    return {tx: {"currency": currency, "net": net, "total": total}
-            for tx, currency, net, total in conn.execute(_COSTS, {"site_ids": site_ids})}
-
-
 # Built once, executed with the page's site ids (see ``columns.SITE_IDS``).
 _CHARGERS = _chargers_query()
 _PORTS = _ports_query()
 _READINGS = _readings_query()
 _SOC_START = _soc_start_query()
-_COSTS = _costs_query()
