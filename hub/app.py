@@ -56,6 +56,9 @@ from hub.services import stations
 from hub.services.charging_profile_record import register_charging_profile_record
 from hub.services.command_effects import register_command_effects
 from hub.services.command_effects201 import register_command_effects201
+from hub.services.station_holdings import register_holding_effects
+from hub.services.tariffs import register_cost_updates
+from hub.services.transaction_reconcile import register_transaction_reconciler
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +179,9 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
         register_command_effects(hub)
         register_activity_log(hub, activity)
         register_command_effects201(hub)
+        register_holding_effects(hub)
+        register_transaction_reconciler(hub)
+        register_cost_updates(hub)
         register_charging_profile_record(hub)
         app[HUB] = hub
         app[TOKENS] = TokenVerifier(hub.sessions)

@@ -88,8 +88,12 @@ class Commands:
         return station_id in self._registry
 
     def ocpp_version(self, station_id: str) -> str | None:
+        """The version whose commands the station takes: a 2.1 station takes the 2.0.1 ones
+        (its session validates them against the 2.1 schemas)."""
         session = self._registry.get(station_id)
-        return session.ocpp_version if session else None
+        if session is None:
+            return None
+        return getattr(session, "service_version", "") or session.ocpp_version
 
     async def call(self, station_id: str, request: Any, timeout: float | None = None) -> Any:
         """Send ``request`` (an ``ocpp`` call dataclass) and return the response dataclass."""
@@ -108,8 +112,9 @@ class Commands:
         if self.activity is not None:
             self.activity.info("command %s sent to station %s: %s", action, station_id,
                                getattr(response, "status", "answered"))
+        family = getattr(session, "service_version", "") or session.ocpp_version
         for version, effect in self._effects.get(action, ()):
-            if version is not None and version != session.ocpp_version:
+            if version is not None and version != family:
                 continue
             try:
                 await effect(station_id, request, response)

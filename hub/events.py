@@ -145,6 +145,17 @@ class EvseDataChanged(Event):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class IdTokenErased(Event):
+    """GDPR: the hub replaced ``id_token`` by ``pseudonym`` in its records
+    (hub.services.id_token_erasure); features pseudonymise theirs in the same transaction.
+    Not about one station: ``station_id`` is empty."""
+
+    station_id: str = ""
+    id_token: str
+    pseudonym: str
+
+
 E = TypeVar("E", bound=Event)
 AfterCommitHandler = Callable[[Any], Awaitable[None]]
 InTransactionHandler = Callable[[AsyncConnection, Any], Awaitable[None]]

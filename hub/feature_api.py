@@ -55,6 +55,7 @@ CORE_MODULES: tuple[str, ...] = (
     "hub.db.base",
     "hub.db.group_commit",
     "hub.db.models",
+    "hub.db.models_blocks",  # transaction costs (Sites API sessions)
     "hub.db.upsert",
     "hub.errors",
     "hub.events",

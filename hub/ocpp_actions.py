@@ -7,7 +7,8 @@ Derived from the code, never written by hand:
   ``Hub.handle_data_transfer``: DataTransfer by vendorId/messageId), recorded by letting each
   feature register its handlers on a recorder (``Feature.ocpp_handlers``);
 - hub -> station: every place the source builds a request from ``ocpp.v16.call`` or
-  ``ocpp.v201.call`` (read with ``ast``: module and function). A site that picks the request
+  ``ocpp.v201.call`` (read with ``ast``: module and function); 2.1 stations get the 2.0.1
+  requests (``shared_outgoing``). A site that picks the request
   class by name (``getattr(call201, action)``) sends the actions of its module's ``ACTIONS``.
 
 The core imports no feature: the caller (the CLI, beside the app factory) passes the features.
@@ -61,9 +62,10 @@ def _where(function: Callable[..., Any]) -> tuple[str, str]:
 
 def _session_classes() -> dict[str, type]:
     from hub.ocpp_server.session16 import StationSession16
+    from hub.ocpp_server.session21 import StationSession21
     from hub.ocpp_server.session201 import StationSession201
 
-    return {"1.6": StationSession16, "2.0.1": StationSession201}
+    return {"1.6": StationSession16, "2.0.1": StationSession201, "2.1": StationSession21}
 
 
 def _core_handlers(session_class: type) -> dict[str, Callable[..., Any]]:
@@ -88,8 +90,10 @@ def _split(session_class: type, recorder: HandlerRecorder, action: str) -> bool:
 def incoming(recorder: HandlerRecorder) -> Iterator[ActionRow]:
     for version, session_class in _session_classes().items():
         core = _core_handlers(session_class)
+        # A 2.1 session takes the features' 2.0.1 handlers (StationSession.service_version).
+        shared = getattr(session_class, "service_version", "") or version
         for action, handler in core.items():
-            feature = recorder.action_handlers.get((version, action))
+            feature = recorder.action_handlers.get((shared, action))
             if feature is None:
                 yield ActionRow(version, IN, action, *_where(handler))
                 continue
@@ -99,7 +103,7 @@ def incoming(recorder: HandlerRecorder) -> Iterator[ActionRow]:
                 f"without the feature: {fallback}"
             yield ActionRow(version, IN, action, *_where(feature), note=note)
         for (feature_version, action), feature in recorder.action_handlers.items():
-            if feature_version == version and action not in core:
+            if feature_version == shared and action not in core:
                 yield ActionRow(version, IN, action, *_where(feature))
         for (vendor, message_id), handler in recorder.data_transfer_handlers.items():
             yield ActionRow(version, IN, f"DataTransfer {vendor}/{message_id or '*'}",
@@ -126,11 +130,16 @@ def _call_modules(tree: ast.AST) -> dict[str, list[str]]:
     return names
 
 
-def _module_actions(tree: ast.Module) -> list[str]:
+def _module_actions(tree: ast.Module) -> list[str] | dict[str, list[str]]:
+    """The module's ``ACTIONS``: a list, or a dict of OCPP version -> list (a module that sends
+    some actions to one version only)."""
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "ACTIONS" for t in node.targets):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None and any(
+                isinstance(t, ast.Name) and t.id == "ACTIONS"
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
             value = ast.literal_eval(node.value)
+            if isinstance(value, dict):
+                return {str(k): [str(v) for v in vs] for k, vs in value.items()}
             return [str(v) for v in value]
     return []
 
@@ -164,8 +173,12 @@ class _SendSites(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:  # noqa: N802
         if isinstance(node.func, ast.Name) and node.func.id == "getattr" and node.args and \
                 isinstance(node.args[0], ast.Name) and node.args[0].id in self.calls:
-            for action in self.declared:
-                self._row(self.calls[node.args[0].id], action, note="by name, from ACTIONS")
+            versions = self.calls[node.args[0].id]
+            declared = self.declared
+            for version in versions:
+                actions = declared.get(version, []) if isinstance(declared, dict) else declared
+                for action in actions:
+                    self._row([version], action, note="by name, from ACTIONS")
         self.generic_visit(node)
 
 
@@ -182,6 +195,19 @@ def outgoing(packages: Iterable[str]) -> Iterator[ActionRow]:
             yield from visitor.rows
 
 
+def shared_outgoing(rows: Iterable[ActionRow]) -> Iterator[ActionRow]:
+    """The requests a 2.1 station gets: the 2.0.1 ones whose action 2.1 still has (the
+    session validates them against the 2.1 schema)."""
+    from ocpp.v21.enums import Action as Action21
+
+    known21 = {a.value for a in Action21}
+    for row in rows:
+        if row.version == "2.0.1" and row.direction == OUT and row.action in known21:
+            note = "the 2.0.1 request, checked against the 2.1 schema"
+            yield ActionRow("2.1", OUT, row.action, row.module, row.handler,
+                            f"{row.note}; {note}" if row.note else note)
+
+
 def action_table(feature_handlers: Iterable[Callable[[Any], None]],
                  packages: Iterable[str]) -> list[ActionRow]:
     """Every action: ``feature_handlers`` register on a recorder; ``packages`` are scanned for
@@ -190,6 +216,7 @@ def action_table(feature_handlers: Iterable[Callable[[Any], None]],
     for register in feature_handlers:
         register(recorder)
     rows = set(incoming(recorder)) | set(outgoing(packages))
+    rows |= set(shared_outgoing(rows))
     return sorted(rows, key=lambda r: (r.version, r.direction != IN, r.action, r.module,
                                        r.handler))
 

@@ -20,6 +20,7 @@ from hub.db.group_commit import write_pending
 from hub.db.models import MeterValue, Transaction
 from hub.events import (
     EvseDataChanged,
+    IdTokenErased,
     StationConnected,
     StationDisconnected,
     StatusChanged,
@@ -29,6 +30,7 @@ from hub.events import (
     TransactionUpdated,
 )
 from oicp import eichrecht, messages, outbox
+from oicp.erasure import erase_session_token
 from oicp.models import (
     ACTIVE,
     AUTHORIZE,
@@ -75,6 +77,7 @@ class FactHooks:
         bus.on_commit(TransactionUpdated, self.on_updated)
         bus.on_commit(TransactionEnded, self.on_ended)
         bus.on_commit(TransactionAuthorized, self.on_authorized)
+        bus.on_commit(IdTokenErased, self.on_id_token_erased)
         events: list[type[Any]] = [StatusChanged, StationConnected, StationDisconnected,
                                    TransactionStarted, TransactionAuthorized,
                                    TransactionUpdated, TransactionEnded]
@@ -87,6 +90,10 @@ class FactHooks:
 
     async def _wake(self, _event: Any) -> None:
         self.rt.worker.wake()
+
+    async def on_id_token_erased(self, conn: AsyncConnection, event: IdTokenErased) -> None:
+        """GDPR: the roaming sessions of an erased token name its pseudonym instead."""
+        await erase_session_token(conn, event.id_token, event.pseudonym)
 
     # -- EVSE data and status -----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.db.models import Connector, LatestReading, MeterValue, Station, Transaction
+from hub.db.models_blocks import TransactionCost
 from sites_api.columns import SITE_IDS, raw, ts
 from sites_api.fuse_trees import load_fuse_trees
 from sites_api.models import (
@@ -44,6 +45,7 @@ CO = Connector.__table__
 T = Transaction.__table__
 LR = LatestReading.__table__
 MV = MeterValue.__table__
+TC = TransactionCost.__table__
 RC = RfidCard.__table__
 V = Vehicle.__table__
 
@@ -304,7 +306,8 @@ def _ports_query() -> sa.Select[Any]:
         T.c.ocpp_transaction_id, RC.c.id.label("card_id"), RC.c.name.label("card_name"),
         RC.c.customer_name, V.c.id.label("vehicle_id"), V.c.make.label("vehicle_make"),
         V.c.model.label("vehicle_model"), V.c.name.label("vehicle_name"),
-        V.c.vin.label("vehicle_vin"))
+        V.c.vin.label("vehicle_vin"), TC.c.currency.label("cost_currency"),
+        TC.c.net.label("cost_net"), TC.c.total.label("cost_total"))
         .select_from(
             P.join(C, C.c.id == P.c.charger_id)
             .join(S, S.c.id == C.c.site_id)
@@ -313,7 +316,9 @@ def _ports_query() -> sa.Select[Any]:
             .outerjoin(T, sa.and_(T.c.id == CO.c.current_transaction_id,
                                   T.c.status == "active"))
             .outerjoin(RC, card_join)
-            .outerjoin(V, V.c.id == RC.c.vehicle_id))
+            .outerjoin(V, V.c.id == RC.c.vehicle_id)
+            # The running cost (hub.services.tariffs), in the same query: no extra round trip.
+            .outerjoin(TC, TC.c.transaction_id == T.c.id))
         .where(C.c.site_id.in_(SITE_IDS))
         .order_by(P.c.charger_id, P.c.port_number))
 
@@ -325,7 +330,8 @@ def _ports(conn: sa.Connection, site_ids: list[int]
     for (port_id, charger_id, name, port_number, max_kw, connector_type, power_type, evse_id,
          station_id, status, error_code, info, vendor_error_code, status_timestamp, tx_id,
          start_timestamp, id_tag, meter_start, ocpp_transaction_id, card_id, card_name,
-         customer_name, vehicle_id, vehicle_make, vehicle_model, vehicle_name, vehicle_vin) in (
+         customer_name, vehicle_id, vehicle_make, vehicle_model, vehicle_name, vehicle_vin,
+         cost_currency, cost_net, cost_total) in (
             conn.execute(_PORTS, {"site_ids": site_ids})):
         session = None
         if tx_id is not None:
@@ -344,6 +350,8 @@ def _ports(conn: sa.Connection, site_ids: list[int]
                     "name": vehicle_name, "vin": vehicle_vin},
                 "rfid": None if card_id is None else {"id": str(card_id), "name": card_name},
                 "customer": None if not customer_name else {"name": customer_name},
+                "cost": None if cost_currency is None else {
+                    "currency": cost_currency, "net": cost_net, "total": cost_total},
                 "_tx": tx_id, "_start": start_timestamp, "_meter_start": meter_start,
             }
             sessions[(station_id, port_number)] = session

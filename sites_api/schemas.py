@@ -39,6 +39,8 @@ SESSION = _obj({
                      "vin": _t("string", True)}, nullable=True),
     "rfid": _obj({"id": _t("string"), "name": _t("string", True)}, nullable=True),
     "customer": _obj({"name": _t("string")}, nullable=True),
+    "cost": _obj({"currency": _t("string"), "net": _t("number"),
+                  "total": _t("number", description="including tax")}, nullable=True),
 }, nullable=True)
 
 PORT = _obj({

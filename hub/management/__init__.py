@@ -17,10 +17,14 @@ from hub.management import (
     data_routes,
     firmware_routes,
     monitoring,
+    ocpp_command_routes,
     ocpp_routes,
+    privacy_routes,
     prometheus,
     redirect_routes,
+    station_block_routes,
     station_routes,
+    tariff_routes,
     wallbox_routes,
 )
 from hub.management.route_policy import add_post_forms, grant_scopes
@@ -38,16 +42,17 @@ def add_management_routes(app: web.Application) -> None:
     app[TRACKER] = ConnectionTracker()
     app[WATCHER] = TransactionWatcher()
     app.cleanup_ctx.append(tracking)
-    for module in (monitoring, ocpp_routes, charging_profile_routes, firmware_routes,
-                   broker_routes, redirect_routes, data_routes, wallbox_routes, station_routes,
-                   prometheus):
+    for module in (monitoring, ocpp_routes, ocpp_command_routes, charging_profile_routes,
+                   firmware_routes, broker_routes, redirect_routes, data_routes, wallbox_routes,
+                   station_routes, station_block_routes, privacy_routes,
+                   tariff_routes, prometheus):
         before = set(app.router.routes())
         module.add_routes(app)
         if module is redirect_routes:
             continue  # admin only: even its GETs (/setRedirect) change where stations go
         grant_scopes([r for r in app.router.routes() if r not in before],
-                     commands=module in (ocpp_routes, charging_profile_routes,
-                                         firmware_routes))
+                     commands=module in (ocpp_routes, ocpp_command_routes,
+                                         charging_profile_routes, firmware_routes))
     add_post_forms(app)
     api_token_routes.add_routes(app)  # admin only
     app.router.add_get("/op_api_docs", op_api_docs)

@@ -44,8 +44,8 @@ LOCAL_AUTH_KEYS = ("LocalAuthListEnabled", "LocalAuthListMaxLength", "SendLocalL
                    "AllowOfflineTxForUnknownId")
 LOCAL_AUTH_WRITABLE = ("LocalAuthListEnabled", "LocalAuthorizeOffline", "LocalPreAuthorize",
                        "AuthorizationCacheEnabled", "AllowOfflineTxForUnknownId")
-TRIGGERABLE = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
-               "Heartbeat", "MeterValues", "StatusNotification")
+TRIGGER_BODY = s.station_body(("requested_message",), connector_id=s.CONNECTOR_ID,
+                              requested_message=s.enum(*station_commands.TRIGGERABLE))
 
 
 def config_value(value: Any, field: str) -> str:
@@ -251,8 +251,11 @@ async def trigger(hub: Hub, body: dict[str, Any], message: str) -> web.Response:
     connector_id = int_field(body, "connector_id", "connectorId")
     station_id = await station_from(hub, body)
     await ensure_known(hub, station_id)
-    status = await station_commands.trigger_message(
-        hub, station_id, message, connector_id, command_timeout(body))
+    try:
+        status = await station_commands.trigger_message(
+            hub, station_id, message, connector_id, command_timeout(body))
+    except station_commands.UnknownTrigger as exc:
+        raise bad_request("requested_message", str(exc)) from None
     return web.json_response({"status": status, "requested_message": message})
 
 
@@ -267,11 +270,17 @@ def _trigger_route(message: str, with_connector: bool) -> Any:
     return handler
 
 
-@operation("Send any TriggerMessage", tags=TAGS, body=s.TRIGGER_BODY, response=s.STATUS,
-           responses=s.COMMAND_ERRORS)
+@operation("Send any TriggerMessage (1.6 and 2.0.1 names; 1.6 ExtendedTriggerMessage for "
+           "LogStatusNotification and certificate signing)", tags=TAGS, body=TRIGGER_BODY,
+           response=s.STATUS, responses=s.COMMAND_ERRORS,
+           description="A name of the other version is translated where OCPP has one "
+                       "(DiagnosticsStatusNotification <-> LogStatusNotification, "
+                       "SignChargePointCertificate <-> SignChargingStationCertificate); "
+                       "a name the station's version lacks is a 400.")
 async def trigger_message(request: web.Request) -> web.Response:
     body = await json_body(request)
-    message = choice_field(body, "requested_message", "requestedMessage", choices=TRIGGERABLE)
+    message = choice_field(body, "requested_message", "requestedMessage",
+                           choices=station_commands.TRIGGERABLE)
     return await trigger(hub_of(request), body, message)
 
 

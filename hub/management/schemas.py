@@ -93,11 +93,6 @@ START_BODY = station_body(("id_tag",), id_tag={"type": "string", "maxLength": 36
                           charging_profile=ANY_OBJECT,
                           wait_seconds={"type": "number", "minimum": 0, "maximum": 60})
 STOP_BODY = station_body(transaction_id=INTEGER, connector_id=CONNECTOR_ID)
-TRIGGER_BODY = station_body(("requested_message",), connector_id=CONNECTOR_ID,
-                            requested_message=enum(
-                                "BootNotification", "DiagnosticsStatusNotification",
-                                "FirmwareStatusNotification", "Heartbeat", "MeterValues",
-                                "StatusNotification"))
 DATA_TRANSFER_BODY = station_body(("vendor_id",), vendor_id={"type": "string", "maxLength": 255},
                                   message_id={"type": "string", "maxLength": 50},
                                   data={"description": "a string, or JSON sent as a string"})

@@ -29,6 +29,7 @@ from hub.ocpp_server.admission import AdmissionControl
 from hub.ocpp_server.flow_control import GuardedWebSocket, read_loop
 from hub.ocpp_server.session import StationSession
 from hub.ocpp_server.session16 import StationSession16
+from hub.ocpp_server.session21 import StationSession21
 from hub.ocpp_server.session201 import StationSession201
 from hub.services import stations
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 SESSION_CLASSES: dict[str, type[StationSession]] = {
     StationSession16.subprotocol: StationSession16,
     StationSession201.subprotocol: StationSession201,
+    StationSession21.subprotocol: StationSession21,
 }
 MAX_STATION_ID = 48
 # Frames above the soft limit (config ocpp.max_frame_bytes) get a CALLERROR; above this hard

@@ -54,6 +54,8 @@ class InvalidRequest(ValueError):
         self.field = (error.details or {}).get("field")
 
 
+# How a CallError for an answer that failed the schema begins (session21 tells it apart).
+INVALID_ANSWER = "invalid answer: "
 _snake_keys: dict[str, str] = {}
 _camel_keys: dict[str, str] = {}
 
@@ -131,6 +133,9 @@ class StationSession(ChargePoint):
     error_codes: ClassVar[dict[str, str]] = {}
     # Every action of this version, to tell NotImplemented from NotSupported.
     known_actions: ClassVar[frozenset[str]] = frozenset()
+    # The version whose services, features and command effects this one shares, when it
+    # speaks a newer version of the same messages (2.1 -> "2.0.1"); "" for itself.
+    service_version: ClassVar[str] = ""
     _class_routes: ClassVar[dict[type, dict[str, dict[str, Any]]]] = {}
 
     def __init__(self, station_id: str, ws: web.WebSocketResponse, hub: Hub,
@@ -241,7 +246,8 @@ class StationSession(ChargePoint):
         A version may override this to keep some calls of a feature-handled action in the core
         (OCPP 2.0.1 Authorize: only requests with certificate data go to Plug&Charge).
         """
-        return self.hub.action_handlers.get((self.ocpp_version, msg.action))
+        return self.hub.action_handlers.get((self.service_version or self.ocpp_version,
+                                             msg.action))
 
     async def _dispatch(
         self, msg: Call
@@ -318,7 +324,7 @@ class StationSession(ChargePoint):
             except FrameError as error:
                 self.hub.metrics.record("out", action, elapsed, error.code)
                 raise commands.CallError(self.id, action, error.code,
-                                         f"invalid answer: {error.description}") from None
+                                         f"{INVALID_ANSWER}{error.description}") from None
         self.hub.metrics.record("out", action, elapsed)
         result_cls = getattr(self._call_result, action)
         fields = result_cls.__dataclass_fields__

@@ -29,7 +29,15 @@ from hub.db.base import utcnow
 from hub.ocpp_server.framing import FrameError
 from hub.ocpp_server.session import StationSession, to_camel
 from hub.ocpp_server.session16 import timestamp_field
-from hub.services import charging_profile_record, notifications, stations, transactions
+from hub.services import (
+    charging_profile_record,
+    notifications,
+    report_parts,
+    station_holdings,
+    stations,
+    tariffs,
+    transactions,
+)
 from hub.services.device_model import record_report
 from hub.services.evse_status import record_connector_status
 from hub.services.id_tokens import authorize_id_token, id_token_info
@@ -188,6 +196,32 @@ class StationSession201(StationSession, ChargePoint201):
                             report_data or [])
         return call_result.NotifyReport()
 
+    @on(Action.notify_monitoring_report)
+    async def on_notify_monitoring_report(self, request_id: int, seq_no: int, generated_at: str,
+                                          tbc: bool = False, monitor: list[Any] | None = None,
+                                          **kwargs: Any) -> call_result.NotifyMonitoringReport:
+        await station_holdings.record_monitoring_report(
+            self.hub, self.id, request_id, seq_no, tbc,
+            timestamp_field(generated_at, "generatedAt"), to_camel(monitor or []))
+        return call_result.NotifyMonitoringReport()
+
+    @on(Action.notify_display_messages)
+    async def on_notify_display_messages(self, request_id: int, tbc: bool = False,
+                                         message_info: list[Any] | None = None, **kwargs: Any
+                                         ) -> call_result.NotifyDisplayMessages:
+        await station_holdings.record_display_messages(self.hub, self.id, request_id, tbc,
+                                                       to_camel(message_info or []))
+        return call_result.NotifyDisplayMessages()
+
+    @on(Action.notify_customer_information)
+    async def on_notify_customer_information(self, data: str, seq_no: int, generated_at: str,
+                                             request_id: int, tbc: bool = False, **kwargs: Any
+                                             ) -> call_result.NotifyCustomerInformation:
+        await report_parts.record_part(self.hub, self.id, report_parts.CUSTOMER_INFORMATION,
+                                       request_id, seq_no, tbc,
+                                       timestamp_field(generated_at, "generatedAt"), data)
+        return call_result.NotifyCustomerInformation()
+
     # -- authorisation and transactions ------------------------------------------------------
 
     @on(Action.authorize)
@@ -212,7 +246,7 @@ class StationSession201(StationSession, ChargePoint201):
         id_token = kwargs.get("id_token")
         auth = await authorize_id_token(self.hub, self.id, id_token) if id_token else None
         evse = kwargs.get("evse") or {}
-        await record_transaction_event(self.hub, TransactionEventIn(
+        result = await record_transaction_event(self.hub, TransactionEventIn(
             station_id=self.id, event_type=event_type, timestamp=at,
             trigger_reason=trigger_reason, seq_no=seq_no,
             ocpp_transaction_id=transaction_info["transaction_id"],
@@ -226,9 +260,12 @@ class StationSession201(StationSession, ChargePoint201):
             id_token_type=id_token["type"] if id_token else None,
             id_token_status=auth.status if auth else None, meter_value=meter_value),
             self.transactions)
-        if auth is None:
-            return call_result.TransactionEvent()
-        return call_result.TransactionEvent(id_token_info=id_token_info(auth))
+        # The final cost goes back in the answer to Ended (running costs: tariffs.CostUpdates).
+        cost = await tariffs.transaction_cost(self.hub, result.transaction_id, final=True) \
+            if result.ended and not result.duplicate else None
+        return call_result.TransactionEvent(
+            total_cost=cost.total if cost else None,
+            id_token_info=id_token_info(auth) if auth else None)
 
     @on(Action.meter_values)
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]],
@@ -307,6 +344,16 @@ class StationSession201(StationSession, ChargePoint201):
         await notifications.record_notification(self.hub, self.id, "FirmwareStatus", status,
                                                 request_id=request_id)
         return call_result.FirmwareStatusNotification()
+
+    @on(Action.publish_firmware_status_notification)
+    async def on_publish_firmware_status(self, status: str, request_id: int | None = None,
+                                         location: list[str] | None = None, **kwargs: Any
+                                         ) -> call_result.PublishFirmwareStatusNotification:
+        # location: the URIs the local controller now serves the firmware at (Published).
+        await notifications.record_notification(
+            self.hub, self.id, "PublishFirmwareStatus", status, request_id=request_id,
+            detail={"location": location} if location else None)
+        return call_result.PublishFirmwareStatusNotification()
 
     @on(Action.log_status_notification)
     async def on_log_status(self, status: str, request_id: int | None = None,

@@ -143,22 +143,52 @@ async def unlock_connector(hub: Hub, station_id: str, connector_id: int,
     return UNLOCK_STATUS.get(response.status, response.status)
 
 
-TRIGGER_MESSAGE = {"DiagnosticsStatusNotification": "LogStatusNotification"}
+# What TriggerMessage can ask for: 1.6 (ExtendedTriggerMessage for the Security Whitepaper's
+# names) and 2.0.1; a name of the other version is translated where one exists.
+TRIGGER16 = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
+             "Heartbeat", "MeterValues", "StatusNotification")
+EXTENDED_TRIGGER16 = {"LogStatusNotification": "LogStatusNotification",
+                      "SignChargePointCertificate": "SignChargePointCertificate",
+                      "SignChargingStationCertificate": "SignChargePointCertificate"}
+TRIGGER201 = ("BootNotification", "LogStatusNotification", "FirmwareStatusNotification",
+              "Heartbeat", "MeterValues", "SignChargingStationCertificate",
+              "SignV2GCertificate", "StatusNotification", "TransactionEvent",
+              "SignCombinedCertificate", "PublishFirmwareStatusNotification")
+TRIGGER_MESSAGE = {"DiagnosticsStatusNotification": "LogStatusNotification",
+                   "SignChargePointCertificate": "SignChargingStationCertificate"}
+TRIGGERABLE = tuple(sorted({*TRIGGER16, *EXTENDED_TRIGGER16, *TRIGGER201}))
+
+
+class UnknownTrigger(ValueError):
+    def __init__(self, version: str, requested_message: str) -> None:
+        super().__init__(f"an OCPP {version} station cannot be asked for {requested_message}")
 
 
 async def trigger_message(hub: Hub, station_id: str, requested_message: str,
                           connector_id: int | None = None, timeout: float | None = None) -> str:
-    if station_version(hub, station_id) != V201:
-        return (await hub.commands.call(station_id, call16.TriggerMessage(
-            requested_message=requested_message, connector_id=connector_id),
-            timeout=timeout)).status
+    """TriggerMessage (1.6: ExtendedTriggerMessage for LogStatusNotification and the
+    certificate signing request)."""
+    version = station_version(hub, station_id)
+    if version != V201:
+        if requested_message in TRIGGER16:
+            request: Any = call16.TriggerMessage(requested_message=requested_message,
+                                                 connector_id=connector_id)
+        elif requested_message in EXTENDED_TRIGGER16:
+            request = call16.ExtendedTriggerMessage(
+                requested_message=EXTENDED_TRIGGER16[requested_message],
+                connector_id=connector_id)
+        else:
+            raise UnknownTrigger(version, requested_message)
+        return (await hub.commands.call(station_id, request, timeout=timeout)).status
+    name = TRIGGER_MESSAGE.get(requested_message, requested_message)
+    if name not in TRIGGER201:
+        raise UnknownTrigger(version, requested_message)
     evse = None
     if connector_id:
         evse = {"id": connector_id,
                 "connector_id": await _evse_connector(hub, station_id, connector_id)}
     return (await hub.commands.call(station_id, call201.TriggerMessage(
-        requested_message=TRIGGER_MESSAGE.get(requested_message, requested_message), evse=evse),
-        timeout=timeout)).status
+        requested_message=name, evse=evse), timeout=timeout)).status
 
 
 async def clear_cache(hub: Hub, station_id: str, timeout: float | None = None) -> str:

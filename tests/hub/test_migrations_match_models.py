@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 
 import hub.db.models  # noqa: F401  (the models register their tables on Base.metadata)
 import hub.db.models201  # noqa: F401
+import hub.db.models_blocks  # noqa: F401  (OCPP blocks: reports, monitors, messages)
 import hub.db.models_charging  # noqa: F401
 import hub.db.models_console  # noqa: F401
 import hub.db.models_redirects  # noqa: F401

@@ -10,6 +10,8 @@ from typing import Any
 
 import websockets
 from ocpp.routing import after, on
+from ocpp.v21 import call as call21
+from ocpp.v21 import call_result as call_result21
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
@@ -75,6 +77,8 @@ class TestStation201(ChargePoint):
         self.answers: dict[str, Any] = {}
         # Send the inventory as NotifyReport parts after accepting GetBaseReport.
         self.report_parts = 2
+        # What the station "knows" about a customer, sent as NotifyCustomerInformation parts.
+        self.customer_data = ["token 04A2B3C4: ", "3 sessions, last 2026-11-30"]
 
     def _answer(self, action: str, default: Any, **payload: Any) -> Any:
         self.received.append(Received(action, payload))
@@ -214,6 +218,134 @@ class TestStation201(ChargePoint):
     def on_clear_cache(self, **kw: Any) -> Any:
         return self._answer("ClearCache", call_result.ClearCache(status="Accepted"), **kw)
 
+    # -- the blocks of issue 21: monitoring, display messages, GDPR, firmware publishing ----
+
+    @on(Action.set_network_profile)
+    def on_set_network_profile(self, **kw: Any) -> Any:
+        return self._answer("SetNetworkProfile",
+                            call_result.SetNetworkProfile(status="Accepted"), **kw)
+
+    @on(Action.get_transaction_status)
+    def on_get_transaction_status(self, **kw: Any) -> Any:
+        return self._answer("GetTransactionStatus", call_result.GetTransactionStatus(
+            messages_in_queue=False, ongoing_indicator=True if kw.get("transaction_id")
+            else None), **kw)
+
+    @on(Action.set_monitoring_base)
+    def on_set_monitoring_base(self, **kw: Any) -> Any:
+        return self._answer("SetMonitoringBase",
+                            call_result.SetMonitoringBase(status="Accepted"), **kw)
+
+    @on(Action.set_monitoring_level)
+    def on_set_monitoring_level(self, **kw: Any) -> Any:
+        return self._answer("SetMonitoringLevel",
+                            call_result.SetMonitoringLevel(status="Accepted"), **kw)
+
+    @on(Action.set_variable_monitoring)
+    def on_set_variable_monitoring(self, set_monitoring_data: list[dict[str, Any]],
+                                   **kw: Any) -> Any:
+        # Monitor ids are the station's: it numbers them from 100.
+        results = [{"id": item.get("id") or 100 + index, "status": "Accepted",
+                    "type": item["type"], "severity": item["severity"],
+                    "component": item["component"], "variable": item["variable"]}
+                   for index, item in enumerate(set_monitoring_data)]
+        return self._answer("SetVariableMonitoring", call_result.SetVariableMonitoring(
+            set_monitoring_result=results), set_monitoring_data=set_monitoring_data, **kw)
+
+    @on(Action.clear_variable_monitoring)
+    def on_clear_variable_monitoring(self, id: list[int], **kw: Any) -> Any:
+        return self._answer("ClearVariableMonitoring", call_result.ClearVariableMonitoring(
+            clear_monitoring_result=[{"id": i, "status": "Accepted"} for i in id]), id=id, **kw)
+
+    @on(Action.get_monitoring_report)
+    def on_get_monitoring_report(self, **kw: Any) -> Any:
+        return self._answer("GetMonitoringReport",
+                            call_result.GetMonitoringReport(status="Accepted"), **kw)
+
+    @after(Action.get_monitoring_report)
+    async def after_get_monitoring_report(self, request_id: int, **kw: Any) -> None:
+        for seq_no, monitor_id in enumerate((7, 8)):
+            await self.call(call.NotifyMonitoringReport(
+                request_id=request_id, seq_no=seq_no, generated_at=now(), tbc=seq_no == 0,
+                monitor=[{"component": {"name": "EVSE", "evse": {"id": 1}},
+                          "variable": {"name": "Power"},
+                          "variable_monitoring": [{"id": monitor_id, "transaction": False,
+                                                   "value": 22000.0, "type": "UpperThreshold",
+                                                   "severity": 4}]}]))
+
+    @on(Action.customer_information)
+    def on_customer_information(self, **kw: Any) -> Any:
+        return self._answer("CustomerInformation",
+                            call_result.CustomerInformation(status="Accepted"), **kw)
+
+    @after(Action.customer_information)
+    async def after_customer_information(self, request_id: int, report: bool, **kw: Any
+                                         ) -> None:
+        if not report:
+            return
+        chunks = self.customer_data
+        for seq_no, chunk in enumerate(chunks):
+            await self.call(call.NotifyCustomerInformation(
+                data=chunk, seq_no=seq_no, generated_at=now(), request_id=request_id,
+                tbc=seq_no < len(chunks) - 1))
+
+    @on(Action.set_display_message)
+    def on_set_display_message(self, **kw: Any) -> Any:
+        return self._answer("SetDisplayMessage",
+                            call_result.SetDisplayMessage(status="Accepted"), **kw)
+
+    @on(Action.get_display_messages)
+    def on_get_display_messages(self, **kw: Any) -> Any:
+        return self._answer("GetDisplayMessages",
+                            call_result.GetDisplayMessages(status="Accepted"), **kw)
+
+    @after(Action.get_display_messages)
+    async def after_get_display_messages(self, request_id: int, **kw: Any) -> None:
+        for part, message_id in enumerate((31, 32)):
+            await self.call(call.NotifyDisplayMessages(
+                request_id=request_id, tbc=part == 0, message_info=[{
+                    "id": message_id, "priority": "NormalCycle",
+                    "message": {"format": "UTF8", "content": f"Welcome {message_id}"}}]))
+
+    @on(Action.clear_display_message)
+    def on_clear_display_message(self, **kw: Any) -> Any:
+        return self._answer("ClearDisplayMessage",
+                            call_result.ClearDisplayMessage(status="Accepted"), **kw)
+
+    @on(Action.publish_firmware)
+    def on_publish_firmware(self, **kw: Any) -> Any:
+        return self._answer("PublishFirmware",
+                            call_result.PublishFirmware(status="Accepted"), **kw)
+
+    @after(Action.publish_firmware)
+    async def after_publish_firmware(self, request_id: int, **kw: Any) -> None:
+        await self.call(call.PublishFirmwareStatusNotification(
+            status="Published", request_id=request_id,
+            location=["http://lc.local/fw.bin", "ftp://lc.local/fw.bin"]))
+
+    @on(Action.unpublish_firmware)
+    def on_unpublish_firmware(self, **kw: Any) -> Any:
+        return self._answer("UnpublishFirmware",
+                            call_result.UnpublishFirmware(status="Unpublished"), **kw)
+
+    @on(Action.get_charging_profiles)
+    def on_get_charging_profiles(self, **kw: Any) -> Any:
+        return self._answer("GetChargingProfiles",
+                            call_result.GetChargingProfiles(status="Accepted"), **kw)
+
+    @after(Action.get_charging_profiles)
+    async def after_get_charging_profiles(self, request_id: int, **kw: Any) -> None:
+        await self.call(call.ReportChargingProfiles(
+            request_id=request_id, charging_limit_source="CSO", evse_id=1, charging_profile=[{
+                "id": 41, "stack_level": 1, "charging_profile_purpose": "TxDefaultProfile",
+                "charging_profile_kind": "Absolute", "charging_schedule": [{
+                    "id": 1, "charging_rate_unit": "A", "start_schedule": now(),
+                    "charging_schedule_period": [{"start_period": 0, "limit": 16.0}]}]}]))
+
+    @on(Action.cost_updated)
+    def on_cost_updated(self, **kw: Any) -> Any:
+        return self._answer("CostUpdated", call_result.CostUpdated(), **kw)
+
     # -- convenience for charger-initiated messages ----------------------------------------
 
     async def boot(self, reason: str = "PowerUp", vendor: str = "ACME",
@@ -231,14 +363,27 @@ def now() -> str:
     return _now()
 
 
+class TestStation201On21(TestStation201):
+    """The same station speaking OCPP 2.1: its messages are checked against the 2.1 schemas
+    (the `ocpp` package validates what it sends and receives) and answers are 2.1 classes."""
+
+    __test__ = False
+    _ocpp_version = "2.1"
+    _call = call21
+    _call_result = call_result21
+
+
 @contextlib.asynccontextmanager
 async def connect_station201(running: RunningHub, station_id: str, *,
-                             password: str | None = None) -> AsyncIterator[TestStation201]:
+                             password: str | None = None, version: str = "2.0.1"
+                             ) -> AsyncIterator[TestStation201]:
     headers = basic_auth(station_id, password) if password else None
+    subprotocol = f"ocpp{version}"
+    station_class = TestStation201On21 if version == "2.1" else TestStation201
     async with websockets.connect(
-        running.ws_url(station_id), subprotocols=["ocpp2.0.1"], additional_headers=headers,
+        running.ws_url(station_id), subprotocols=[subprotocol], additional_headers=headers,
         open_timeout=10,
     ) as ws:
-        assert ws.subprotocol == "ocpp2.0.1"
-        async with running_charge_point(TestStation201(station_id, ws)) as station:
+        assert ws.subprotocol == subprotocol
+        async with running_charge_point(station_class(station_id, ws)) as station:
             yield station

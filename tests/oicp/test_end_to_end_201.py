@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from ocpp.v201 import call, call_result
 
 from tests.hub.harness import now, wait_for
@@ -47,9 +48,11 @@ def transaction_event(event_type: str, seq_no: int, trigger_reason: str,
                                  trigger_reason=trigger_reason, transaction_info=info, **fields)
 
 
-async def test_remote_start_to_cdr_over_2_0_1(oicp_hub, mock) -> None:
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+async def test_remote_start_to_cdr_over_2_0_1(oicp_hub, mock, version: str) -> None:
+    """The same for a station speaking OCPP 2.1 (on the 2.0.1 services)."""
     sid = session_id()
-    async with connect_station201(oicp_hub, "CP-1") as cp:
+    async with connect_station201(oicp_hub, "CP-1", version=version) as cp:
         await cp.boot()
         await status(cp, "Available")
         code, ack = await webhook(oicp_hub, "start", remote_start_body(sid))

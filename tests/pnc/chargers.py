@@ -20,6 +20,8 @@ from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v16.enums import Action as Action16
+from ocpp.v21 import call as call21
+from ocpp.v21 import call_result as result21
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
@@ -255,11 +257,20 @@ class Charger201(ChargePoint201):
             await self.sign(kinds[requested_message])
 
 
+class Charger21(Charger201):
+    """The native charger speaking OCPP 2.1 (its messages checked against the 2.1 schemas)."""
+
+    __test__ = False
+    _ocpp_version = "2.1"
+    _call = call21
+    _call_result = result21
+
+
 @contextlib.asynccontextmanager
 async def connect(running: RunningHub, station_id: str, wallet: Wallet,
                   version: str = "1.6") -> AsyncIterator[Any]:
-    subprotocol = "ocpp1.6" if version == "1.6" else "ocpp2.0.1"
-    cls = Charger16 if version == "1.6" else Charger201
+    subprotocol = f"ocpp{version}"
+    cls = {"1.6": Charger16, "2.0.1": Charger201, "2.1": Charger21}[version]
     async with websockets.connect(running.ws_url(station_id), subprotocols=[subprotocol],
                                   open_timeout=10) as ws:
         async with running_charge_point(cls(station_id, ws, wallet)) as charger:

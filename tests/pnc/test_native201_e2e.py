@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pytest
 from cryptography.x509 import ocsp
 from ocpp.v201 import call as call201
 
@@ -30,7 +31,10 @@ SECC = "DE*PNC*E0201*1"
 EMAID = "DEPNCC00000201"
 
 
-async def test_iso15118_charger_over_native_201(pnc_hub_factory: Any, opcp: Opcp) -> None:
+@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+async def test_iso15118_charger_over_native_201(pnc_hub_factory: Any, opcp: Opcp,
+                                                version: str) -> None:
+    """And for a station speaking OCPP 2.1 (the same Plug&Charge handlers answer it)."""
     opcp.contracts["EXI201=="] = "EXI201RESPONSE=="
     running = await pnc_hub_factory(pnc=opcp.hub_settings())
     pnc = pnc_of(running)
@@ -38,7 +42,7 @@ async def test_iso15118_charger_over_native_201(pnc_hub_factory: Any, opcp: Opcp
     await add_id_tag(running, EMAID)
     v2g_root, mo_root = await certificate(pnc, R.V2G_ROOT), await certificate(pnc, R.MO_ROOT)
     wallet = Wallet("CP-PNC201", SECC)
-    async with connect(running, "CP-PNC201", wallet, version="2.0.1") as cp:
+    async with connect(running, "CP-PNC201", wallet, version=version) as cp:
         await cp.boot()
         assert (await cp.sign("V2GCertificate")).status == "Accepted"
         await wait_for(lambda: "V2GCertificate" in wallet.chains)

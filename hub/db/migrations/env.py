@@ -4,6 +4,7 @@ from alembic import context
 
 import hub.db.models  # noqa: F401  (registers the core tables on Base.metadata)
 import hub.db.models201  # noqa: F401  (the OCPP 2.0.1 core tables)
+import hub.db.models_blocks  # noqa: F401  (OCPP blocks: reports, monitors, messages)
 import hub.db.models_charging  # noqa: F401  (charging profiles stations hold)
 import hub.db.models_console  # noqa: F401  (operator console users)
 import hub.db.models_redirects  # noqa: F401  (broker redirects)
