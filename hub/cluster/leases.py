@@ -71,6 +71,9 @@ class AdvisoryLeases:
         async with self._lock:
             self._held.clear()
             if self._conn is not None:
+                # Closed for real, not handed back to the pool: its locks go with it.
+                with contextlib.suppress(Exception):
+                    await self._conn.invalidate()
                 with contextlib.suppress(Exception):
                     await self._conn.close()
                 self._conn = None
