@@ -25,7 +25,6 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import nats
 import orjson
 from nats.aio.client import Client as NatsClient
 
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 CONNECT_RETRY_SECONDS = 2.0
+CONNECT_LIMIT_SECONDS = 3.0
 
 
 def subject_token(text: str) -> str:
@@ -95,15 +95,19 @@ class ClusterNode(SingleNode):
                     self.config.nats_url, self.node_id)
 
     async def _connect(self) -> bool:
+        nc = NatsClient()
         try:
-            nc = await nats.connect(
+            # Bounded here: with unlimited reconnects, nats-py retries a first connect forever.
+            await asyncio.wait_for(nc.connect(
                 servers=[s.strip() for s in self.config.nats_url.split(",") if s.strip()],
                 name=f"pnc-hub {self.node_id}", connect_timeout=2, reconnect_time_wait=1,
                 max_reconnect_attempts=-1, allow_reconnect=True,
                 error_cb=self._nats_error, disconnected_cb=self._nats_disconnected,
-                reconnected_cb=self._nats_reconnected)
-        except Exception as exc:
+                reconnected_cb=self._nats_reconnected), CONNECT_LIMIT_SECONDS)
+        except (Exception, TimeoutError) as exc:
             log.debug("NATS connect failed: %r", exc)
+            with contextlib.suppress(Exception):
+                await nc.close()
             return False
         self.nc = nc
         await nc.subscribe(self.subject("call", self.node_id), cb=self.router.on_request)

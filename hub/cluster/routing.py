@@ -58,7 +58,11 @@ class NatsRouter:
             else None
 
     async def call(self, station_id: str, request: Any, timeout: float) -> Any:
-        holder = await self.node.presence.lookup(station_id)
+        nc = self.node.nc
+        linked = nc is not None and nc.is_connected
+        # Without NATS only the mirror is asked (the bucket would make the caller wait).
+        holder = await self.node.presence.lookup(station_id) if linked \
+            else self.node.presence.holder(station_id)
         if holder is None or holder.node == self.node.node_id:
             raise StationOffline(station_id)
         action = type(request).__name__
@@ -66,8 +70,7 @@ class NatsRouter:
             validate(MessageType.Call, action, payload_of(request), holder.ocpp_version)
         except FrameError as error:
             raise InvalidRequest(action, error) from None
-        nc = self.node.nc
-        if nc is None or not nc.is_connected:
+        if nc is None or not linked:
             raise StationUnreachable(station_id, f"it is connected to node {holder.node} and "
                                                  "NATS is not reachable from this node")
         self.routed += 1
