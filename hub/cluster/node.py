@@ -32,7 +32,9 @@ from hub.cluster import BroadcastHandler, E, SingleNode, codec, default_node_id
 from hub.cluster.leases import AdvisoryLeases
 from hub.cluster.presence import Presence
 from hub.cluster.routing import DEAD_AFTER, HEARTBEAT_SECONDS, NatsRouter
+from hub.cluster.sweep import stale_connections
 from hub.events import Event, StationConnected, StationDisconnected
+from hub.services import stations
 
 if TYPE_CHECKING:
     from hub.config import ClusterConfig
@@ -42,6 +44,9 @@ log = logging.getLogger(__name__)
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 CONNECT_RETRY_SECONDS = 2.0
 CONNECT_LIMIT_SECONDS = 3.0
+REASSERT = "presence-reassert"
+#: Stations swept per round by the presence sweep (hub.cluster.sweep).
+SWEEP_BATCH = 500
 
 
 def subject_token(text: str) -> str:
@@ -67,6 +72,8 @@ class ClusterNode(SingleNode):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connector: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._linked_since: float | None = None
         self.forwarded = 0
         self.received = 0
 
@@ -79,6 +86,8 @@ class ClusterNode(SingleNode):
         self.hub.commands.router = self.router
         self.bus.subscribe(StationConnected, self._station_connected)
         self.bus.subscribe(StationDisconnected, self._station_disconnected)
+        self.on_broadcast(REASSERT, self._reassert)
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="presence-sweep")
         log.info("cluster node %s of %s (NATS %s)", self.node_id, self.config.name,
                  self.config.nats_url)
         if not await self._connect():
@@ -110,6 +119,7 @@ class ClusterNode(SingleNode):
                 await nc.close()
             return False
         self.nc = nc
+        self._linked_since = time.monotonic()
         await nc.subscribe(self.subject("call", self.node_id), cb=self.router.on_request)
         await nc.subscribe(f"{self.config.name}.event.*", cb=self._on_event)
         await nc.subscribe(f"{self.config.name}.bcast.*", cb=self._on_broadcast)
@@ -122,7 +132,7 @@ class ClusterNode(SingleNode):
         return True
 
     async def stop(self) -> None:
-        for task in (self._connector, self._heartbeat):
+        for task in (self._connector, self._heartbeat, self._sweeper):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -140,11 +150,13 @@ class ClusterNode(SingleNode):
         log.debug("NATS: %r", exc)
 
     async def _nats_disconnected(self) -> None:
+        self._linked_since = None
         log.warning("NATS connection lost: node %s serves its own stations only until it is "
                     "back (commands to other nodes' stations fail meanwhile)", self.node_id)
 
     async def _nats_reconnected(self) -> None:
         log.warning("NATS connection back: node %s rejoins the cluster", self.node_id)
+        self._linked_since = time.monotonic()
         if self.nc is not None:
             # The watch's consumer may be gone with a restarted server: watch anew, and
             # write this node's presence again.
@@ -181,8 +193,39 @@ class ClusterNode(SingleNode):
         await self.presence.claim(event.station_id)
 
     async def _station_disconnected(self, event: StationDisconnected) -> None:
-        if event.station_id not in self.hub.stations:
-            await self.presence.release(event.station_id)
+        if event.station_id in self.hub.stations:
+            return  # it reconnected here meanwhile
+        await self.presence.release(event.station_id)
+        holder = self.presence.holder(event.station_id)
+        if holder is not None and holder.node != self.node_id and self.alive(holder.node):
+            # The old socket here closed only after the station's new connection to another
+            # node was recorded: this disconnect overwrote it. The holder records it again.
+            await self.broadcast(REASSERT, {"station": event.station_id, "node": holder.node})
+
+    async def _reassert(self, data: dict[str, Any]) -> None:
+        station_id = str(data.get("station"))
+        session = self.hub.stations.get(station_id)
+        if data.get("node") != self.node_id or session is None:
+            return
+        log.info("%s: recording its connection here again (a stale disconnect from another "
+                 "node overwrote it)", station_id)
+        await stations.mark_connected(self.hub, station_id, session.ocpp_version,
+                                      session.remote, session.registration_status)
+
+    async def _sweep_forever(self) -> None:
+        """Once per cluster: stations the database says are connected but no node holds
+        (their node died and they did not come back) are recorded as disconnected."""
+        while True:
+            await asyncio.sleep(self.config.presence_ttl)
+            # The mirror is complete once the watch has run for a TTL without a break.
+            if self._linked_since is None or \
+                    time.monotonic() - self._linked_since < 2 * self.config.presence_ttl:
+                continue
+            try:
+                if await self.lead("presence-sweep"):
+                    await stale_connections(self.hub, self.presence, SWEEP_BATCH)
+            except Exception:
+                log.exception("the presence sweep failed")
 
     # -- leases -------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import websockets
 from ocpp.v16 import call
 
 from hub.db import create_engine
-from hub.db.models import OutboxMessage, Transaction
+from hub.db.models import OutboxMessage, Station, Transaction
 from oicp.mock_hubject import MockHubject
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_routing import connected_everywhere, reset_via
@@ -92,13 +92,15 @@ async def test_outbox_once_and_a_killed_node_loses_nothing(cluster: Cluster,
                                                            tmp_path: Path) -> None:
     mock = await MockHubject().start()
     try:
-        settings = {"config": str(oicp_config(tmp_path / "hub.toml", mock))}
+        settings = {"config": str(oicp_config(tmp_path / "hub.toml", mock)),
+                    "cluster__presence_ttl": "3"}
         # C starts first: it drains the outbox (it takes the lock first), and it is killed.
         nodes = {n: await cluster.start(n, **settings) for n in ("C", "A", "B")}
         sessions: dict[str, str] = {}
         transactions: dict[str, int] = {}
         async with plugged(nodes["A"], "CP-A") as cp_a, plugged(nodes["B"], "CP-B") as cp_b:
-            async with plugged(nodes["C"], "CP-C") as cp_c:
+            async with plugged(nodes["C"], "CP-C") as cp_c, \
+                    plugged(nodes["C"], "CP-GONE") as gone:
                 for sid in STATIONS:
                     await wait_for(lambda sid=sid: connected_everywhere(
                         cluster, sid, ["A", "B", "C"]), 20)
@@ -116,6 +118,7 @@ async def test_outbox_once_and_a_killed_node_loses_nothing(cluster: Cluster,
                 # SIGKILL of C (the drainer) while CP-C and CP-B are charging.
                 nodes["C"].kill()
                 await wait_for(lambda: cp_c._connection.close_code is not None, 20)
+                await wait_for(lambda: gone._connection.close_code is not None, 20)
 
             # CP-C reconnects, to B (as a load balancer would send it), and commands follow.
             async with websockets.connect(nodes["B"].ws_url("CP-C"),
@@ -131,6 +134,10 @@ async def test_outbox_once_and_a_killed_node_loses_nothing(cluster: Cluster,
                     # Another node took the outbox over: every CDR arrives.
                     await wait_for(lambda: len(mock.accepted("ChargeDetailRecord")) >= 3, 30)
                     await wait_for(lambda: _drained(cluster), 30)
+                    # CP-GONE never came back: the presence sweep records it disconnected;
+                    # CP-C, back on B, stays connected.
+                    await wait_for(lambda: _connected_are({"CP-A", "CP-B", "CP-C"}, cluster),
+                                   60)
         cdrs = mock.accepted("ChargeDetailRecord")
         assert sorted(c["SessionID"] for c in cdrs) == sorted(sessions.values())
         ends = [n for n in mock.accepted("ChargingNotifications") if n["Type"] == "End"]
@@ -147,6 +154,20 @@ async def test_outbox_once_and_a_killed_node_loses_nothing(cluster: Cluster,
     finally:
         await mock.stop()
     assert mock.invalid == [], mock.invalid
+
+
+async def _connected(cluster: Cluster) -> set[str]:
+    engine = create_engine(cluster.database_url)
+    try:
+        async with engine.connect() as conn:
+            return set((await conn.execute(sa.select(Station.id).where(
+                Station.connected.is_(True)))).scalars())
+    finally:
+        await engine.dispose()
+
+
+async def _connected_are(expected: set[str], cluster: Cluster) -> bool:
+    return await _connected(cluster) == expected
 
 
 async def _drained(cluster: Cluster) -> bool:
