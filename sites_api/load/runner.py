@@ -50,7 +50,7 @@ from sites_api.load.site_data import (
     SiteTree,
     load_site_tree,
     running_sessions,
-    sites_of_station,
+    sites_of_stations,
 )
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,9 @@ class LoadManager:
         self.refusing: set[str] = set()
         # Current.Import per phase (A) from the last MeterValues of each connector.
         self.measured: dict[Key, list[float | None]] = {}
-        self._station_sites: dict[str, set[int]] = {}
+        # Station -> its sites, read in one query for every station (a reconnect storm asks
+        # for thousands at once, on every node of a cluster); dropped when a site changes.
+        self._station_sites: asyncio.Future[dict[str, set[int]]] | None = None
         self._dirty: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
@@ -178,14 +180,18 @@ class LoadManager:
 
     def _forget_site(self, site_id: int) -> None:
         self.sites.pop(site_id, None)
-        self._station_sites.clear()
+        self._station_sites = None
         self.touch(site_id)
 
     async def _sites_of(self, station_id: str) -> set[int]:
-        if station_id not in self._station_sites:
-            async with self.hub.sessions() as session:
-                self._station_sites[station_id] = await sites_of_station(session, station_id)
-        return self._station_sites[station_id]
+        if self._station_sites is None or (self._station_sites.done()
+                                           and self._station_sites.exception() is not None):
+            self._station_sites = asyncio.ensure_future(self._read_station_sites())
+        return (await asyncio.shield(self._station_sites)).get(station_id, set())
+
+    async def _read_station_sites(self) -> dict[str, set[int]]:
+        async with self.hub.sessions() as session:
+            return await sites_of_stations(session)
 
     # -- rounds -----------------------------------------------------------------------------
 

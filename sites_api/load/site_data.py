@@ -71,6 +71,16 @@ async def sites_of_station(session: AsyncSession, station_id: str) -> set[int]:
     return {site_id for (site_id,) in rows}
 
 
+async def sites_of_stations(session: AsyncSession) -> dict[str, set[int]]:
+    """Every station on a fuse tree -> its sites, in one query."""
+    rows = await session.execute(sa.select(FuseNodeConnector.station_id,
+                                           FuseNodeConnector.site_id).distinct())
+    found: dict[str, set[int]] = {}
+    for station_id, site_id in rows:
+        found.setdefault(station_id, set()).add(site_id)
+    return found
+
+
 @dataclass(frozen=True)
 class RunningSession:
     transaction_id: int
