@@ -111,6 +111,8 @@ class ClusterNode(SingleNode):
                 servers=[s.strip() for s in self.config.nats_url.split(",") if s.strip()],
                 name=f"pnc-hub {self.node_id}", connect_timeout=2, reconnect_time_wait=1,
                 max_reconnect_attempts=-1, allow_reconnect=True,
+                # This node's own events, broadcasts and heartbeats are not sent back to it.
+                no_echo=True,
                 error_cb=self._nats_error, disconnected_cb=self._nats_disconnected,
                 reconnected_cb=self._nats_reconnected), CONNECT_LIMIT_SECONDS)
         except (Exception, TimeoutError) as exc:
