@@ -178,7 +178,7 @@ class ClusterConfig:
     name: str = "pnc-hub"
     # Seconds a station's presence entry lives without a refresh (the node refreshes it
     # every third of this while the station is connected); a dead node's entries expire.
-    presence_ttl: float = 30.0
+    presence_ttl: float = 60.0
     # Seconds a cross-node request may wait for NATS on top of the command's own timeout.
     request_margin: float = 2.0
     # Seconds between attempts to take over work that runs once per cluster (a lease held
