@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -45,6 +46,7 @@ from hub.db import create_engine, session_factory  # noqa: E402
 
 MAX_STATIONS = 10_000
 SETTLE_SECONDS = 3.0
+CONNECT_ATTEMPTS = 100
 
 
 def free_port() -> int:
@@ -90,7 +92,19 @@ class Node:
 
 async def station(url: str, station_id: str, booted: asyncio.Event | None,
                   stop: asyncio.Event, answered: list[int]) -> None:
-    """A minimal OCPP 1.6 station: boots, then answers every CALL with Accepted."""
+    """A minimal OCPP 1.6 station: boots, then answers every CALL with Accepted. A refused
+    handshake (503 while the hub admits a storm) is retried after a random pause, as chargers
+    do."""
+    for _ in range(CONNECT_ATTEMPTS):
+        try:
+            await _live(url, station_id, booted, stop, answered)
+            return
+        except (websockets.InvalidStatus, OSError, TimeoutError):
+            await asyncio.sleep(random.uniform(0.5, 3.0))
+
+
+async def _live(url: str, station_id: str, booted: asyncio.Event | None, stop: asyncio.Event,
+                answered: list[int]) -> None:
     async with websockets.connect(f"{url}/ocpp/{station_id}", subprotocols=["ocpp1.6"],
                                   open_timeout=120, ping_interval=None) as ws:
         for action, payload in (("BootNotification", {"chargePointVendor": "Bench",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -63,7 +64,10 @@ class Cluster:
     def stop(self) -> None:
         for node in self.nodes.values():
             if node.proc is not None and node.proc.poll() is None:
-                node.terminate()
+                try:
+                    node.terminate()
+                except subprocess.TimeoutExpired:  # a hub that hangs on shutdown is not left
+                    node.kill()
 
 
 @contextlib.asynccontextmanager
