@@ -25,6 +25,7 @@ import sites_api
 from hub.activity import register_activity_log
 from hub.api_tokens import dev_admin_token, dev_token_file
 from hub.auth import TOKEN_VERIFIER, TokenVerifier, auth_middleware
+from hub.cluster import start_cluster
 from hub.commands import Commands
 from hub.config import Config
 from hub.console.app import add_console, mount_console
@@ -176,6 +177,12 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
             metrics=ActionMetrics(),
             id_tag_cache=IdTagCache(ttl=config.ocpp.id_tag_cache_seconds),
         )
+        try:
+            hub.cluster = await start_cluster(hub)
+        except BaseException:
+            await committer.stop()
+            await engine.dispose()
+            raise
         register_command_effects(hub)
         register_activity_log(hub, activity)
         register_command_effects201(hub)
@@ -186,7 +193,8 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
         app[HUB] = hub
         app[TOKENS] = TokenVerifier(hub.sessions)
         hub.message_log.start()
-        await stations.reset_connection_flags(hub)
+        if not hub.cluster.clustered:  # in a cluster, other nodes hold stations now
+            await stations.reset_connection_flags(hub)
         flusher = asyncio.create_task(_flush_last_seen_forever(hub))
 
         if app[STARTUP].print_admin_token:
@@ -199,6 +207,7 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
             await asyncio.gather(flusher, return_exceptions=True)
             await stations.flush_last_seen(hub)
             await hub.bus.drain()
+            await hub.cluster.stop()
             await hub.message_log.stop()
             await committer.stop()
             await engine.dispose()

@@ -160,6 +160,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _configure_logging(args, "json")
     from hub.serve import EXIT_STARTUP, StartupFailed, bind, serve
 
+    if config.cluster.nats_url and config.database.url.startswith("sqlite"):
+        from hub.cluster import ClusterNeedsPostgres
+
+        print(f"pnc-hub: {ClusterNeedsPostgres()}", file=sys.stderr)
+        return EXIT_STARTUP
     # Bind before anything else: a port in use fails here, before migrations or a dev token.
     try:
         sock = bind(config.server.host, config.server.port)

@@ -8,15 +8,17 @@ connection on this node), ``CallTimeout`` (no answer in time) and ``CallError`` 
 answered with a CALLERROR, code and description kept). After an answer, registered effects
 persist what matters (configuration, local list version, reservations, availability).
 
-The station is looked up through the registry by id only, so a multi-node version can route the
-call to the node holding the socket behind this same interface.
+The station is looked up through the registry by id only. In a cluster (hub/cluster/) a station
+held by another node is reached through the ``router`` the cluster runtime installs: the call
+goes to the node holding the socket, which sends it (one call in flight per station still
+holds: only the holder sends) and runs the effects; the same errors come back.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from hub.logs import ActivityLog
@@ -48,6 +50,15 @@ class StationRedirected(StationOffline):
         self.station_id = station_id
 
 
+class StationUnreachable(StationOffline):
+    """The station is connected to another hub node that this node cannot reach now (NATS is
+    down or the node stopped answering). A StationOffline to callers."""
+
+    def __init__(self, station_id: str, why: str) -> None:
+        CommandFailed.__init__(self, f"station {station_id} cannot be reached: {why}")
+        self.station_id = station_id
+
+
 class CallTimeout(CommandFailed):
     def __init__(self, station_id: str, action: str, timeout: float) -> None:
         super().__init__(f"station {station_id} did not answer {action} within {timeout:g}s")
@@ -67,6 +78,16 @@ class CallError(CommandFailed):
         self.details = details or {}
 
 
+class CommandRouter(Protocol):
+    """Reaches stations held by other nodes (installed by the cluster runtime)."""
+
+    def is_connected(self, station_id: str) -> bool: ...
+
+    def ocpp_version(self, station_id: str) -> str | None: ...
+
+    async def call(self, station_id: str, request: Any, timeout: float) -> Any: ...
+
+
 class Commands:
     def __init__(self, registry: StationRegistry, default_timeout: float = 30.0,
                  activity: ActivityLog | None = None) -> None:
@@ -75,6 +96,8 @@ class Commands:
         # Each command and its outcome at INFO (rate-limited), when the hub runtime sets it.
         self.activity = activity
         self._effects: dict[str, list[tuple[str | None, CommandEffect]]] = {}
+        # Stations held by other hub nodes (hub.cluster); None on a single node.
+        self.router: CommandRouter | None = None
 
     def add_effect(self, action: str, effect: CommandEffect, version: str | None = None) -> None:
         """Persist something after a station answered ``action`` (called with req and resp).
@@ -85,18 +108,30 @@ class Commands:
         self._effects.setdefault(action, []).append((version, effect))
 
     def is_connected(self, station_id: str) -> bool:
-        return station_id in self._registry
+        if station_id in self._registry:
+            return True
+        return self.router is not None and self.router.is_connected(station_id)
 
     def ocpp_version(self, station_id: str) -> str | None:
         """The version whose commands the station takes: a 2.1 station takes the 2.0.1 ones
         (its session validates them against the 2.1 schemas)."""
         session = self._registry.get(station_id)
-        if session is None:
+        if session is not None:
+            return getattr(session, "service_version", "") or session.ocpp_version
+        if self.router is None:
             return None
-        return getattr(session, "service_version", "") or session.ocpp_version
+        version = self.router.ocpp_version(station_id)
+        return "2.0.1" if version == "2.1" else version  # as a local 2.1 session's service_version
 
     async def call(self, station_id: str, request: Any, timeout: float | None = None) -> Any:
         """Send ``request`` (an ``ocpp`` call dataclass) and return the response dataclass."""
+        if station_id not in self._registry and self.router is not None:
+            return await self.router.call(station_id, request, timeout or self.default_timeout)
+        return await self.call_here(station_id, request, timeout)
+
+    async def call_here(self, station_id: str, request: Any,
+                        timeout: float | None = None) -> Any:
+        """``call`` on a station connected to this node only (what a routed call runs)."""
         session = self._registry.get(station_id)
         if session is None:
             raise StationOffline(station_id)

@@ -165,12 +165,35 @@ class FilesConfig:
 
 
 @dataclass
+class ClusterConfig:
+    """Several hub nodes on one PostgreSQL database, joined by NATS (hub/cluster/)."""
+
+    # Empty: one node, no NATS (today's behaviour). E.g. "nats://127.0.0.1:4222"; several
+    # servers of one NATS cluster separated by commas.
+    nats_url: str = ""
+    # This node's name in presence entries and logs; empty = host name and process id.
+    node_id: str = ""
+    # Prefix of every NATS subject and key-value bucket the hubs use: hubs with the same name
+    # form one cluster (several estates, or tests, can share a NATS server).
+    name: str = "pnc-hub"
+    # Seconds a station's presence entry lives without a refresh (the node refreshes it
+    # every third of this while the station is connected); a dead node's entries expire.
+    presence_ttl: float = 60.0
+    # Seconds a cross-node request may wait for NATS on top of the command's own timeout.
+    request_margin: float = 2.0
+    # Seconds between attempts to take over work that runs once per cluster (a lease held
+    # by a node that died is free as soon as PostgreSQL sees its connection close).
+    lease_check_seconds: float = 5.0
+
+
+@dataclass
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     ocpp: OcppConfig = field(default_factory=OcppConfig)
     message_log: MessageLogConfig = field(default_factory=MessageLogConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     dev: bool = False
     # Sections owned by feature packages, passed through untouched.
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -186,6 +209,7 @@ _CORE_SECTIONS = {
     "ocpp": OcppConfig,
     "message_log": MessageLogConfig,
     "files": FilesConfig,
+    "cluster": ClusterConfig,
 }
 _SHORT_ENV = {"DATABASE_URL": ("database", "url"), "PORT": ("server", "port")}
 
@@ -329,6 +353,13 @@ def _validate(config: Config) -> None:
     if not 0 <= files.ftp_port < 65536:
         raise ConfigError(f"invalid value for files.ftp_port: {files.ftp_port}")
     parse_port_list(files.ftp_passive_ports, "files.ftp_passive_ports")
+    cluster = config.cluster
+    if cluster.presence_ttl < 3 or cluster.request_margin <= 0 or cluster.lease_check_seconds <= 0:
+        raise ConfigError("cluster.presence_ttl must be >= 3; cluster.request_margin and "
+                          "cluster.lease_check_seconds must be positive")
+    if not cluster.name or not all(c.isalnum() or c in "-_" for c in cluster.name):
+        raise ConfigError(f"invalid value for cluster.name: {cluster.name!r} (letters, digits, "
+                          "'-' and '_')")
 
 
 def parse_port_list(text: str, name: str) -> list[int]:

@@ -21,6 +21,7 @@ from hub.ocpp_server.message_log import MessageLog
 from hub.ocpp_server.registry import StationRegistry
 
 if TYPE_CHECKING:
+    from hub.cluster import SingleNode
     from hub.ocpp_server.session import StationSession
 
 # A feature's handler for a charger-initiated action: (session, camelCase payload) -> payload.
@@ -58,6 +59,15 @@ class Hub:
     # The syntax of a SECC ID / EVSE ID, for the operator's input (set by the Plug&Charge
     # feature, which owns that knowledge); None checks only the length.
     secc_id_syntax: Callable[[str], bool] | None = None
+    # This node's place in a cluster (hub.cluster): leases for once-per-cluster work, events
+    # from the other nodes. The app factory sets it; a single node's by default.
+    cluster: SingleNode = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.cluster is None:
+            from hub.cluster import SingleNode
+
+            self.cluster = SingleNode(self.bus, self.config.cluster.node_id)
 
     def handle_action(self, ocpp_version: str, action: str, handler: ActionHandler) -> None:
         """Let a feature answer a charger-initiated ``action`` instead of the core."""

@@ -208,6 +208,10 @@ class OicpRuntime:
             await self.worker.sleep(interval)
             if self.worker.stopping:
                 return
+            if not self.worker.active:
+                # Several hub nodes: the sweep (expiries, offline pushes, periodic fullLoad)
+                # runs where the outbox is drained, once per cluster (the drainer's lock).
+                continue
             try:
                 woke = await self.sweep()
                 if not offline_checked and loop_time() - started >= \

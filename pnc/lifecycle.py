@@ -52,7 +52,10 @@ class Lifecycle:
     async def _loop(self) -> None:
         while True:
             try:
-                await self.sweep()
+                # Once per cluster: renewals and rollouts open jobs, and two nodes sweeping
+                # at once would open them twice.
+                if await self.pnc.hub.cluster.lead("pnc-lifecycle"):
+                    await self.sweep()
             except Exception:
                 log.exception("the Plug&Charge lifecycle sweep failed")
             await asyncio.sleep(self.pnc.settings.lifecycle_interval_seconds)

@@ -59,6 +59,7 @@ async def _sweep_forever(files: Files) -> None:
     while True:
         await asyncio.sleep(files.config.sweep_interval)
         try:
-            await sweep(files)
+            if await files.hub.cluster.lead("files-sweep"):  # once per cluster
+                await sweep(files)
         except Exception:
             log.exception("could not time out diagnostics/firmware requests")

@@ -14,6 +14,7 @@ from hub.management import (
     api_token_routes,
     broker_routes,
     charging_profile_routes,
+    cluster_routes,
     data_routes,
     firmware_routes,
     monitoring,
@@ -45,7 +46,7 @@ def add_management_routes(app: web.Application) -> None:
     for module in (monitoring, ocpp_routes, ocpp_command_routes, charging_profile_routes,
                    firmware_routes, broker_routes, redirect_routes, data_routes, wallbox_routes,
                    station_routes, station_block_routes, privacy_routes,
-                   tariff_routes, prometheus):
+                   tariff_routes, cluster_routes, prometheus):
         before = set(app.router.routes())
         module.add_routes(app)
         if module is redirect_routes:

@@ -111,5 +111,7 @@ async def tracking(app: web.Application) -> AsyncIterator[None]:
     tracker, watcher = app[TRACKER], app[WATCHER]
     hub.bus.subscribe(StationConnected, tracker.on_connected)
     hub.bus.subscribe(StationDisconnected, tracker.on_disconnected)
-    hub.bus.subscribe(TransactionStarted, watcher.on_started)
+    # A remote start sent from this node may start a transaction on a station another node
+    # holds: the watcher hears every node's TransactionStarted.
+    hub.cluster.subscribe(TransactionStarted, watcher.on_started)
     yield

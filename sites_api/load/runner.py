@@ -73,6 +73,7 @@ from sites_api.load.site_data import (
 log = logging.getLogger(__name__)
 PROFILE_ID_BASE = 1_000_000_000
 REFUSALS = ("Rejected", "NotSupported", "CallError")
+SITE_CHANGED = "load-site-changed"
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ class LoadManager:
         self._dirty: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._timers: dict[int, tuple[float, asyncio.TimerHandle]] = {}
+        self._broadcasts: set[asyncio.Future[None]] = set()
         self.rounds = 0
         self.answers: dict[str, int] = {}  # profiles sent, by answer (Prometheus)
         self.fallbacks = Fallbacks(self)
@@ -173,12 +175,15 @@ class LoadManager:
     # -- events -----------------------------------------------------------------------------
 
     def subscribe(self) -> None:
-        bus = self.hub.bus
-        bus.subscribe(TransactionStarted, self._station_event)
-        bus.subscribe(TransactionEnded, self._station_event)
-        bus.subscribe(MeterValuesReceived, self._meter_values)
-        bus.subscribe(StationConnected, self._connected)
-        bus.subscribe(StationDisconnected, self._station_event)
+        # Several hub nodes: a site is planned by the node holding its lease (hub.cluster),
+        # which must hear the events of stations held by the other nodes too.
+        cluster = self.hub.cluster
+        cluster.subscribe(TransactionStarted, self._station_event)
+        cluster.subscribe(TransactionEnded, self._station_event)
+        self.hub.bus.subscribe(MeterValuesReceived, self._meter_values)  # the local view's
+        cluster.subscribe(StationConnected, self._connected)
+        cluster.subscribe(StationDisconnected, self._station_event)
+        cluster.on_broadcast(SITE_CHANGED, self._site_changed_elsewhere)
 
     async def _station_event(self, event: Any) -> None:
         for site_id in await self.sites_of(event.station_id):
@@ -214,7 +219,19 @@ class LoadManager:
         return reading
 
     def site_changed(self, site_id: int) -> None:
-        """A write to the site (its tree, chargers, ports): read the tree again."""
+        """A write to the site (its tree, chargers, ports): read the tree again, here and on
+        the other nodes (the one holding the site's lease re-plans it)."""
+        self._forget_site(site_id)
+        if self.hub.cluster.clustered:
+            task = asyncio.ensure_future(self.hub.cluster.broadcast(SITE_CHANGED,
+                                                                    {"site": site_id}))
+            self._broadcasts.add(task)
+            task.add_done_callback(self._broadcasts.discard)
+
+    async def _site_changed_elsewhere(self, data: dict[str, Any]) -> None:
+        self._forget_site(int(data["site"]))
+
+    def _forget_site(self, site_id: int) -> None:
         self.sites.pop(site_id, None)
         self._station_sites = None
         self._generation += 1
@@ -269,6 +286,10 @@ class LoadManager:
         while site_id in self._dirty:
             self._dirty.discard(site_id)
             try:
+                # One node plans a site at a time; the lease frees when its node dies and
+                # the next event of the site on another node takes it.
+                if not await self.hub.cluster.lead(f"load-site:{site_id}"):
+                    continue
                 await self.replan(site_id)
             except Exception:
                 log.exception("load planning of site %s failed", site_id)

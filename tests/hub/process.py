@@ -27,10 +27,12 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 class HubProcess:
-    def __init__(self, database_url: str, port: int, *extra: str) -> None:
+    def __init__(self, database_url: str, port: int, *extra: str,
+                 env: dict[str, str] | None = None) -> None:
         self.database_url = database_url
         self.port = port
         self.extra = extra
+        self.env = env or {}
         self.proc: subprocess.Popen[str] | None = None
         self.files_dir = tempfile.mkdtemp(prefix="pnc-hub-files-")
 
@@ -41,7 +43,7 @@ class HubProcess:
              *self.extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             # Uploaded files go to a temporary directory, not the checkout.
-            env={"PNC_HUB_FILES__DATA_DIR": self.files_dir, **os.environ})
+            env={"PNC_HUB_FILES__DATA_DIR": self.files_dir, **os.environ, **self.env})
         await self.wait_ready()
 
     async def wait_ready(self, timeout: float = 120.0) -> None:

@@ -11,7 +11,7 @@ from alembic import op
 from hub.db.base import UTCDateTime
 
 revision = '0011_ocpp_blocks'
-down_revision = '0009_charging_profiles'
+down_revision = '0010_console_users'
 branch_labels = None
 depends_on = None
 
