@@ -92,14 +92,14 @@ async def delete_tariff(request: web.Request) -> web.Response:
 
 
 @operation("The cost of a transaction under its tariff (running or final)", tags=TAGS,
-           parameters=[path("transaction_id", {"type": "integer", "minimum": 1})],
+           parameters=[path("transaction_id", {"type": "integer", "minimum": 1,
+                                                "maximum": 2**31 - 1})],
            response=COST, responses=s.NOT_FOUND)
 async def transaction_cost(request: web.Request) -> web.Response:
     hub = hub_of(request)
-    try:
-        transaction_id = int(request.match_info["transaction_id"])
-    except ValueError:
-        raise bad_request("transaction_id", "must be an integer") from None
+    # Transaction ids are 32-bit (OCPP 1.6 and the database column): anything else is a 400.
+    transaction_id = int_field(dict(request.match_info), "transaction_id", required=True,
+                               minimum=1)
     cost = (await tariffs.costs_of(hub, [transaction_id])).get(transaction_id)
     if cost is None:
         raise ApiError(404, "no_cost", f"transaction {transaction_id} has no cost (no tariff "
