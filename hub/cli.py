@@ -18,12 +18,9 @@ from typing import TYPE_CHECKING, Any
 from hub.cli_context import (
     add_common_options,
     command_config,
-    migrations,
-    run,
+    run_on_current_schema,
     run_with_sessions,
     session_factory,
-    upgrade_database,
-    with_database,
 )
 from hub.cli_stations import add_idtag_parser, add_station_parsers
 from hub.cli_tokens import add_token_parsers
@@ -195,11 +192,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     async def work(engine: AsyncEngine) -> int:
-        await upgrade_database(engine, migrations())
         print("database schema is current")
         return 0
 
-    return run(with_database(command_config(args), work))
+    return run_on_current_schema(args, work)
 
 
 def cmd_pki(args: argparse.Namespace) -> int:
@@ -210,11 +206,10 @@ def cmd_pki(args: argparse.Namespace) -> int:
     config = command_config(args)
 
     async def work(engine: AsyncEngine) -> int:
-        await upgrade_database(engine, migrations())
         return await run_pki(args, DatabaseCertificateStore(session_factory(engine)),
                              pki_settings(config))
 
-    return run(with_database(config, work))
+    return run_on_current_schema(args, work, config)
 
 
 def _configure_logging(args: argparse.Namespace, fmt: str | None = None) -> None:

@@ -84,11 +84,19 @@ def json_line(view: dict[str, Any]) -> str:
                        for k, v in view.items()})
 
 
-def run_with_sessions(args: argparse.Namespace, work: Callable[..., Awaitable[int]]) -> int:
-    """``work(args, sessions)`` on the configured database, its schema upgraded first."""
+def run_on_current_schema(args: argparse.Namespace,
+                          work: Callable[[AsyncEngine], Awaitable[int]],
+                          config: Config | None = None) -> int:
+    """Run ``work(engine)`` on the configured database once its schema is current: every
+    command that reads or writes the database goes through here."""
 
     async def on_engine(engine: AsyncEngine) -> int:
         await upgrade_database(engine, migrations())
-        return await work(args, session_factory(engine))
+        return await work(engine)
 
-    return run(with_database(command_config(args), on_engine))
+    return run(with_database(config or command_config(args), on_engine))
+
+
+def run_with_sessions(args: argparse.Namespace, work: Callable[..., Awaitable[int]]) -> int:
+    """``work(args, sessions)`` on the configured database, its schema upgraded first."""
+    return run_on_current_schema(args, lambda engine: work(args, session_factory(engine)))

@@ -9,15 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from hub.cli_context import (
     add_common_options,
-    command_config,
     json_line,
-    migrations,
-    run,
+    run_on_current_schema,
     session_factory,
     table,
-    upgrade_database,
     when,
-    with_database,
 )
 
 if TYPE_CHECKING:
@@ -95,7 +91,6 @@ def cmd_station_add(args: argparse.Namespace) -> int:
         changes["organisation"] = args.org
 
     async def work(engine: AsyncEngine) -> int:
-        await upgrade_database(engine, migrations())
         try:
             async with session_factory(engine)() as session, session.begin():
                 station = await session.get(Station, args.id)
@@ -127,7 +122,7 @@ def cmd_station_add(args: argparse.Namespace) -> int:
 
     if not valid_station_id(args.id):
         raise ValueError("station id must be 1..48 printable ASCII characters without spaces")
-    return run(with_database(command_config(args), work))
+    return run_on_current_schema(args, work)
 
 
 def cmd_idtag_add(args: argparse.Namespace) -> int:
@@ -139,7 +134,6 @@ def cmd_idtag_add(args: argparse.Namespace) -> int:
         raise ValueError("an OCPP 1.6 idTag has at most 20 characters")
 
     async def work(engine: AsyncEngine) -> int:
-        await upgrade_database(engine, migrations())
         async with session_factory(engine)() as session, session.begin():
             tag = await session.get(IdTag, args.tag)
             if tag is None:
@@ -151,7 +145,7 @@ def cmd_idtag_add(args: argparse.Namespace) -> int:
         print(f"id tag {args.tag} saved")
         return 0
 
-    return run(with_database(command_config(args), work))
+    return run_on_current_schema(args, work)
 
 
 def _station_read_parsers(station_commands: Any) -> None:
@@ -192,7 +186,6 @@ def cmd_station_list(args: argparse.Namespace) -> int:
     from hub.db.models import Station
 
     async def work(engine: AsyncEngine) -> int:
-        await upgrade_database(engine, migrations())
         async with session_factory(engine)() as session:
             stations = list((await session.execute(
                 sa.select(Station).order_by(Station.id))).scalars())
@@ -207,7 +200,7 @@ def cmd_station_list(args: argparse.Namespace) -> int:
                        when(v["last_seen_at"])] for v in views]))
         return 0
 
-    return run(with_database(command_config(args), work))
+    return run_on_current_schema(args, work)
 
 
 def cmd_station_show(args: argparse.Namespace) -> int:
@@ -216,7 +209,6 @@ def cmd_station_show(args: argparse.Namespace) -> int:
     from hub.db.models import Station, StationSeccId
 
     async def work(engine: AsyncEngine) -> int:
-        await upgrade_database(engine, migrations())
         async with session_factory(engine)() as session:
             station = await session.get(Station, args.id)
             secc_ids = list((await session.execute(sa.select(StationSeccId.secc_id).where(
@@ -238,7 +230,7 @@ def cmd_station_show(args: argparse.Namespace) -> int:
             print(f"{key}: {'-' if value is None else value}")
         return 0
 
-    return run(with_database(command_config(args), work))
+    return run_on_current_schema(args, work)
 
 
 def cmd_station_delete(args: argparse.Namespace) -> int:
@@ -247,7 +239,6 @@ def cmd_station_delete(args: argparse.Namespace) -> int:
     from hub.db.models import Station, Transaction
 
     async def work(engine: AsyncEngine) -> int:
-        await upgrade_database(engine, migrations())
         async with session_factory(engine)() as session, session.begin():
             station = await session.get(Station, args.id)
             if station is None:
@@ -269,4 +260,4 @@ def cmd_station_delete(args: argparse.Namespace) -> int:
         print(f"station {args.id} deleted")
         return 0
 
-    return run(with_database(command_config(args), work))
+    return run_on_current_schema(args, work)

@@ -9,14 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from hub.cli_context import (
     add_common_options,
-    command_config,
-    migrations,
-    run,
+    run_on_current_schema,
     session_factory,
     table,
-    upgrade_database,
     when,
-    with_database,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +43,6 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     expires_at = parse_expiry(args.expires) if args.expires else None
 
     async def work(engine: AsyncEngine) -> int:
-        await upgrade_database(engine, migrations())
         token = await create_token(session_factory(engine), args.name, scopes, args.org,
                                    expires_at)
         until = f", expires {expires_at.isoformat(timespec='seconds')}" if expires_at else ""
@@ -56,7 +51,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         print(token)
         return 0
 
-    return run(with_database(command_config(args), work))
+    return run_on_current_schema(args, work)
 
 
 def _token_admin_parsers(token_commands: Any) -> None:
@@ -75,7 +70,6 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     from hub.api_tokens import list_tokens
 
     async def work(engine: AsyncEngine) -> int:
-        await upgrade_database(engine, migrations())
         views = await list_tokens(session_factory(engine), include_revoked=args.all)
         now = datetime.now(UTC)
         if args.json:
@@ -91,18 +85,17 @@ def cmd_token_list(args: argparse.Namespace) -> int:
                        when(v.last_used_at)] for v in views]))
         return 0
 
-    return run(with_database(command_config(args), work))
+    return run_on_current_schema(args, work)
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     from hub.api_tokens import revoke_token
 
     async def work(engine: AsyncEngine) -> int:
-        await upgrade_database(engine, migrations())
         if not await revoke_token(session_factory(engine), args.id):
             print(f"pnc-hub: no API token with id {args.id}", file=sys.stderr)
             return 1
         print(f"token {args.id} revoked (running hubs refuse it within 10 s)")
         return 0
 
-    return run(with_database(command_config(args), work))
+    return run_on_current_schema(args, work)
