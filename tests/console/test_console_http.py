@@ -87,8 +87,11 @@ async def test_an_organisations_user_sees_only_its_stations(console_hub: Running
         async with http.get(console_hub.http_url + "/console/stations") as page:
             text = await page.text()
         assert "ORG-A-1" in text and "ORG-B-1" not in text and "NOBODY-1" not in text
-        async with http.get(console_hub.http_url + "/console/stations/ORG-B-1") as page:
-            assert page.status == 404
+        for route in ("stations/{}", "stations/{}/events", "op_details/{}",
+                      "op_details/{}/events", "op_ai_diagnostics/{}"):
+            async with http.get(console_hub.http_url + "/console/" + route.format("ORG-B-1"),
+                                allow_redirects=False) as page:
+                assert page.status == 404, route
         token = await csrf_of(http, console_hub.http_url + "/console/stations")
         async with http.post(console_hub.http_url + "/console/stations/ORG-B-1/commands",
                              data={"csrf": token, "command": "reset", "type": "Soft"},
