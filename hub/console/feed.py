@@ -20,6 +20,7 @@ from aiohttp import web
 
 from hub.context import Hub
 from hub.events import (
+    STATION_LIVE_EVENTS,
     Event,
     MeterValuesReceived,
     StationConnected,
@@ -91,8 +92,7 @@ class ConsoleFeed:
         self.connections = Connections()
 
     def attach(self, hub: Hub) -> None:
-        for kind in (StatusChanged, StationConnected, StationDisconnected, TransactionStarted,
-                     TransactionEnded, MeterValuesReceived):
+        for kind in STATION_LIVE_EVENTS:
             hub.bus.subscribe(kind, self._publish)
 
     async def _publish(self, event: Event) -> None:
