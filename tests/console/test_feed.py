@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+import pytest
+
 from hub.console.feed import ConsoleFeed, event_data
 from hub.db.base import utcnow
 from hub.events import (
@@ -64,3 +66,19 @@ async def test_a_page_gets_its_stations_events_only_and_its_stream_ends_at_shutd
         "connection", "connection", "status", "transaction", "transaction", "meter"]
     assert all(data["station_id"] == "S" for _name, data in got)
     assert not feed._watchers  # the ended page no longer gets events
+
+
+async def test_a_burst_of_events_makes_one_tick() -> None:
+    bus = EventBus()
+    feed = ConsoleFeed()
+    feed.attach(SimpleNamespace(bus=bus))  # type: ignore[arg-type]
+    ticks = feed.ticks("S", every=60)
+    first = asyncio.create_task(anext(ticks))
+    await wait_for(lambda: "S" in feed._watchers)
+    for n in range(50):
+        bus.publish(MeterValuesReceived(station_id="S", connector_id=1, transaction_id=n))
+    await bus.drain()
+    await asyncio.wait_for(first, 10)
+    feed.close()
+    with pytest.raises(StopAsyncIteration):  # the other 49 went with the first tick
+        await asyncio.wait_for(anext(ticks), 10)
