@@ -18,7 +18,8 @@ from hub.context import HUB, Hub
 from hub.openapi import path
 from hub.services import station_commands as commands
 
-TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues",
+# The station page's trigger list shows these in this order (the first is preselected).
+TRIGGERS = ("StatusNotification", "Heartbeat", "BootNotification", "MeterValues",
             "DiagnosticsStatusNotification", "FirmwareStatusNotification")
 FIELDS = {
     "command": {"type": "string", "enum": ["reset", "unlock", "availability", "trigger",
