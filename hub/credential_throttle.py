@@ -104,7 +104,6 @@ class CredentialThrottles:
         # address's failures.
         self.station_ids.success(station_id)
 
-
     def login_retry_after(self, address: str | None, username: str) -> float:
         return max(self.console_addresses.retry_after(address),
                    self.console_users.retry_after(username))

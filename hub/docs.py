@@ -30,12 +30,10 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.auth import ADMIN, CredentialsThrottled, TokenInfo, TokenVerifier, public, verify_offered
-from hub.console.sessions import CONSOLE_SESSIONS
-from hub.console.users import get_user
-from hub.context import HUB
+from hub.console.guard import logged_in
 from hub.credential_throttle import CREDENTIAL_THROTTLES
 from hub.errors import error_response
-from hub.openapi import CONSOLE_COOKIE, DOCS_COOKIE, build_document, operation
+from hub.openapi import DOCS_COOKIE, build_document, operation
 
 SESSION_SECONDS = 8 * 3600
 MAX_SESSIONS = 1000
@@ -125,13 +123,8 @@ async def _identity(request: web.Request) -> TokenInfo | None:
 
 async def _console_identity(request: web.Request) -> TokenInfo | None:
     """A console login opens the reference too (read-only, like a ``read`` token)."""
-    sessions = request.app.get(CONSOLE_SESSIONS)
-    session_id = request.cookies.get(CONSOLE_COOKIE, "")
-    session = sessions.get(session_id) if sessions is not None and session_id else None
-    if session is None:
-        return None
-    user = await get_user(request.app[HUB].sessions, session.user_id)
-    if user is None or user.disabled:
+    _session, user = await logged_in(request)
+    if user is None:
         return None
     return TokenInfo(0, f"console user {user.username}", frozenset(DOCS_SCOPES),
                      user.organisation_key)

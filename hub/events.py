@@ -156,6 +156,12 @@ class IdTokenErased(Event):
     pseudonym: str
 
 
+# A station's live picture: what is pushed to whoever watches stations as they change (the
+# console's live pages, hub.console.feed; MQTT's station topics, hub.mqtt.station_events).
+STATION_LIVE_EVENTS: tuple[type[Event], ...] = (
+    StationConnected, StationDisconnected, StatusChanged, TransactionStarted, TransactionEnded,
+    MeterValuesReceived)
+
 E = TypeVar("E", bound=Event)
 AfterCommitHandler = Callable[[Any], Awaitable[None]]
 InTransactionHandler = Callable[[AsyncConnection, Any], Awaitable[None]]

@@ -79,6 +79,7 @@ def create_console(parent: web.Application) -> web.Application:
                                undefined=jinja2.StrictUndefined)
     parent[CONSOLE_REGISTRY] = console[CONSOLE_REGISTRY] = ConsoleRegistry(console, loader)
     env.filters["when"] = when
+    env.globals["command_triggers"] = views_commands.TRIGGERS  # the form offers what is sent
     feed = ConsoleFeed()
     console[CONSOLE_FEED] = feed
     parent[CONSOLE_FEED] = feed

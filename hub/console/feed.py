@@ -10,16 +10,18 @@ response outlives the hub.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import web
 
 from hub.context import Hub
 from hub.events import (
+    STATION_LIVE_EVENTS,
     Event,
     MeterValuesReceived,
     StationConnected,
@@ -91,8 +93,7 @@ class ConsoleFeed:
         self.connections = Connections()
 
     def attach(self, hub: Hub) -> None:
-        for kind in (StatusChanged, StationConnected, StationDisconnected, TransactionStarted,
-                     TransactionEnded, MeterValuesReceived):
+        for kind in STATION_LIVE_EVENTS:
             hub.bus.subscribe(kind, self._publish)
 
     async def _publish(self, event: Event) -> None:
@@ -104,12 +105,22 @@ class ConsoleFeed:
                 if not queue.full():
                     queue.put_nowait((name, data))
 
-    async def watch(self, station_id: str, heartbeat: float = HEARTBEAT_SECONDS
-                    ) -> AsyncIterator[tuple[str, dict[str, Any]] | None]:
-        """The station's events as they come; None after ``heartbeat`` seconds of silence."""
+    @contextlib.contextmanager
+    def _queue(self, station_id: str) -> Iterator[asyncio.Queue[Any]]:
         queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         self._watchers.setdefault(station_id, set()).add(queue)
         try:
+            yield queue
+        finally:
+            watchers = self._watchers.get(station_id, set())
+            watchers.discard(queue)
+            if not watchers:
+                self._watchers.pop(station_id, None)
+
+    async def watch(self, station_id: str, heartbeat: float = HEARTBEAT_SECONDS
+                    ) -> AsyncIterator[tuple[str, dict[str, Any]] | None]:
+        """The station's events as they come; None after ``heartbeat`` seconds of silence."""
+        with self._queue(station_id) as queue:
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), heartbeat)
@@ -118,16 +129,22 @@ class ConsoleFeed:
                 if item is _END:
                     return
                 yield item
-        finally:
-            watchers = self._watchers.get(station_id, set())
-            watchers.discard(queue)
-            if not watchers:
-                self._watchers.pop(station_id, None)
 
     async def ticks(self, station_id: str, every: float = 1.0) -> AsyncIterator[None]:
-        """A tick at each of the station's events and at least every ``every`` seconds."""
-        async for _item in self.watch(station_id, heartbeat=every):
-            yield None
+        """A tick after the station's events and at least every ``every`` seconds. The events
+        that queued while the caller worked make one tick: its reads run once per burst
+        (a station's meter values), not once per event."""
+        with self._queue(station_id) as queue:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), every)
+                except TimeoutError:
+                    item = None
+                while item is not _END and not queue.empty():
+                    item = queue.get_nowait()
+                if item is _END:
+                    return
+                yield None
 
     def close(self) -> None:
         for queues in self._watchers.values():

@@ -131,7 +131,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     if route.http_exception is not None:
         return await handler(request)
     role = getattr(route.handler, "console_role", VIEWER)
-    session, user = await _session_user(request)
+    session, user = await logged_in(request)
     pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
     request[CSRF] = session.csrf if session is not None else pre
     if session is not None and user is not None:
@@ -152,10 +152,12 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     return response
 
 
-async def _session_user(request: web.Request) -> tuple[ConsoleSession | None, User | None]:
-    sessions = request.config_dict[CONSOLE_SESSIONS]
+async def logged_in(request: web.Request) -> tuple[ConsoleSession | None, User | None]:
+    """The request's live console session and its enabled user (read again each time), or
+    (None, None); a disabled or deleted user's session ends. hub.docs asks this too."""
+    sessions = request.config_dict.get(CONSOLE_SESSIONS)
     session_id = request.cookies.get(COOKIE, "")
-    session = sessions.get(session_id) if session_id else None
+    session = sessions.get(session_id) if sessions is not None and session_id else None
     if session is None:
         return None, None
     user = await get_user(request.config_dict[HUB].sessions, session.user_id)

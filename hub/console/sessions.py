@@ -52,10 +52,23 @@ class ConsoleSessions:
         now = self.clock()
         session = ConsoleSession(secrets.token_urlsafe(32), user_id, secrets.token_urlsafe(32),
                                  now, now)
+        self._prune(now)
         self._sessions[session.id] = session
         while len(self._sessions) > self.limit:
             self._sessions.popitem(last=False)  # the least recently used goes first
         return session
+
+    def _prune(self, now: float) -> None:
+        """Drop the sessions idle too long. The dict is in order of last use, so they are
+        at its front: a session nobody comes back for does not wait for ``limit`` to go."""
+        while self._sessions:
+            oldest = next(iter(self._sessions.values()))
+            if now - oldest.last_used < self.idle:
+                return
+            self._sessions.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
 
     def get(self, session_id: str) -> ConsoleSession | None:
         """The live session (its idle clock restarted), or None."""

@@ -175,6 +175,13 @@ async def authenticate(sessions: Sessions, username: str, password: str) -> User
     return User.of(row)
 
 
+async def password_matches(sessions: Sessions, user_id: int, password: str) -> bool:
+    """Whether ``password`` is the user's (to confirm a change of one's own password)."""
+    async with sessions() as session:
+        row = await session.get(ConsoleUser, user_id)
+    return verify_password(password, row.password_hash if row else _dummy_hash())
+
+
 async def _note_login(sessions: Sessions, user_id: int) -> None:
     async with sessions() as session, session.begin():
         await session.execute(sa.update(ConsoleUser).where(ConsoleUser.id == user_id)

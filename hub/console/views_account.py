@@ -16,13 +16,12 @@ from hub.console.users import (
     UserError,
     authenticate,
     check_password,
+    password_matches,
     redeem_login_link,
     set_password,
-    verify_password,
 )
 from hub.context import HUB
 from hub.credential_throttle import CREDENTIAL_THROTTLES
-from hub.db.models_console import ConsoleUser
 from hub.openapi import query
 
 TEXT = {"type": "string"}
@@ -113,10 +112,8 @@ async def change_password(request: web.Request) -> web.Response:
     form = await request.post()
     user = current_user(request)
     sessions = request.config_dict[HUB].sessions
-    async with sessions() as session:
-        row = await session.get(ConsoleUser, user.id)
-        stored = row.password_hash if row else ""
-    if not verify_password(_field(form, "current", MAX_PASSWORD_LENGTH + 1), stored):
+    if not await password_matches(sessions, user.id,
+                                  _field(form, "current", MAX_PASSWORD_LENGTH + 1)):
         request.config_dict[CREDENTIAL_THROTTLES].login_failed(request.remote, user.username)
         return render(request, "change_password.html", http_status=400,
                       problem=("The current password is wrong.", {}))

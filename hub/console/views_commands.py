@@ -10,15 +10,16 @@ from typing import Any
 from aiohttp import web
 
 from hub.commands import CallError, CommandFailed
-from hub.console import estate
-from hub.console.guard import action, current_session, current_user
+from hub.console.guard import action, current_session
 from hub.console.render import see
 from hub.console.users import OPERATOR
+from hub.console.views_estate import visible_station
 from hub.context import HUB, Hub
 from hub.openapi import path
 from hub.services import station_commands as commands
 
-TRIGGERS = ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues",
+# The station page's trigger list shows these in this order (the first is preselected).
+TRIGGERS = ("StatusNotification", "Heartbeat", "BootNotification", "MeterValues",
             "DiagnosticsStatusNotification", "FirmwareStatusNotification")
 FIELDS = {
     "command": {"type": "string", "enum": ["reset", "unlock", "availability", "trigger",
@@ -112,10 +113,7 @@ RUNNERS: dict[str, Runner] = {
         parameters=[path("station_id", {"type": "string", "maxLength": 48})])
 async def send_command(request: web.Request) -> web.Response:
     hub = request.config_dict[HUB]
-    station_id = request.match_info["station_id"]
-    if await estate.station_visible(hub, station_id,
-                                    current_user(request).organisation_key) is None:
-        raise web.HTTPNotFound(text=f"no station {station_id}")
+    station_id = (await visible_station(request)).id
     form = await request.post()
     flash = current_session(request).flash
     name = form.get("command", "")

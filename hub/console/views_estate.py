@@ -14,6 +14,7 @@ from hub.console.guard import current_session, current_user, page
 from hub.console.render import render
 from hub.console.users import OPERATOR
 from hub.context import HUB, Hub
+from hub.db.models import Station
 from hub.openapi import path, query
 
 STATION = path("station_id", {"type": "string", "maxLength": 48})
@@ -76,22 +77,23 @@ async def stations(request: web.Request) -> web.Response:
     return render(request, "stations.html", result=result, q=search, online=online)
 
 
-async def _visible(request: web.Request) -> str:
+async def visible_station(request: web.Request) -> Station:
+    """The route's ``{station_id}`` if the user may see it; else 404."""
     station_id = request.match_info["station_id"]
-    if await estate.station_visible(request.config_dict[HUB], station_id, _org(request)) is None:
+    row = await estate.station_visible(request.config_dict[HUB], station_id, _org(request))
+    if row is None:
         raise web.HTTPNotFound(text=f"no station {station_id}")
-    return station_id
+    return row
 
 
 @page("One station: live connectors, current session, configuration, commands",
       parameters=[STATION])
 async def station(request: web.Request) -> web.Response:
     hub = request.config_dict[HUB]
-    station_id = await _visible(request)
-    row = await estate.station_visible(hub, station_id, _org(request))
-    detail = await estate.station_detail(hub, station_id)
+    row = await visible_station(request)
+    detail = await estate.station_detail(hub, row.id)
     return render(request, "station.html", station=row, detail=detail,
-                  live=hub.stations.get(station_id), flash=_flash(request),
+                  live=hub.stations.get(row.id), flash=_flash(request),
                   may_command=current_user(request).may(OPERATOR))
 
 
@@ -99,7 +101,7 @@ async def station(request: web.Request) -> web.Response:
       response_type="text/event-stream",
       example='event: status\ndata: {"connector_id": 1, "status": "Charging"}\n\n')
 async def station_events(request: web.Request) -> web.StreamResponse:
-    station_id = await _visible(request)
+    station_id = (await visible_station(request)).id
     response = await open_stream(request)
     with contextlib.suppress(ConnectionResetError):  # the page was closed
         async for item in request.config_dict[CONSOLE_FEED].watch(station_id):
@@ -109,7 +111,7 @@ async def station_events(request: web.Request) -> web.StreamResponse:
 
 @page("A station's recent OCPP messages, live-tailing", parameters=[STATION])
 async def details(request: web.Request) -> web.Response:
-    station_id = await _visible(request)
+    station_id = (await visible_station(request)).id
     rows = await estate.recent_messages(request.config_dict[HUB], station_id)
     return render(request, "details.html", station_id=station_id, rows=rows)
 
@@ -122,7 +124,7 @@ async def details_events(request: web.Request) -> web.StreamResponse:
     """The log is written in batches, so the stream reads it after each of the station's
     events and at least every second (one indexed query per open page)."""
     hub = request.config_dict[HUB]
-    station_id = await _visible(request)
+    station_id = (await visible_station(request)).id
     after = request.query.get("after", "0")
     last = int(after) if after.isdigit() else 0
     response = await open_stream(request)

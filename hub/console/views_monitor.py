@@ -14,7 +14,7 @@ from hub.console import estate
 from hub.console.feed import CONSOLE_FEED, FLAP_CONNECTS
 from hub.console.guard import current_user, page
 from hub.console.render import render
-from hub.console.views_estate import MESSAGE_RATE
+from hub.console.views_estate import MESSAGE_RATE, visible_station
 from hub.context import HUB, Hub
 from hub.db.models import Station
 from hub.openapi import path
@@ -100,10 +100,7 @@ async def check(request: web.Request) -> web.Response:
       parameters=[path("station_id", {"type": "string", "maxLength": 48})])
 async def station_diagnosis(request: web.Request) -> web.Response:
     hub = request.config_dict[HUB]
-    station_id = request.match_info["station_id"]
-    if await estate.station_visible(hub, station_id,
-                                    current_user(request).organisation_key) is None:
-        raise web.HTTPNotFound(text=f"no station {station_id}")
+    station_id = (await visible_station(request)).id
     reconnects = request.config_dict[CONSOLE_FEED].connections.reconnects(station_id)
     return render(request, "diagnosis.html", station_id=station_id,
                   findings=await diagnose(hub, station_id, reconnects))

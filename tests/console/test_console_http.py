@@ -3,8 +3,11 @@ one-time links, throttling, and /api/docs opened by the console session."""
 
 from __future__ import annotations
 
+import re
+
 from hub.console.sessions import COOKIE
 from hub.console.users import create_login_link
+from hub.console.views_commands import TRIGGERS
 from hub.db.models import Station
 from tests.console.conftest import PASSWORD, browser, csrf_of, login
 from tests.hub.harness import RunningHub, connect_station
@@ -87,8 +90,11 @@ async def test_an_organisations_user_sees_only_its_stations(console_hub: Running
         async with http.get(console_hub.http_url + "/console/stations") as page:
             text = await page.text()
         assert "ORG-A-1" in text and "ORG-B-1" not in text and "NOBODY-1" not in text
-        async with http.get(console_hub.http_url + "/console/stations/ORG-B-1") as page:
-            assert page.status == 404
+        for route in ("stations/{}", "stations/{}/events", "op_details/{}",
+                      "op_details/{}/events", "op_ai_diagnostics/{}"):
+            async with http.get(console_hub.http_url + "/console/" + route.format("ORG-B-1"),
+                                allow_redirects=False) as page:
+                assert page.status == 404, route
         token = await csrf_of(http, console_hub.http_url + "/console/stations")
         async with http.post(console_hub.http_url + "/console/stations/ORG-B-1/commands",
                              data={"csrf": token, "command": "reset", "type": "Soft"},
@@ -132,6 +138,11 @@ async def test_operator_sends_reset_and_sees_the_chargers_answer(
         station.answers["Reset"] = call_result.Reset(status="Rejected")
         assert (await login(http, console_hub, "olga")).status == 303
         token = await csrf_of(http, console_hub.http_url + "/console/stations/CP-OP")
+        async with http.get(console_hub.http_url + "/console/stations/CP-OP") as page:
+            offered = re.search(r'<select id="trigger-message" name="message">(.*?)</select>',
+                                await page.text())
+        assert offered and re.findall("<option>(\\w+)</option>", offered.group(1)) == list(
+            TRIGGERS)  # every message the command accepts, and no other
         async with http.post(console_hub.http_url + "/console/stations/CP-OP/commands",
                              data={"csrf": token, "command": "reset", "type": "Hard"}) as page:
             text = await page.text()
