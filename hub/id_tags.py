@@ -9,6 +9,7 @@ CLI, another node) takes effect within ``ttl``. Chargers cache authorisations fa
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -21,6 +22,9 @@ class IdTagCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, Any]] = {}
+        # Id tag -> its database read in flight, shared by concurrent lookups
+        # (hub.services.authorization).
+        self.reading: dict[str, asyncio.Future[Any]] = {}
         self.hits = 0
         self.misses = 0
 

@@ -74,6 +74,7 @@ class ClusterNode(SingleNode):
         self._heartbeat: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._linked_since: float | None = None
+        self._event_subjects: dict[type[Event], str] = {}
         self.forwarded = 0
         self.received = 0
 
@@ -248,8 +249,11 @@ class ClusterNode(SingleNode):
         if self.nc is None or not self.nc.is_connected:
             return
         try:
-            await self.nc.publish(self.subject("event", type(event).__name__),
-                                  codec.encode_event(self.node_id, event))
+            subject = self._event_subjects.get(type(event))
+            if subject is None:
+                subject = self._event_subjects[type(event)] = self.subject(
+                    "event", type(event).__name__)
+            await self.nc.publish(subject, codec.encode_event(self.node_id, event))
             self.forwarded += 1
         except Exception as exc:
             log.debug("event %s not forwarded: %r", type(event).__name__, exc)

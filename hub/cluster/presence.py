@@ -32,12 +32,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _KEY_SAFE = re.compile(r"[A-Za-z0-9_-]")
+_ALL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 REFRESH_CHUNK = 200
 
 
 def station_key(station_id: str) -> str:
     """A KV key for a station id: safe characters as they are, others as ``=XX`` (``=`` itself
     is never kept, so two ids never share a key)."""
+    if _ALL_SAFE.fullmatch(station_id):
+        return station_id  # most ids: one match, not one per character
     return "".join(c if _KEY_SAFE.fullmatch(c) else "".join(f"={b:02X}" for b in c.encode())
                    for c in station_id)
 

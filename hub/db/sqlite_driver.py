@@ -28,7 +28,6 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import EMPTY_DICT
-from sqlalchemy.util.concurrency import await_
 
 
 class _Outcome:
@@ -119,14 +118,8 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
-        creator_fn = kw.pop("async_creator_fn", None)
-        if creator_fn:
-            connection = creator_fn(*arg, **kw)
-        else:
-            connection = self.aiosqlite.connect(*arg, **kw)
-            # As SQLAlchemy does: its thread never holds up the interpreter's exit.
-            connection._thread.daemon = True
-        return OneHopConnection(self, await_(connection))
+        # SQLAlchemy's connect (aiosqlite's thread made a daemon, as it does), in our adapter.
+        return OneHopConnection(self, super().connect(*arg, **kw)._connection)
 
 
 def one_hop_dbapi() -> OneHopDBAPI:

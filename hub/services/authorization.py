@@ -49,24 +49,21 @@ async def authorize(hub: Hub, station_id: str, id_tag: str) -> Authorization:
     return Authorization("Invalid")
 
 
-# Id tag -> the read of it in flight. A burst of stations starting at once (after a power cut,
-# a fleet depot at 7:00) asks for the same few tags at the same moment, before the cache has
-# them: one read answers them all, instead of one each queueing for the connection pool.
-_reads: dict[tuple[int, str], asyncio.Future[Any]] = {}
-
-
 async def _read_tag(hub: Hub, id_tag: str) -> Any:
-    key = (id(hub), id_tag)
-    pending = _reads.get(key)
-    if pending is not None:
+    """The stored tag (None: not stored), read once for every concurrent caller. A burst of
+    stations starting at once (after a power cut, a fleet depot at 7:00) asks for the same few
+    tags at the same moment, before the cache has them: one read answers them all, instead of
+    one each queueing for the connection pool."""
+    reads = hub.id_tag_cache.reading
+    while (pending := reads.get(id_tag)) is not None:
         try:
             return await asyncio.shield(pending)
         except asyncio.CancelledError:
             if not pending.cancelled():
                 raise  # this caller was cancelled
-            # The caller that was reading was cancelled, not this one: read here.
+            # The reading caller was cancelled, not this one: share the next read, or read.
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    _reads[key] = future
+    reads[id_tag] = future  # only ever set when absent, only ever deleted by its reader
     try:
         # Core, not the ORM: this read sits on the Authorize/StartTransaction hot path.
         async with hub.engine.connect() as conn:
@@ -83,7 +80,7 @@ async def _read_tag(hub: Hub, id_tag: str) -> Any:
         future.set_result(tag)
         return tag
     finally:
-        del _reads[key]
+        del reads[id_tag]
 
 
 _TAG = sa.select(IdTag.__table__).where(IdTag.id_tag == sa.bindparam("b_tag"))

@@ -103,7 +103,7 @@ async def test_outbox_once_and_a_killed_node_loses_nothing(cluster: Cluster,
                     plugged(nodes["C"], "CP-GONE") as gone:
                 for sid in STATIONS:
                     await wait_for(lambda sid=sid: connected_everywhere(
-                        cluster, sid, ["A", "B", "C"]), 20)
+                        cluster, sid, ["A", "B", "C"], sid[-1]), 20)
                 # Every remote start goes to node A, wherever the station is.
                 for station in (cp_a, cp_b, cp_c):
                     sessions[station.id], transactions[station.id] = await remote_start(
@@ -125,7 +125,7 @@ async def test_outbox_once_and_a_killed_node_loses_nothing(cluster: Cluster,
                                           subprotocols=["ocpp1.6"]) as ws:
                 async with running_charge_point(TestStation("CP-C", ws)) as cp_c2:
                     await cp_c2.boot()
-                    await wait_for(lambda: connected_everywhere(cluster, "CP-C", ["A", "B"]),
+                    await wait_for(lambda: connected_everywhere(cluster, "CP-C", ["A", "B"], "B"),
                                    30)
                     assert await reset_via(cluster, "A", "CP-C") == (
                         200, {"status": "Accepted", "type": "Soft"})

@@ -80,7 +80,8 @@ async def test_a_site_is_planned_by_one_node_and_fails_over(cluster: Cluster) ->
         cps = {sid: await stack.enter_async_context(managed(nodes[n], sid, held))
                for sid, n in stations.items()}
         for sid in stations:
-            await wait_for(lambda sid=sid: connected_everywhere(cluster, sid, ["A", "B", "C"]),
+            await wait_for(lambda sid=sid: connected_everywhere(cluster, sid, ["A", "B", "C"],
+                                                                  stations[sid]),
                            20)
         # The site is written through node C, which holds none of its stations.
         assert (await _put(cluster, "C", "/organisations/acme", {"name": "Acme"}))[0] == 200
@@ -106,7 +107,8 @@ async def test_a_site_is_planned_by_one_node_and_fails_over(cluster: Cluster) ->
                 stations[sid] = alive[0]
                 cps[sid] = await stack.enter_async_context(
                     managed(nodes[alive[0]], sid, held))
-                await wait_for(lambda sid=sid: connected_everywhere(cluster, sid, alive), 30)
+                await wait_for(lambda sid=sid: connected_everywhere(cluster, sid, alive,
+                                                                      alive[0]), 30)
         # The next event re-plans the site on a surviving node: LM-2 stops, LM-1 gets it all.
         await cps["LM-2"].call(call.StopTransaction(transaction_id=tx["LM-2"], meter_stop=10,
                                                     timestamp=now()))

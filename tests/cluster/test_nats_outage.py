@@ -71,7 +71,8 @@ async def test_nats_outage_degrades_and_recovers(cluster: Cluster, own_nats: Own
     b = await cluster.start("B")
     await wait_for(lambda: _linked(cluster, "A"), 30)
     async with station(a, "CP-ON-A") as on_a, station(b, "CP-ON-B") as on_b:
-        await wait_for(lambda: connected_everywhere(cluster, "CP-ON-B", ["A", "B"]), 30)
+        await wait_for(lambda: connected_everywhere(cluster, "CP-ON-B", ["A", "B"], "B"),
+                       30)
         assert (await reset_via(cluster, "A", "CP-ON-B"))[0] == 200
 
         own_nats.stop()

@@ -17,11 +17,12 @@ from tests.hub.harness import wait_for
 from tests.hub.process import ROOT, free_port
 
 
-async def connected_everywhere(cluster: Cluster, station_id: str, nodes: list[str]) -> bool:
-    """Every node sees the station connected (its presence mirror caught up)."""
+async def connected_everywhere(cluster: Cluster, station_id: str, nodes: list[str],
+                               holder: str) -> bool:
+    """Every node sees the station connected to ``holder`` (its presence mirror caught up)."""
     for node in nodes:
         status, body = await cluster.get(node, f"/api/cluster/stations/{station_id}")
-        if status != 200 or not body.get("connected"):
+        if status != 200 or not body.get("connected") or body.get("node") != holder:
             return False
     return True
 
@@ -34,8 +35,10 @@ async def reset_via(cluster: Cluster, node: str, station_id: str) -> tuple[int, 
 async def test_commands_reach_the_holder_and_fail_as_on_one_node(cluster: Cluster) -> None:
     nodes = {n: await cluster.start(n) for n in ("A", "B", "C")}
     async with station(nodes["C"], "CP-C1") as on_c, station(nodes["B"], "CP-B1") as on_b:
-        await wait_for(lambda: connected_everywhere(cluster, "CP-C1", ["A", "B", "C"]), 20)
-        await wait_for(lambda: connected_everywhere(cluster, "CP-B1", ["A", "B", "C"]), 20)
+        await wait_for(lambda: connected_everywhere(cluster, "CP-C1", ["A", "B", "C"], "C"),
+                       20)
+        await wait_for(lambda: connected_everywhere(cluster, "CP-B1", ["A", "B", "C"], "B"),
+                       20)
 
         status, body = await reset_via(cluster, "A", "CP-C1")
         assert (status, body) == (200, {"status": "Accepted", "type": "Soft"})
@@ -85,7 +88,7 @@ async def _disconnected(cluster: Cluster, station_id: str) -> bool:
 async def test_reconnect_to_another_node_takes_over(cluster: Cluster) -> None:
     nodes = {n: await cluster.start(n) for n in ("A", "B", "C")}
     async with station(nodes["C"], "CP-MOVE") as first:
-        await wait_for(lambda: connected_everywhere(cluster, "CP-MOVE", ["A", "B"]), 20)
+        await wait_for(lambda: connected_everywhere(cluster, "CP-MOVE", ["A", "B"], "C"), 20)
         async with station(nodes["B"], "CP-MOVE") as second:
             # C closes its stale socket: the first connection ends.
             await wait_for(lambda: first._connection.close_code is not None, 20)
@@ -97,7 +100,12 @@ async def test_reconnect_to_another_node_takes_over(cluster: Cluster) -> None:
 
             await wait_for(reaches_second, 20)
             assert first.received == []
+            await wait_for(lambda: connected_everywhere(cluster, "CP-MOVE", ["A", "B", "C"],
+                                                        "B"), 20)
+            # The old holder routes to the new one too.
+            before = len(second.received)
             assert (await reset_via(cluster, "C", "CP-MOVE"))[0] == 200
+            assert len(second.received) == before + 1 and first.received == []
             # The takeover wrote no disconnect: the station is connected in the one store.
             engine = create_engine(cluster.database_url)
             async with engine.connect() as conn:
