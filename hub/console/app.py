@@ -95,7 +95,7 @@ def create_console(parent: web.Application) -> web.Application:
 def add_console(app: web.Application) -> None:
     """Build the console (its sessions on the root app, for /api/docs); features add their
     pages next (hub.console.pages), then ``mount_console`` puts it at ``/console/``."""
-    app[CONSOLE_SESSIONS] = ConsoleSessions()
+    app[CONSOLE_SESSIONS] = ConsoleSessions(lambda: app[HUB].sessions)  # the hub is up by then
     create_console(app)
 
 
