@@ -24,6 +24,7 @@ from hub.console import (
     views_estate,
     views_files,
     views_monitor,
+    views_mqtt,
     views_records,
 )
 from hub.console.feed import CONSOLE_FEED, ConsoleFeed
@@ -86,7 +87,7 @@ def create_console(parent: web.Application) -> web.Application:
     console.cleanup_ctx.append(_feed(parent))  # type: ignore[arg-type]
     console.on_shutdown.append(_end_streams)
     for module in (views_account, views_estate, views_records, views_commands, views_admin,
-                   views_monitor, views_files):
+                   views_monitor, views_files, views_mqtt):
         module.add_routes(console)
     console.router.add_get("/static/{name}", static_file)
     return console
