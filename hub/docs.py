@@ -9,11 +9,14 @@ surface), ends after ``SESSION_SECONDS``, on logout, or as soon as its token is 
 verified again on every use). "Try it out" in the page still needs the token (Authorize).
 
 The console's login session (hub.console.sessions, cookie path ``/``) opens the same two
-routes, read-only, for as long as it lives.
+routes, read-only, for as long as it lives; it is kept in the database, so every node of a
+cluster accepts it.
 
 Swagger UI's files come from the ``swagger-ui-py`` package and are served by the hub itself
 (no CDN); the page's script is a static file, so the CSP allows no inline script.
-Sessions live in the memory of one hub process: behind a load balancer, log in per node.
+This module's own token sessions live in the memory of one hub process (they hold the API
+token itself, to re-verify it, which the database must never hold): behind a load balancer,
+log in with a token per node, or use the console login.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from hub.console import (
     views_estate,
     views_files,
     views_monitor,
+    views_mqtt,
     views_records,
 )
 from hub.console.feed import CONSOLE_FEED, ConsoleFeed
@@ -86,7 +87,7 @@ def create_console(parent: web.Application) -> web.Application:
     console.cleanup_ctx.append(_feed(parent))  # type: ignore[arg-type]
     console.on_shutdown.append(_end_streams)
     for module in (views_account, views_estate, views_records, views_commands, views_admin,
-                   views_monitor, views_files):
+                   views_monitor, views_files, views_mqtt):
         module.add_routes(console)
     console.router.add_get("/static/{name}", static_file)
     return console
@@ -95,7 +96,7 @@ def create_console(parent: web.Application) -> web.Application:
 def add_console(app: web.Application) -> None:
     """Build the console (its sessions on the root app, for /api/docs); features add their
     pages next (hub.console.pages), then ``mount_console`` puts it at ``/console/``."""
-    app[CONSOLE_SESSIONS] = ConsoleSessions()
+    app[CONSOLE_SESSIONS] = ConsoleSessions(lambda: app[HUB].sessions)  # the hub is up by then
     create_console(app)
 
 

@@ -34,6 +34,12 @@ PAGE_SIZE = 50
 EXPIRY_WINDOW = timedelta(days=30)
 
 
+def sees_whole_estate(org: str | None) -> bool:
+    """Whether a user may see what belongs to no one station (the MQTT broker's topics and
+    payloads, which may carry any organisation's meters): only users without an organisation."""
+    return org is None
+
+
 def scoped(query: Any, org: str | None, station_column: Any = None) -> Any:
     """``query`` limited to the organisation's stations (no organisation: everything)."""
     if org is None:

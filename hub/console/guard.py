@@ -23,8 +23,7 @@ from aiohttp import web
 
 from hub.console.i18n import LANG_COOKIE, language_of, translate
 from hub.console.sessions import CONSOLE_SESSIONS, COOKIE, PRE_COOKIE, ConsoleSession
-from hub.console.users import VIEWER, User, get_user
-from hub.context import HUB
+from hub.console.users import VIEWER, User
 from hub.errors import Handler
 from hub.openapi import NO_EXAMPLE, operation
 
@@ -153,18 +152,34 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 async def logged_in(request: web.Request) -> tuple[ConsoleSession | None, User | None]:
-    """The request's live console session and its enabled user (read again each time), or
-    (None, None); a disabled or deleted user's session ends. hub.docs asks this too."""
+    """The request's live console session and its enabled user (read from the database with
+    the session, each time), or (None, None); a disabled or deleted user's session ends.
+    hub.docs asks this too."""
     sessions = request.config_dict.get(CONSOLE_SESSIONS)
     session_id = request.cookies.get(COOKIE, "")
-    session = sessions.get(session_id) if sessions is not None and session_id else None
+    session = await sessions.get(session_id) if sessions is not None and session_id else None
     if session is None:
         return None, None
-    user = await get_user(request.config_dict[HUB].sessions, session.user_id)
+    user = session.user
     if user is None or user.disabled:
-        sessions.close(session_id)
+        await sessions.close(session_id)
         return None, None
     return session, user
+
+
+async def add_flash(request: web.Request, kind: str, text: str,
+                values: dict[str, object] | None = None) -> None:
+    """A message for the next page (``kind`` ok or error; ``text`` English, translated and
+    formatted with ``values`` when shown). Kept with the session, so any node shows it."""
+    plain = {k: v if isinstance(v, int | float | str | bool) or v is None else str(v)
+             for k, v in (values or {}).items()}
+    await request.config_dict[CONSOLE_SESSIONS].add_flash(current_session(request), kind,
+                                                          text, plain)
+
+
+async def take_flash(request: web.Request) -> list[tuple[str, str, dict[str, object]]]:
+    """The messages waiting for this page (shown once)."""
+    return await request.config_dict[CONSOLE_SESSIONS].take_flash(current_session(request))
 
 
 async def _csrf_ok(request: web.Request) -> bool:

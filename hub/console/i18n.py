@@ -247,6 +247,64 @@ GERMAN: dict[str, str] = {
     "Firmware requests": "Firmware-Aufträge",
     "File": "Datei",
     "Downloads": "Downloads",
+    # MQTT pages
+    "MQTT pages": "MQTT-Seiten",
+    "MQTT status": "MQTT-Status",
+    "MQTT topics": "MQTT-Topics",
+    "Ignored MQTT topics": "Ignorierte MQTT-Topics",
+    "MQTT meters without traffic": "MQTT-Zähler ohne Nachrichten",
+    "Set [mqtt] url in the configuration to connect a broker.":
+        "Für einen Broker [mqtt] url in der Konfiguration setzen.",
+    "Broker": "Broker",
+    "Client id": "Client-ID",
+    "Connected": "Verbunden",
+    "Connects": "Verbindungsaufbauten",
+    "Received": "Empfangen",
+    "Ignored messages": "Ignorierte Nachrichten",
+    "Published": "Veröffentlicht",
+    "Waiting to be published": "Warten auf Veröffentlichung",
+    "Dropped": "Verworfen",
+    "Subscriptions": "Abonnements",
+    "Topic prefix": "Topic-Präfix",
+    "The MQTT topics belong to the whole estate; a user with an organisation sees only the "
+    "connection state.":
+        "Die MQTT-Topics gehören zum ganzen Bestand; ein Benutzer mit Organisation sieht nur "
+        "den Verbindungszustand.",
+    "Every topic the hub has received since it started, with its last message (the first "
+    "1 KiB).":
+        "Jedes Topic, das der Hub seit seinem Start empfangen hat, mit seiner letzten "
+        "Nachricht (das erste KiB).",
+    "Topic": "Topic",
+    "Messages": "Nachrichten",
+    "Last message at": "Letzte Nachricht um",
+    "Last message": "Letzte Nachricht",
+    "Listeners": "Empfänger",
+    "Listener": "Empfänger",
+    "Ignored": "Ignoriert",
+    "No message has arrived yet.": "Noch keine Nachricht empfangen.",
+    "Messages on these topic filters are counted but handed to nobody (no meter reads them).":
+        "Nachrichten auf diesen Topic-Filtern werden gezählt, aber an niemanden weitergegeben "
+        "(kein Zähler liest sie).",
+    "No topic is ignored.": "Kein Topic wird ignoriert.",
+    "Topic filters, one a line ({limit} at most; + and # as wildcards)":
+        "Topic-Filter, einer pro Zeile (höchstens {limit}; + und # als Platzhalter)",
+    "Only an admin may change this list.": "Nur ein Admin darf diese Liste ändern.",
+    "{count} ignored topic filters saved.": "{count} ignorierte Topic-Filter gespeichert.",
+    "{field}: {message}": "{field}: {message}",
+    "must not be empty": "darf nicht leer sein",
+    "'#' must be a whole level, the last one": "'#' muss eine ganze Ebene sein, die letzte",
+    "'+' must be a whole level": "'+' muss eine ganze Ebene sein",
+    "must not contain NUL": "darf kein NUL enthalten",
+    "must be a string of 1 to 1024 characters":
+        "muss eine Zeichenkette mit 1 bis 1024 Zeichen sein",
+    "must be an array of at most 1000 topic filters":
+        "muss eine Liste von höchstens 1000 Topic-Filtern sein",
+    "Subscriptions that have received no message since the hub started, e.g. a meter that "
+    "is off or publishes to another topic.":
+        "Abonnements ohne Nachricht seit dem Start des Hubs, z. B. ein Zähler, der aus ist "
+        "oder auf ein anderes Topic sendet.",
+    "Topic filter": "Topic-Filter",
+    "Every subscription has received messages.": "Jedes Abonnement hat Nachrichten empfangen.",
 }
 
 

@@ -21,6 +21,7 @@ NAV = [("op_dashboard", "Dashboard", VIEWER), ("stations", "Stations", VIEWER),
        ("op_diagnostics", "Diagnostics", VIEWER),
        ("api_tokens", "API tokens", ADMIN),
        ("users", "Users", ADMIN), ("op_connection_info", "Connection info", VIEWER),
+       ("op_mqtt_status", "MQTT", VIEWER),
        ("op_api_docs", "API docs", VIEWER)]
 
 

@@ -6,7 +6,14 @@ import math
 
 from aiohttp import web
 
-from hub.console.guard import action, current_session, current_user, page, safe_next
+from hub.console.guard import (
+    action,
+    add_flash,
+    current_session,
+    current_user,
+    page,
+    safe_next,
+)
 from hub.console.i18n import LANG_COOKIE, LANGUAGES
 from hub.console.render import render, see
 from hub.console.sessions import CONSOLE_SESSIONS, COOKIE, PRE_COOKIE
@@ -36,7 +43,7 @@ def _field(form: object, name: str, limit: int = 256) -> str:
       parameters=[query("next", description="console page to open after login")])
 async def login_form(request: web.Request) -> web.Response:
     sessions = request.config_dict[CONSOLE_SESSIONS]
-    if sessions.get(request.cookies.get(COOKIE, "")) is not None:
+    if await sessions.get(request.cookies.get(COOKIE, "")) is not None:
         return see(safe_next(request.query.get("next")))
     return render(request, "login.html", next=safe_next(request.query.get("next")))
 
@@ -60,15 +67,15 @@ async def login(request: web.Request) -> web.Response:
         return render(request, "login.html", http_status=401, next=target, username=username,
                       problem=("Wrong username or password.", {}))
     throttles.login_succeeded(username)
-    return _open_session(request, user, target)
+    return await _open_session(request, user, target)
 
 
-def _open_session(request: web.Request, user: User, target: str) -> web.Response:
+async def _open_session(request: web.Request, user: User, target: str) -> web.Response:
     sessions = request.config_dict[CONSOLE_SESSIONS]
     old = request.cookies.get(COOKIE)
     if old:
-        sessions.close(old)  # a fresh id at every login (no session fixation)
-    session = sessions.open(user.id)
+        await sessions.close(old)  # a fresh id at every login (no session fixation)
+    session = await sessions.open(user.id)
     response = see(target)
     # Path "/": /api/docs and /api/openapi.json accept the console session too.
     response.set_cookie(COOKIE, session.id, path="/", httponly=True, samesite="Strict",
@@ -90,12 +97,12 @@ async def direct_login(request: web.Request) -> web.Response:
         throttles.console_addresses.failure(request.remote)
         return render(request, "login.html", http_status=401, next="/console/op_dashboard",
                       problem=("This login link is unknown, used or expired.", {}))
-    return _open_session(request, user, "/console/op_dashboard")
+    return await _open_session(request, user, "/console/op_dashboard")
 
 
 @action("Log out (ends the console session)", {}, {"csrf": "c5..."})
 async def logout(request: web.Request) -> web.Response:
-    request.config_dict[CONSOLE_SESSIONS].close(current_session(request).id)
+    await request.config_dict[CONSOLE_SESSIONS].close(current_session(request).id)
     response = see("/console/")
     response.del_cookie(COOKIE, path="/")
     return response
@@ -123,7 +130,7 @@ async def change_password(request: web.Request) -> web.Response:
     except UserError as exc:
         return render(request, "change_password.html", http_status=400, problem=(str(exc), {}))
     await set_password(sessions, user.username, new)
-    current_session(request).flash.append(("ok", "Password changed.", {}))
+    await add_flash(request, "ok", "Password changed.")
     return see("/console/op_dashboard")
 
 

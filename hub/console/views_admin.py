@@ -7,7 +7,7 @@ from aiohttp import web
 from hub.api_tokens import list_tokens, parse_expiry, revoke_token
 from hub.auth import SCOPES, TOKEN_VERIFIER, UnknownScope, check_scopes, create_token
 from hub.console import users
-from hub.console.guard import action, current_session, current_user, page
+from hub.console.guard import action, add_flash, current_user, page, take_flash
 from hub.console.render import render, see
 from hub.console.sessions import CONSOLE_SESSIONS
 from hub.context import HUB
@@ -26,8 +26,7 @@ def _text(form: object, name: str, limit: int = 64) -> str:
 async def api_tokens(request: web.Request, created: str | None = None, problem: str = "",
                      status: int = 200) -> web.Response:
     views = await list_tokens(request.config_dict[HUB].sessions)
-    session = current_session(request)
-    flash, session.flash = session.flash, []
+    flash = await take_flash(request)
     return render(request, "api_tokens.html", http_status=status, tokens=views, now=utcnow(),
                   scopes=SCOPES, created=created, problem=problem, flash=flash)
 
@@ -62,15 +61,14 @@ async def revoke_api_token(request: web.Request) -> web.Response:
     if not raw.isdigit() or not await revoke_token(request.config_dict[HUB].sessions, int(raw)):
         raise web.HTTPNotFound(text=f"no API token {raw}")
     request.config_dict[TOKEN_VERIFIER].forget()
-    current_session(request).flash.append(("ok", "Token {id} revoked.", {"id": raw}))
+    await add_flash(request, "ok", "Token {id} revoked.", {"id": raw})
     return see("/console/api_tokens")
 
 
 @page("Console users (admin)", role=users.ADMIN)
 async def user_list(request: web.Request, link: str | None = None, problem: str = "",
                     status: int = 200) -> web.Response:
-    session = current_session(request)
-    flash, session.flash = session.flash, []
+    flash = await take_flash(request)
     return render(request, "users.html", http_status=status,
                   users=await users.list_users(request.config_dict[HUB].sessions),
                   roles=users.ROLES, link=link, problem=problem, flash=flash)
@@ -89,8 +87,7 @@ async def add_user(request: web.Request) -> web.Response:
                                     _text(form, "organisation") or None)
     except users.UserError as exc:
         return await user_list(request, problem=str(exc), status=400)
-    current_session(request).flash.append(("ok", "User {name} saved.",
-                                           {"name": user.username}))
+    await add_flash(request, "ok", "User {name} saved.", {"name": user.username})
     return see("/console/users")
 
 
@@ -118,8 +115,8 @@ async def change_user(request: web.Request) -> web.Response:
                                status=400)
     await users.set_disabled(sessions, username, do == "disable")
     if do == "disable":
-        request.config_dict[CONSOLE_SESSIONS].close_user(target.id)
-    current_session(request).flash.append(("ok", "User {name} saved.", {"name": username}))
+        await request.config_dict[CONSOLE_SESSIONS].close_user(target.id)
+    await add_flash(request, "ok", "User {name} saved.", {"name": username})
     return see("/console/users")
 
 

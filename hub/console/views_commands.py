@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.commands import CallError, CommandFailed
-from hub.console.guard import action, current_session
+from hub.console.guard import action, add_flash
 from hub.console.render import see
 from hub.console.users import OPERATOR
 from hub.console.views_estate import visible_station
@@ -115,22 +115,23 @@ async def send_command(request: web.Request) -> web.Response:
     hub = request.config_dict[HUB]
     station_id = (await visible_station(request)).id
     form = await request.post()
-    flash = current_session(request).flash
     name = form.get("command", "")
     runner = RUNNERS.get(name if isinstance(name, str) else "")
     try:
         if runner is None:
             raise BadInput("command: unknown command")
         act, status = await runner(hub, station_id, form)
-        flash.append(("ok", "The station answered {action}: {status}",
-                      {"action": act, "status": status}))
+        await add_flash(request, "ok", "The station answered {action}: {status}",
+                        {"action": act, "status": status})
     except BadInput as exc:
-        flash.append(("error", "{action} failed: {reason}", {"action": name, "reason": exc}))
+        await add_flash(request, "error", "{action} failed: {reason}",
+                        {"action": name, "reason": exc})
     except CallError as exc:
-        flash.append(("error", "{action} failed: {reason}",
-                      {"action": exc.action, "reason": f"{exc.code} {exc.description}"}))
+        await add_flash(request, "error", "{action} failed: {reason}",
+                        {"action": exc.action, "reason": f"{exc.code} {exc.description}"})
     except (CommandFailed, commands.UnknownTransaction) as exc:
-        flash.append(("error", "{action} failed: {reason}", {"action": name, "reason": exc}))
+        await add_flash(request, "error", "{action} failed: {reason}",
+                        {"action": name, "reason": exc})
     return see(f"/console/stations/{station_id}")
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from hub.console import estate
 from hub.console.feed import CONSOLE_FEED, open_stream, send
-from hub.console.guard import current_session, current_user, page
+from hub.console.guard import current_user, page, take_flash
 from hub.console.render import render
 from hub.console.users import OPERATOR
 from hub.context import HUB, Hub
@@ -47,18 +47,12 @@ def _org(request: web.Request) -> str | None:
     return current_user(request).organisation_key
 
 
-def _flash(request: web.Request) -> list[tuple[str, str, dict[str, object]]]:
-    session = current_session(request)
-    messages, session.flash = session.flash, []
-    return messages
-
-
 @page("The estate at a glance")
 async def dashboard(request: web.Request) -> web.Response:
     hub = request.config_dict[HUB]
     figures = await estate.estate(hub, _org(request))
     errors = sum(stats.errors for _d, _a, stats in hub.metrics.items())
-    return render(request, "dashboard.html", estate=figures, flash=_flash(request),
+    return render(request, "dashboard.html", estate=figures, flash=await take_flash(request),
                   rate=request.config_dict[MESSAGE_RATE].per_second(hub), errors=errors,
                   log_failures=hub.message_log.failed_batches + hub.message_log.dropped)
 
@@ -93,7 +87,7 @@ async def station(request: web.Request) -> web.Response:
     row = await visible_station(request)
     detail = await estate.station_detail(hub, row.id)
     return render(request, "station.html", station=row, detail=detail,
-                  live=hub.stations.get(row.id), flash=_flash(request),
+                  live=hub.stations.get(row.id), flash=await take_flash(request),
                   may_command=current_user(request).may(OPERATOR))
 
 

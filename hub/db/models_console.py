@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,3 +39,20 @@ class ConsoleLoginLink(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsoleLoginSession(Base):
+    """A console login session, shared by every node on the database. The cookie holds a
+    random id; only its SHA-256 is kept here (a leaked table opens no session)."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("console_users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(sa.String(64))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Refreshed at most every few seconds (hub.console.sessions.ConsoleSessions.touch_every).
+    last_used: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Messages for the next page, which may be served by another node: [[kind, text, values]].
+    flash: Mapped[list[Any] | None] = mapped_column(sa.JSON)

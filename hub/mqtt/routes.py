@@ -10,14 +10,21 @@ Reads admit ``read`` tokens; changing the ignored list needs an admin token.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
 from hub.errors import bad_request
 from hub.json_body import read_json
-from hub.mqtt.link import WATCHED, MqttLink, topic_matches
-from hub.mqtt.settings import filter_problem
+from hub.mqtt.link import MqttLink
+from hub.mqtt.state import (
+    IgnoredTopicsError,
+    link_status,
+    set_ignored,
+    silent_subscriptions,
+    topics_seen,
+)
 from hub.openapi import operation
 from hub.services.timestamps import format_timestamp
 
@@ -54,30 +61,16 @@ def _time(value: Any) -> str | None:
 
 @operation("MQTT connection state: broker, connected, counters", tags=TAGS, response=STATUS)
 async def get_status(request: web.Request) -> web.Response:
-    link = request.app[MQTT]
-    state, url = link.state, link.settings.broker
-    return web.json_response({
-        "enabled": link.enabled,
-        "broker": f"{url.host}:{url.port}" if link.enabled else None,
-        "client_id": link.client_id, "connected": state.connected,
-        "connected_since": _time(state.connected_since), "last_error": state.last_error,
-        "connects": state.connects, "published": state.published,
-        "queued": link.queued, "dropped": state.dropped, "received": state.received,
-        "ignored_messages": state.ignored, "subscriptions": len(link.subscriptions),
-        "topic_prefix": link.settings.topic_prefix})
+    status = asdict(link_status(request.app[MQTT]))
+    status["connected_since"] = _time(status["connected_since"])
+    return web.json_response(status)
 
 
 @operation("MQTT topics seen, with the last message of each", tags=TAGS, response=TOPICS)
 async def get_topics(request: web.Request) -> web.Response:
-    link = request.app[MQTT]
-    topics = [{
-        "topic": topic, "messages": seen.messages, "last_at": _time(seen.last_at),
-        "last_payload": seen.last_payload.decode("utf-8", "replace"),
-        "ignored": link.is_ignored(topic),
-        "subscribers": [s.label for s in link.subscriptions.values()
-                        if s.label != WATCHED and topic_matches(topic, s.topic)]}
-        for topic, seen in sorted(link.state.topics.items())]
-    return web.json_response({"topics": topics})
+    return web.json_response({"topics": [
+        {**asdict(view), "last_at": _time(view.last_at)}
+        for view in topics_seen(request.app[MQTT])]})
 
 
 @operation("MQTT topic filters whose messages are counted but handed to nobody", tags=TAGS,
@@ -95,28 +88,17 @@ async def put_ignored(request: web.Request) -> web.Response:
     for name in body:
         if name != "topics":
             raise bad_request(name, "unknown field")
-    topics = body.get("topics")
-    if not isinstance(topics, list) or len(topics) > 1000:
-        raise bad_request("topics", "must be an array of at most 1000 topic filters")
-    for i, topic in enumerate(topics):
-        if not isinstance(topic, str) or not 0 < len(topic) <= 1024:
-            raise bad_request(f"topics[{i}]", "must be a string of 1 to 1024 characters")
-        problem = filter_problem(topic)
-        if problem:
-            raise bad_request(f"topics[{i}]", problem)
-    link = request.app[MQTT]
-    link.ignored = list(dict.fromkeys(topics))
-    return web.json_response({"topics": link.ignored})
+    try:
+        return web.json_response({"topics": set_ignored(request.app[MQTT], body.get("topics"))})
+    except IgnoredTopicsError as exc:
+        raise bad_request(exc.field, exc.message) from None
 
 
 @operation("MQTT subscriptions without traffic (e.g. meters that sent nothing yet)", tags=TAGS,
            response=SILENT)
 async def get_silent(request: web.Request) -> web.Response:
-    link = request.app[MQTT]
     return web.json_response({"subscriptions": [
-        {"topic": s.topic, "label": s.label}
-        for s in sorted(link.subscriptions.values(), key=lambda s: s.topic)
-        if not s.messages and s.label != WATCHED]})
+        asdict(s) for s in silent_subscriptions(request.app[MQTT])]})
 
 
 def add_routes(app: web.Application) -> list[web.AbstractRoute]:

@@ -11,7 +11,7 @@ from hub.console.render import NAV
 CONSOLE = Path(__file__).resolve().parents[2] / "hub" / "console"
 # _("...") or _('...') in templates and the guard, and the message texts views hand over.
 CALLS = re.compile(r"""_\(\s*(["'])(.+?)\1""")
-MESSAGES = re.compile(r'(?:flash\.append\(\(\s*"(?:ok|error)",\s*|problem=\(\s*)"([^"]+)"')
+MESSAGES = re.compile(r'(?:add_flash\(request,\s*"(?:ok|error)",\s*|problem=\(\s*)"([^"]+)"')
 REFUSALS = re.compile(r"""_refused\(request, \d+, "([^"]+)"\)""")
 
 
