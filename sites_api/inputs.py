@@ -148,6 +148,7 @@ NODE_CONNECTOR_FIELDS: dict[str, F] = {
         "uniqueItems": True}, example=["L2"],
         description="site phases the outlet draws on (a single-phase outlet: the one it is "
                     "wired to); null = all three"),
+    "live": F("object", ignored=True, description="read-only (the load manager's figures)"),
 }
 
 NODE_PARAMETER_FIELDS: dict[str, F] = {
@@ -165,6 +166,7 @@ NODE_PARAMETER_FIELDS: dict[str, F] = {
     "additional_comments": F("str", max_len=2000),
     "meter": F("object", items={"$ref": "#/components/schemas/MeterInput"}),
     "connectors": F("array", items={"items": {"$ref": "#/components/schemas/NodeConnectorInput"}}),
+    "live": F("object", ignored=True, description="read-only (the load manager's figures)"),
 }
 
 NODE_FIELDS: dict[str, F] = {

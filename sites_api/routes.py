@@ -15,6 +15,8 @@ from hub.auth import request_token, requires_scope
 from hub.errors import ApiError
 from hub.openapi import operation
 from sites_api.flipturn import flipturn_site
+from sites_api.load.live import add_live_to_tree, current_live
+from sites_api.load.runner import LOAD
 from sites_api.pagination import PAGE_PARAMETERS, parse_page_request
 from sites_api.reader import READER
 from sites_api.readmodel import Scope, load_page, load_site, public
@@ -52,16 +54,23 @@ def etag(version: int) -> str:
 async def site_response(app: web.Application, scope: Scope, site_id: int, status: int = 200,
                         headers: dict[str, str] | None = None) -> web.Response:
     site = await app[READER].run(load_site, scope, site_id)
-    return site_answer(site, site_id, status, headers)
+    return site_answer(app, site, site_id, status, headers)
 
 
-def site_answer(site: dict[str, Any] | None, site_id: int, status: int = 200,
-                headers: dict[str, str] | None = None) -> web.Response:
-    """A loaded site as the API answers it, with its ETag."""
+def site_answer(app: web.Application, site: dict[str, Any] | None, site_id: int,
+                status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A loaded site as the API answers it, with its ETag (the stored version: the live
+    values added here do not move it)."""
     if site is None:
         raise ApiError(404, "not_found", f"site {site_id} does not exist")
-    return json_response(public(site), status,
+    return json_response(served(app, site), status,
                          {**(headers or {}), "ETag": etag(site["version"])})
+
+
+def served(app: web.Application, site: dict[str, Any]) -> dict[str, Any]:
+    """The canonical object as served: ``public`` plus the load manager's live values."""
+    add_live_to_tree(site["fuse_tree"], current_live(app.get(LOAD), int(site["id"])))
+    return public(site)
 
 
 @requires_scope(*READ)
@@ -74,7 +83,7 @@ async def list_sites(request: web.Request) -> web.Response:
         starting_after=page_request.starting_after, ending_before=page_request.ending_before,
         reference_id=page_request.reference_id)
     return json_response({"object": "list", "url": "/sites", "has_more": page.has_more,
-                          "data": [public(site) for site in page.data]})
+                          "data": [served(request.app, site) for site in page.data]})
 
 
 @requires_scope(*READ)

@@ -97,7 +97,7 @@ async def _site_write(request: web.Request, work: Work, status: int = 200,
     result, site = await _transaction(request, locked, evse_data)
     _load_changed(request, site_id)
     headers = {"Location": location(result)} if location else None
-    return site_answer(site, site_id, status, headers)
+    return site_answer(request.app, site, site_id, status, headers)
 
 
 def _load_changed(request: web.Request, site_id: int) -> None:

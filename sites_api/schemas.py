@@ -85,6 +85,37 @@ METER = _obj({
     "secondary_transformer_ratio": _t("number", True), "mqtt_topic": _t("string", True),
 }, nullable=True)
 
+# What the load manager knows now (sites_api.load.live): per node in ``parameters.live``,
+# per tree connector in ``live``, and in GET /sites/{id}/load.
+LIVE_NUMBERS = {"type": "array", "items": {"type": ["number", "null"]}, "minItems": 3,
+                "maxItems": 3, "examples": [[16.0, 16.0, 16.0]],
+                "description": "per phase L1, L2, L3 (A)"}
+METER_READING = {
+    "type": ["object", "null"], "description": "the node meter's last reading (null: none)",
+    "properties": {
+        "value": {"type": ["number", "array"], "items": {"type": "number"},
+                  "description": "A (raw, before the transformer ratio)"},
+        "received_at": {"type": "string"}, "source": {"type": "string"},
+        "age_seconds": {"type": "number", "description": "how old the reading is"},
+        "stale": {"type": "boolean",
+                  "description": "older than [load] meter_max_age: the meter's fallback_value is "
+                                 "planned instead"}}}
+NODE_LIVE = {"type": "object", "required": ["planned", "measured", "meter"], "properties": {
+    "planned": LIVE_NUMBERS, "measured": LIVE_NUMBERS, "meter": METER_READING}}
+CONNECTOR_LIVE = {
+    "type": "object",
+    "required": ["state", "planned", "limit_sent", "acknowledged", "status", "measured"],
+    "properties": {
+        "state": {"type": "string", "enum": ["charging", "queued", "idle", "fixed"]},
+        "phases": {"type": "array", "items": {"type": "integer"}},
+        "planned": {"type": "number"}, "limit_sent": {"type": ["number", "null"]},
+        "acknowledged": {"type": "boolean"}, "status": {"type": ["string", "null"]},
+        "sent_at": {"type": ["string", "null"]}, "measured": LIVE_NUMBERS,
+        "demand": {"type": ["number", "null"],
+                   "description": "what the car settled at plus the margin (A); null: as much "
+                                  "as it may get"}}}
+
+
 NODE_CONNECTOR = _obj({
     "id": _t("string"), "name": _t("string", True), "connector_id": _t("string"),
     "charging_station_id": _t("string"), "priority": _t("number", True),
@@ -92,6 +123,9 @@ NODE_CONNECTOR = _obj({
     "discharge_capability": {"type": "array", "items": {"type": "number"}},
     "phases": {"type": ["array", "null"], "items": {"type": "string", "enum": ["L1", "L2", "L3"]},
                "description": "site phases the outlet draws on; null = all three"},
+    "live": {**CONNECTOR_LIVE, "type": ["object", "null"],
+             "description": "the load manager's plan, the limit sent and its answer, what was "
+                            "measured; null when the manager holds no plan of the site"},
 })
 
 FUSE_NODE = _obj({
@@ -105,6 +139,10 @@ FUSE_NODE = _obj({
         "fuse_id": _t("string", True), "firmware_version": _t("string", True),
         "additional_comments": _t("string", True), "meter": {"$ref": REF + "Meter"},
         "connectors": {"type": "array", "items": {"$ref": REF + "FuseNodeConnector"}},
+        "live": {**NODE_LIVE, "type": ["object", "null"],
+                 "description": "planned and measured current per phase and the meter's last "
+                                "reading; null when the load manager holds no plan of the site; "
+                                "not stored (the site's version does not move with it)"},
     }),
     "children": {"type": "array", "items": {"$ref": REF + "FuseNode"}},
 })

@@ -8,7 +8,9 @@ the hub's says otherwise. While the profiles are on their way the node shows
 ``pending_fallback_value`` (the value being applied) and ``fallback_status`` ``pending``; once
 every connector accepted it ``applied`` (and no pending value); ``failed`` when a station
 refused it or the call failed (sent again when the station reconnects or the tree changes).
-A station that is offline keeps the node pending until it connects.
+A station that is offline keeps the node pending until it connects. A node whose fallback is
+cleared gets both columns back to null, and its stations' fallback profiles are cleared (a
+station offline then, or removed from the site meanwhile, when it connects again).
 """
 
 from __future__ import annotations
@@ -97,6 +99,11 @@ class Fallbacks:
         self.failed.clear()
         self.written.clear()
 
+    def sites_held_by(self, station_id: str) -> set[int]:
+        """The sites whose fallback profiles the station holds (to clear them when it comes
+        back, also from a site it was removed from while offline)."""
+        return {site_id for key, (site_id, _) in self.held.items() if key[0] == station_id}
+
     async def apply(self, state: Any) -> None:
         fallbacks = state.site.fallbacks
         limits = fallback_limits(state.compiled, fallbacks) if fallbacks else {}
@@ -105,14 +112,18 @@ class Fallbacks:
                 if site_id == state.site_id and key not in limits
                 and commands.is_connected(key[0])]
         await asyncio.gather(*(self._clear(key, profile_id) for key, profile_id in gone))
-        if not fallbacks:
-            return
         todo = [(key, amps) for key, amps in limits.items()
                 if self.accepted.get(key) != amps and key not in self.failed
                 and commands.is_connected(key[0])]
         await asyncio.gather(*(self._send(state, key, amps) for key, amps in todo))
         statuses = node_statuses(state.compiled, fallbacks, limits, self.accepted, self.failed)
-        await self._write(fallbacks, statuses)
+        values = {node_id: (None if status == APPLIED else fallbacks[node_id], status)
+                  for node_id, status in statuses.items()}
+        # A node whose fallback was cleared shows no change on its way any more.
+        for node_id in state.site.fallback_states:
+            if node_id not in fallbacks:
+                values[node_id] = (None, None)
+        await self._write(values)
 
     async def _send(self, state: Any, key: ConnectorKey, amps: float) -> None:
         station_id, connector_id = key
@@ -150,13 +161,9 @@ class Fallbacks:
             self.held.pop(key, None)
             self.accepted.pop(key, None)
 
-    async def _write(self, fallbacks: Mapping[NodeId, float], statuses: Mapping[NodeId, str]
-                     ) -> None:
-        changes = {}
-        for node_id, status in statuses.items():
-            value = (None if status == APPLIED else fallbacks[node_id], status)
-            if self.written.get(node_id) != value:
-                changes[node_id] = value
+    async def _write(self, values: Mapping[NodeId, tuple[float | None, str | None]]) -> None:
+        changes = {node_id: value for node_id, value in values.items()
+                   if self.written.get(node_id) != value}
         if not changes:
             return
         table = FuseNode.__table__

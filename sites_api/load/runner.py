@@ -162,6 +162,8 @@ class LoadManager:
         self.tree_listeners: list[Callable[[], None]] = []
         # station id -> the sites it is in (None: read again); see sites_of.
         self._station_sites: dict[str, set[int]] | None = None
+        # site id -> the connectors (and their rows) it had before a tree edit (see _release)
+        self._former_rows: dict[int, dict[Key, int]] = {}
         self._loading: asyncio.Future[None] | None = None
         self._generation = 0
         self._dirty: set[int] = set()
@@ -195,6 +197,9 @@ class LoadManager:
         self.fallbacks.station_connected(event.station_id)
         for key in [k for k in self.sent if k[0] == event.station_id]:
             del self.sent[key]
+        # A site it was removed from while offline clears the fallback profiles it holds.
+        for site_id in self.fallbacks.sites_held_by(event.station_id):
+            self.touch(site_id)
         await self._station_event(event)
 
     async def _meter_values(self, event: MeterValuesReceived) -> None:
@@ -232,7 +237,10 @@ class LoadManager:
         self._forget_site(int(data["site"]))
 
     def _forget_site(self, site_id: int) -> None:
-        self.sites.pop(site_id, None)
+        old = self.sites.pop(site_id, None)
+        if old is not None:  # the next round lets go of the connectors no longer in it
+            self._former_rows[site_id] = {**self._former_rows.get(site_id, {}),
+                                          **old.site.rows}
         self._station_sites = None
         self._generation += 1
         self.fallbacks.tree_changed()
@@ -314,6 +322,9 @@ class LoadManager:
 
     async def replan(self, site_id: int) -> SitePlan:
         state = await self.site_state(site_id)
+        former = self._former_rows.pop(site_id, None)
+        if former:
+            await self._release(state, former)
         now = self._last_round[site_id] = time.monotonic()
         async with self.hub.sessions() as session:
             running = await running_sessions(session, state.site.stations)
@@ -359,6 +370,28 @@ class LoadManager:
         await self._send(state, targets, running, fixed)
         await self.fallbacks.apply(state)
         return plan
+
+    async def _release(self, state: SiteState, former: dict[Key, int]) -> None:
+        """Connectors an edit took out of the site (and out of every site held here): forget
+        what was sent, measured and wanted for them, and clear the hub's TxProfile on the
+        station (it would keep its car at the site's share until the transaction ends)."""
+        held = {key for other in self.sites.values() for key in other.site.rows}
+        removed = [(key, row) for key, row in former.items() if key not in held]
+        for key, _ in removed:
+            self.measured.pop(key, None)
+            self.demands.pop(key, None)
+            self.ev_needs.pop(key, None)
+        sent = [(key, row) for key, row in removed if self.sent.pop(key, None) is not None]
+        await asyncio.gather(*(self._clear_limit(key, row) for key, row in sent
+                               if self.hub.commands.is_connected(key[0])))
+
+    async def _clear_limit(self, key: Key, row: int) -> None:
+        try:
+            await charging_profiles.clear_profiles(
+                self.hub, key[0], profile_id=PROFILE_ID_BASE + row % PROFILE_ID_BASE,
+                timeout=self.settings.call_timeout)
+        except CommandFailed as error:  # it ends with the transaction anyway
+            log.info("load limit of %s/%s not cleared: %s", *key, error)
 
     def _site_readings(self, state: SiteState, now: float
                        ) -> tuple[dict[int, Any], float]:

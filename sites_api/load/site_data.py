@@ -28,6 +28,8 @@ class SiteTree:
     rows: dict[Key, int]
     # node id -> its fallback (A per phase), for the nodes that have one
     fallbacks: dict[int, float] = field(default_factory=dict)
+    # node id -> (pending_fallback_value, fallback_status) where either is set
+    fallback_states: dict[int, tuple[float | None, str | None]] = field(default_factory=dict)
 
     @property
     def stations(self) -> set[str]:
@@ -65,7 +67,9 @@ async def load_site_tree(session: AsyncSession, site_id: int) -> SiteTree:
                                          priority=c.priority or 0,
                                          levels=charging_levels(c.charging_capability)))
     return SiteTree(Tree(tree_nodes, tuple(tree_connectors)), {n.id: n.name for n in nodes},
-                    seen, {n.id: n.fallback for n in nodes if n.fallback is not None})
+                    seen, {n.id: n.fallback for n in nodes if n.fallback is not None},
+                    {n.id: (n.pending_fallback_value, n.fallback_status) for n in nodes
+                     if n.pending_fallback_value is not None or n.fallback_status is not None})
 
 
 def connector_phases(names: list[str] | None) -> tuple[int, ...]:

@@ -55,13 +55,14 @@ async def _populated_site(hub: RunningHub, admin: Api) -> dict[str, Any]:
     return site
 
 
-def _without_fallback_state(value: Any) -> Any:
-    """The site without its fuse nodes' fallback state, at any depth of the tree."""
+def _without_load_state(value: Any) -> Any:
+    """The site without what the load manager writes or shows of its fuse tree (fallback state,
+    live values), at any depth of the tree."""
     if isinstance(value, dict):
-        return {k: _without_fallback_state(v) for k, v in value.items()
-                if k not in ("fallback_status", "pending_fallback_value")}
+        return {k: _without_load_state(v) for k, v in value.items()
+                if k not in ("fallback_status", "pending_fallback_value", "live")}
     if isinstance(value, list):
-        return [_without_fallback_state(v) for v in value]
+        return [_without_load_state(v) for v in value]
     return value
 
 
@@ -77,8 +78,9 @@ async def test_site_object_has_every_seed_field(hub: RunningHub, admin: Api) -> 
     assert_fields(listed, FLATPEAK_LIST, "list")
     assert listed["object"] == "list" and listed["url"] == "/sites"
     # The load manager writes the nodes' fallback status when it has sent their fallbacks to
-    # the online station, which may be between the write's answer and the list.
-    assert [_without_fallback_state(s) for s in listed["data"]] == [_without_fallback_state(site)]
+    # the online station, and plans the site (its live values), which may be between the
+    # write's answer and the list.
+    assert [_without_load_state(s) for s in listed["data"]] == [_without_load_state(site)]
 
     assert_fields(site, CHARGEPILOT_SITE, "site")
     assert_fields(site, FLATPEAK_SITE, "site")

@@ -215,9 +215,11 @@ async def test_fuse_tree_replace_and_node_edits(admin: Api, site: dict[str, Any]
 
 
 def _strip(nodes: list[dict[str, Any]]) -> list[Any]:
-    """A tree without its generated ids."""
-    return [(n["type"], {k: v for k, v in n["parameters"].items() if k != "connectors"},
-             [{k: v for k, v in c.items() if k != "id"} for c in n["parameters"]["connectors"]],
+    """A tree without its generated ids and the load manager's live values (not stored)."""
+    return [(n["type"], {k: v for k, v in n["parameters"].items()
+                         if k not in ("connectors", "live")},
+             [{k: v for k, v in c.items() if k not in ("id", "live")}
+              for c in n["parameters"]["connectors"]],
              _strip(n["children"])) for n in nodes]
 
 
