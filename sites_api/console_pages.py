@@ -1,6 +1,8 @@
 """Sites in the operator console (``/console/op_sites``): each site with its fuse tree drawn as
-a tree, the limits of each fuse, and the connectors under it with their live status. A user
-with an organisation sees only that organisation's sites."""
+a tree, the limits of each fuse, and the connectors under it with their live status; where the
+load manager holds a plan of the site, each fuse's planned and measured current per phase and
+each connector's limit sent (the figures of ``GET /sites/{id}/load``, from the same function).
+A user with an organisation sees only that organisation's sites."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from aiohttp import web
 from hub.console.pages import ConsolePage, add_console_page, current_user, page, render
 from hub.db.models import Connector
 from hub.feature_api import HUB
+from sites_api.load.live import current_live
+from sites_api.load.runner import LOAD
 from sites_api.models import FuseNode, FuseNodeConnector, Organisation, Site
 
 SITES = 200
@@ -25,6 +29,11 @@ GERMAN = {
     "fallback": "Rückfallwert",
     "No sites.": "Keine Standorte.",
     "No fuse tree.": "Kein Sicherungsbaum.",
+    "planned": "geplant",
+    "measured": "gemessen",
+    "limit sent": "gesendete Grenze",
+    "acknowledged": "bestätigt",
+    "not acknowledged": "nicht bestätigt",
 }
 
 
@@ -71,7 +80,10 @@ async def sites_page(request: web.Request) -> web.Response:
                 Connector.station_id == FuseNodeConnector.station_id,
                 Connector.connector_id == FuseNodeConnector.connector_id))
             .where(FuseNodeConnector.site_id.in_(ids)))).all())
-    return render(request, "sites.html", sites=sites, trees=fuse_trees(nodes, attached))
+    manager = request.config_dict.get(LOAD)
+    live = {site.id: current_live(manager, site.id) for site in sites}
+    return render(request, "sites.html", sites=sites, trees=fuse_trees(nodes, attached),
+                  live=live)
 
 
 def add_pages(app: web.Application) -> None:
