@@ -7,6 +7,11 @@ and the few OCPP session pieces a feature handler needs), plus the core modules 
 Never the app factory, the CLI or the OCPP endpoint's internals: ``tests/test_layering.py``
 checks every feature import against this declaration, so a new dependency of a feature on the
 core is added here, on purpose, or not at all.
+
+A feature records a fact by declaring its event in a unit of work (``hub.db.group_commit.emit``
+inside ``hub.committer.run`` or ``hub.committer.transaction``); the committer runs the bus's
+``on_commit`` hooks in that transaction and publishes after the commit. Features register
+hooks (``bus.on_commit``, ``bus.subscribe``); they never publish by hand.
 """
 
 from __future__ import annotations

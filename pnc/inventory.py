@@ -27,6 +27,7 @@ from certs.roles import CertificateRole
 from certs.store import fingerprint_of, load_record_certificate
 from certs.validation import parse_chain
 from hub.db.base import utcnow
+from hub.db.group_commit import emit
 from hub.db.upsert import upsert
 from hub.events import EvseDataChanged
 from pnc.models import PncInstalledCertificate, PncInventoryReport
@@ -123,11 +124,10 @@ async def record_signed(pnc: Pnc, station_id: str, certificate_type: str | None,
     # A station with a new SECC certificate does Plug&Charge: roaming re-publishes its EVSEs
     # (the event runs in this transaction, so an OICP outbox row exists exactly when it does).
     event = EvseDataChanged(reason=f"SECC certificate installed on {station_id}")
-    async with pnc.hub.engine.begin() as conn:
+    async with pnc.hub.committer.transaction() as conn:
         await upsert(conn, ROWS, rows, HASH_KEY,
                      update=["source", "fingerprint", "parent_id", "seen_at"])
-        await pnc.hub.bus.run_in_transaction(conn, event)
-    pnc.hub.bus.publish(event)
+        await emit(conn, event)
 
 
 async def _put(pnc: Pnc, rows: list[dict[str, Any]]) -> None:
