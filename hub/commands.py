@@ -129,6 +129,46 @@ class Commands:
             return await self.router.call(station_id, request, timeout or self.default_timeout)
         return await self.call_here(station_id, request, timeout)
 
+    async def send_payload(self, station_id: str, action: str, payload: dict[str, Any],
+                           timeout: float | None = None) -> dict[str, Any]:
+        """Send ``action`` with a camelCase ``payload``, as on the wire, and return the
+        station's camelCase answer: no dataclasses on the way, unless a command effect takes
+        them or the station is held by another node (then through ``call``)."""
+        # Loaded with the sessions already; imported here to keep the CLI's start light.
+        from ocpp.v16 import call as call16
+        from ocpp.v201 import call as call201
+
+        from hub.ocpp_server import codec
+
+        session = self._registry.get(station_id)
+        if session is None or self._effects_for(session, action):
+            version = self.ocpp_version(station_id)
+            if version is None:
+                raise StationOffline(station_id)
+            module = call16 if version == "1.6" else call201
+            request = codec.request_of(module, action, payload)
+            answer: dict[str, Any] = codec.payload_of(await self.call(station_id, request,
+                                                                      timeout))
+            return answer
+        if getattr(session, "relayed", False):
+            raise StationRedirected(station_id)
+        try:
+            answer = await session.call_payload(action, payload,
+                                                timeout=timeout or self.default_timeout)
+        except CommandFailed as exc:
+            if self.activity is not None:
+                self.activity.info("command %s to station %s failed: %s", action, station_id, exc)
+            raise
+        if self.activity is not None:
+            self.activity.info("command %s sent to station %s: %s", action, station_id,
+                               answer.get("status", "answered"))
+        return answer
+
+    def _effects_for(self, session: Any, action: str) -> list[CommandEffect]:
+        family = getattr(session, "service_version", "") or session.ocpp_version
+        return [effect for version, effect in self._effects.get(action, ())
+                if version is None or version == family]
+
     async def call_here(self, station_id: str, request: Any,
                         timeout: float | None = None) -> Any:
         """``call`` on a station connected to this node only (what a routed call runs)."""
@@ -147,10 +187,7 @@ class Commands:
         if self.activity is not None:
             self.activity.info("command %s sent to station %s: %s", action, station_id,
                                getattr(response, "status", "answered"))
-        family = getattr(session, "service_version", "") or session.ocpp_version
-        for version, effect in self._effects.get(action, ()):
-            if version is not None and version != family:
-                continue
+        for effect in self._effects_for(session, action):
             try:
                 await effect(station_id, request, response)
             except Exception:

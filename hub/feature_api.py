@@ -30,16 +30,11 @@ from hub.evse_provider import (
 )
 from hub.mqtt.link import MqttLink
 from hub.mqtt.routes import MQTT
+from hub.ocpp_server.codec import payload_of, to_camel, to_snake
 from hub.ocpp_server.endpoint import valid_station_id
 from hub.ocpp_server.framing import FrameError
 from hub.ocpp_server.framing import validate as validate_payload
-from hub.ocpp_server.session import (
-    InvalidRequest,
-    StationSession,
-    payload_of,
-    to_camel,
-    to_snake,
-)
+from hub.ocpp_server.session import InvalidRequest, StationSession
 
 # ``MQTT`` (re-exported from hub.mqtt): the hub's one broker connection, set before any
 # feature's ``setup(app)``; a feature subscribes its topics on it (``MqttLink.subscribe``).
