@@ -177,6 +177,6 @@ async def flush_last_seen(hub: Hub) -> int:
 
 async def reset_connection_flags(hub: Hub) -> None:
     """At start-up no station is connected to this process yet (single-node deployments)."""
-    async with hub.engine.begin() as conn:
+    async with hub.committer.transaction() as conn:
         await conn.execute(sa.update(Station).where(Station.connected.is_(True)).values(
             connected=False, disconnected_at=datetime.now(UTC)))
