@@ -152,16 +152,22 @@ class Commands:
             return answer
         if getattr(session, "relayed", False):
             raise StationRedirected(station_id)
+        answer = await self._logged(station_id, action, session.call_payload(
+            action, payload, timeout=timeout or self.default_timeout))
+        return answer  # type: ignore[no-any-return]
+
+    async def _logged(self, station_id: str, action: str, sending: Awaitable[Any]) -> Any:
+        """The answer ``sending`` gets, with the command and its outcome in the activity log."""
         try:
-            answer = await session.call_payload(action, payload,
-                                                timeout=timeout or self.default_timeout)
+            answer = await sending
         except CommandFailed as exc:
             if self.activity is not None:
                 self.activity.info("command %s to station %s failed: %s", action, station_id, exc)
             raise
         if self.activity is not None:
-            self.activity.info("command %s sent to station %s: %s", action, station_id,
-                               answer.get("status", "answered"))
+            status = answer.get("status", "answered") if isinstance(answer, dict) \
+                else getattr(answer, "status", "answered")
+            self.activity.info("command %s sent to station %s: %s", action, station_id, status)
         return answer
 
     def _effects_for(self, session: Any, action: str) -> list[CommandEffect]:
@@ -178,15 +184,8 @@ class Commands:
         if getattr(session, "relayed", False):
             raise StationRedirected(station_id)
         action = type(request).__name__
-        try:
-            response = await session.call(request, timeout=timeout or self.default_timeout)
-        except CommandFailed as exc:
-            if self.activity is not None:
-                self.activity.info("command %s to station %s failed: %s", action, station_id, exc)
-            raise
-        if self.activity is not None:
-            self.activity.info("command %s sent to station %s: %s", action, station_id,
-                               getattr(response, "status", "answered"))
+        response = await self._logged(station_id, action, session.call(
+            request, timeout=timeout or self.default_timeout))
         for effect in self._effects_for(session, action):
             try:
                 await effect(station_id, request, response)

@@ -67,12 +67,17 @@ class Observer:
         self.seen[event.tag] = await _stored(self.engine)
 
 
-async def test_declared_events_run_hooks_in_the_transaction_and_publish_after_commit(
-        engine) -> None:
+def _started(engine: AsyncEngine, **options: int) -> tuple[EventBus, Observer, GroupCommitter]:
     bus = EventBus()
     observer = Observer(bus, engine)
-    committer = GroupCommitter(engine, bus=bus)
+    committer = GroupCommitter(engine, bus=bus, **options)
     committer.start()
+    return bus, observer, committer
+
+
+async def test_declared_events_run_hooks_in_the_transaction_and_publish_after_commit(
+        engine) -> None:
+    bus, observer, committer = _started(engine)
 
     async def work(conn: AsyncConnection) -> str:
         await _add_tag(conn, "U1")
@@ -94,10 +99,7 @@ async def test_declared_events_run_hooks_in_the_transaction_and_publish_after_co
 
 
 async def test_a_failed_unit_publishes_nothing_and_its_hook_rows_roll_back(engine) -> None:
-    bus = EventBus()
-    observer = Observer(bus, engine)
-    committer = GroupCommitter(engine, bus=bus, max_batch=100)
-    committer.start()
+    bus, observer, committer = _started(engine, max_batch=100)
 
     def unit(tag: str, fail: bool):
         async def work(conn: AsyncConnection) -> str:
@@ -125,10 +127,7 @@ async def test_a_failed_unit_publishes_nothing_and_its_hook_rows_roll_back(engin
 
 async def test_an_own_transaction_publishes_after_commit_and_nothing_when_it_raises(
         engine) -> None:
-    bus = EventBus()
-    observer = Observer(bus, engine)
-    committer = GroupCommitter(engine, bus=bus)
-    committer.start()
+    bus, observer, committer = _started(engine)
 
     async with committer.transaction() as conn:
         await _add_tag(conn, "A1")
