@@ -130,10 +130,12 @@ class Commands:
         return await self.call_here(station_id, request, timeout)
 
     async def send_payload(self, station_id: str, action: str, payload: dict[str, Any],
-                           timeout: float | None = None) -> dict[str, Any]:
+                           timeout: float | None = None, *, version: str) -> dict[str, Any]:
         """Send ``action`` with a camelCase ``payload``, as on the wire, and return the
         station's camelCase answer: no dataclasses on the way, unless a command effect takes
-        them or the station is held by another node (then through ``call``)."""
+        them or the station is held by another node (then through ``call``). ``version``:
+        the OCPP version the payload is written for ("1.6", "2.0.1"; the caller checked that
+        the station speaks it), which ``pnc-hub ocpp actions`` reads."""
         # Loaded with the sessions already; imported here to keep the CLI's start light.
         from ocpp.v16 import call as call16
         from ocpp.v201 import call as call201
@@ -142,9 +144,6 @@ class Commands:
 
         session = self._registry.get(station_id)
         if session is None or self._effects_for(session, action):
-            version = self.ocpp_version(station_id)
-            if version is None:
-                raise StationOffline(station_id)
             module = call16 if version == "1.6" else call201
             request = codec.request_of(module, action, payload)
             answer: dict[str, Any] = codec.payload_of(await self.call(station_id, request,

@@ -104,7 +104,7 @@ class PncCommands:
         timeout = timeout or self.pnc.settings.command_timeout_seconds
         if transport == "native":
             answer = await self.pnc.hub.commands.send_payload(station_id, action, payload,
-                                                              timeout=timeout)
+                                                              timeout=timeout, version="2.0.1")
         elif transport == "tunnel":
             answer = await self._tunnel(station_id, action, payload, timeout)
         else:
@@ -122,7 +122,7 @@ class PncCommands:
                       timeout: float) -> dict[str, Any]:
         response = await self.pnc.hub.commands.send_payload(station_id, "DataTransfer", {
             "vendorId": VENDOR_ID, "messageId": action,
-            "data": encode_request(action, payload)}, timeout=timeout)
+            "data": encode_request(action, payload)}, timeout=timeout, version="1.6")
         if response["status"] != "Accepted":
             raise TunnelRefused(station_id, action, response["status"])
         return decode_response(action, response.get("data"))
@@ -130,29 +130,29 @@ class PncCommands:
     async def _security(self, station_id: str, action: str, payload: dict[str, Any],
                         timeout: float) -> dict[str, Any]:
         """The 1.6 Security Whitepaper message for a 2.0.1 command, camelCase both ways."""
-        async def send(action16: str, body: dict[str, Any]) -> dict[str, Any]:
-            return await self.pnc.hub.commands.send_payload(station_id, action16, body,
-                                                            timeout=timeout)
-
+        send = self.pnc.hub.commands.send_payload
         if action == "CertificateSigned":
             if payload.get("certificateType") == "V2GCertificate":
                 raise UnsupportedCommand("V2G certificates go through the Plug&Charge tunnel")
-            response = await send(action, {"certificateChain": payload["certificateChain"]})
+            response = await send(station_id, "CertificateSigned", {
+                "certificateChain": payload["certificateChain"]}, timeout, version="1.6")
             return {"status": response["status"]}
         if action == "InstallCertificate":
             kind = SECURITY16_TYPES.get(payload["certificateType"])
             if kind is None:
                 raise UnsupportedCommand(f"OCPP 1.6 installs {payload['certificateType']} "
                                          "through the Plug&Charge tunnel")
-            response = await send(action, {"certificateType": kind,
-                                           "certificate": payload["certificate"]})
+            response = await send(station_id, "InstallCertificate", {
+                "certificateType": kind, "certificate": payload["certificate"]}, timeout,
+                version="1.6")
             return {"status": response["status"]}
         if action == "GetInstalledCertificateIds":
             types = payload.get("certificateType") or []
             if len(types) != 1 or types[0] not in SECURITY16_TYPES:
                 raise UnsupportedCommand("OCPP 1.6 asks for one of CSMSRootCertificate, "
                                          "ManufacturerRootCertificate at a time")
-            response = await send(action, {"certificateType": SECURITY16_TYPES[types[0]]})
+            response = await send(station_id, "GetInstalledCertificateIds", {
+                "certificateType": SECURITY16_TYPES[types[0]]}, timeout, version="1.6")
             answer: dict[str, Any] = {"status": response["status"]}
             hashes = response.get("certificateHashData") or []
             if hashes:
@@ -160,14 +160,14 @@ class PncCommands:
                     {"certificateType": types[0], "certificateHashData": h} for h in hashes]
             return answer
         if action == "DeleteCertificate":
-            response = await send(action, {
-                "certificateHashData": payload["certificateHashData"]})
+            response = await send(station_id, "DeleteCertificate", {
+                "certificateHashData": payload["certificateHashData"]}, timeout, version="1.6")
             return {"status": response["status"]}
         if action == "TriggerMessage":
             if payload.get("requestedMessage") != "SignChargingStationCertificate":
                 raise UnsupportedCommand("OCPP 1.6 ExtendedTriggerMessage here only asks for "
                                          "SignChargingStationCertificate")
-            response = await send("ExtendedTriggerMessage",
-                                  {"requestedMessage": "SignChargePointCertificate"})
+            response = await send(station_id, "ExtendedTriggerMessage", {
+                "requestedMessage": "SignChargePointCertificate"}, timeout, version="1.6")
             return {"status": response["status"]}
         raise UnsupportedCommand(f"{action} has no OCPP 1.6 Security Whitepaper message")

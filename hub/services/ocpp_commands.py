@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ocpp.messages import MessageType
+from ocpp.v16 import call as call16
+from ocpp.v201 import call as call201
 
 from hub.context import Hub
+from hub.ocpp_server.codec import payload_of, to_snake
 from hub.ocpp_server.framing import FrameError, validate
 from hub.services.station_commands import V201, new_request_id, station_version
 
@@ -63,12 +66,15 @@ class InvalidPayload(ValueError):
         self.field = ".".join(parts)
 
 
-def check_payload(version: str, action: str, payload: dict[str, Any]) -> None:
-    """Raise InvalidPayload, naming the field, unless ``payload`` (camelCase) fits the schema."""
+def request_of(version: str, action: str, payload: dict[str, Any]) -> Any:
+    """The ``ocpp`` request dataclass for a camelCase payload, checked against the schema."""
     try:
         validate(MessageType.Call, action, payload, version)
     except FrameError as error:
         raise InvalidPayload(action, error) from None
+    # The dataclass, because command effects take it.
+    module = call16 if version == V16 else call201
+    return getattr(module, action)(**to_snake(payload))
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,7 @@ async def send_command(hub: Hub, station_id: str, action: str, payload: dict[str
     payload = dict(payload)
     if action in REQUEST_ID_ACTIONS and "requestId" not in payload:
         payload["requestId"] = new_request_id()
-    check_payload(family, action, payload)
-    # As it is: no round trip through the ``ocpp`` dataclasses (hub.ocpp_server.codec).
-    answer = await hub.commands.send_payload(station_id, action, payload, timeout=timeout)
+    request = request_of(family, action, payload)
+    response = await hub.commands.call(station_id, request, timeout=timeout)
     request_id = payload.get("requestId")
-    return Sent(answer, request_id if isinstance(request_id, int) else None)
+    return Sent(payload_of(response), request_id if isinstance(request_id, int) else None)
