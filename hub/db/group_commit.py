@@ -250,8 +250,12 @@ class GroupCommitter:
     def _publish(self, events: list[Any]) -> None:
         if events:
             assert self._bus is not None  # emit() refuses events without a bus
-            for event in events:
-                self._bus.publish(event)
+            try:
+                for event in events:
+                    self._bus.publish(event)
+            except Exception:
+                # Committed all the same: the callers must get their results, not a hang.
+                log.exception("publishing %d committed events failed", len(events))
 
     async def _run_alone(self, unit: _Unit, failed: Exception | None = None) -> None:
         """Run one unit in its own transaction (``failed``: how it just failed alone).
