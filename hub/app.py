@@ -158,16 +158,17 @@ def _hub_runtime(selected: Sequence[Feature]) -> Callable[[web.Application],
             await engine.dispose()
             raise
 
+        bus = EventBus()
         committer = GroupCommitter(
             engine, max_batch=config.database.group_commit_max_batch,
-            writers=1 if is_sqlite(config.database.url) else 2)
+            writers=1 if is_sqlite(config.database.url) else 2, bus=bus)
         committer.start()
         registry = StationRegistry()
         activity = ActivityLog()
         mlog = config.message_log
         hub = Hub(
             config=config, engine=engine, sessions=session_factory(engine), committer=committer,
-            bus=EventBus(), stations=registry,
+            bus=bus, stations=registry,
             commands=Commands(registry, default_timeout=config.ocpp.call_timeout,
                               activity=activity),
             message_log=MessageLog(committer, max_queue=mlog.max_queue,

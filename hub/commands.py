@@ -129,6 +129,51 @@ class Commands:
             return await self.router.call(station_id, request, timeout or self.default_timeout)
         return await self.call_here(station_id, request, timeout)
 
+    async def send_payload(self, station_id: str, action: str, payload: dict[str, Any],
+                           timeout: float | None = None, *, version: str) -> dict[str, Any]:
+        """Send ``action`` with a camelCase ``payload``, as on the wire, and return the
+        station's camelCase answer: no dataclasses on the way, unless a command effect takes
+        them or the station is held by another node (then through ``call``). ``version``:
+        the OCPP version the payload is written for ("1.6", "2.0.1"; the caller checked that
+        the station speaks it), which ``pnc-hub ocpp actions`` reads."""
+        # Loaded with the sessions already; imported here to keep the CLI's start light.
+        from ocpp.v16 import call as call16
+        from ocpp.v201 import call as call201
+
+        from hub.ocpp_server import codec
+
+        session = self._registry.get(station_id)
+        if session is None or self._effects_for(session, action):
+            module = call16 if version == "1.6" else call201
+            request = codec.request_of(module, action, payload)
+            answer: dict[str, Any] = codec.payload_of(await self.call(station_id, request,
+                                                                      timeout))
+            return answer
+        if getattr(session, "relayed", False):
+            raise StationRedirected(station_id)
+        answer = await self._logged(station_id, action, session.call_payload(
+            action, payload, timeout=timeout or self.default_timeout))
+        return answer  # type: ignore[no-any-return]
+
+    async def _logged(self, station_id: str, action: str, sending: Awaitable[Any]) -> Any:
+        """The answer ``sending`` gets, with the command and its outcome in the activity log."""
+        try:
+            answer = await sending
+        except CommandFailed as exc:
+            if self.activity is not None:
+                self.activity.info("command %s to station %s failed: %s", action, station_id, exc)
+            raise
+        if self.activity is not None:
+            status = answer.get("status", "answered") if isinstance(answer, dict) \
+                else getattr(answer, "status", "answered")
+            self.activity.info("command %s sent to station %s: %s", action, station_id, status)
+        return answer
+
+    def _effects_for(self, session: Any, action: str) -> list[CommandEffect]:
+        family = getattr(session, "service_version", "") or session.ocpp_version
+        return [effect for version, effect in self._effects.get(action, ())
+                if version is None or version == family]
+
     async def call_here(self, station_id: str, request: Any,
                         timeout: float | None = None) -> Any:
         """``call`` on a station connected to this node only (what a routed call runs)."""
@@ -138,19 +183,9 @@ class Commands:
         if getattr(session, "relayed", False):
             raise StationRedirected(station_id)
         action = type(request).__name__
-        try:
-            response = await session.call(request, timeout=timeout or self.default_timeout)
-        except CommandFailed as exc:
-            if self.activity is not None:
-                self.activity.info("command %s to station %s failed: %s", action, station_id, exc)
-            raise
-        if self.activity is not None:
-            self.activity.info("command %s sent to station %s: %s", action, station_id,
-                               getattr(response, "status", "answered"))
-        family = getattr(session, "service_version", "") or session.ocpp_version
-        for version, effect in self._effects.get(action, ()):
-            if version is not None and version != family:
-                continue
+        response = await self._logged(station_id, action, session.call(
+            request, timeout=timeout or self.default_timeout))
+        for effect in self._effects_for(session, action):
             try:
                 await effect(station_id, request, response)
             except Exception:

@@ -7,6 +7,10 @@ Two kinds of subscriber:
 - ``on_commit``: called *inside* the database transaction that records the fact, with its
   connection, so that a feature can write an outbox row atomically with the fact (OICP CDRs and
   status pushes). If such a hook fails, the fact is not committed and the station gets an error.
+
+Who records a fact does not call either kind: the unit of work declares its events to the
+group committer (``hub.db.group_commit.emit``, or ``committer.run(events=...)``), which runs
+the ``on_commit`` hooks in the unit's transaction and publishes after the commit.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -186,12 +190,13 @@ class EventBus:
     def has_in_transaction_hooks(self, event_type: type[Event]) -> bool:
         return bool(self._in_tx.get(event_type))
 
-    async def run_in_transaction(self, conn: AsyncConnection, event: Event) -> None:
-        for handler in self._in_tx.get(type(event), ()):
-            await handler(conn, event)
+    def in_transaction_hooks(self, event_type: type[Event]) -> Sequence[InTransactionHandler]:
+        """The ``on_commit`` handlers of ``event_type``, for the group committer to run."""
+        return self._in_tx.get(event_type, ())
 
     def publish(self, event: Event) -> None:
-        """Hand a committed fact to the after-commit subscribers without waiting for them."""
+        """Hand a committed fact to the after-commit subscribers without waiting for them.
+        The group committer's, once the fact's transaction committed."""
         self.published += 1
         for handler in self._after.get(type(event), ()):
             task = asyncio.ensure_future(self._call(handler, event))

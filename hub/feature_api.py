@@ -7,6 +7,11 @@ and the few OCPP session pieces a feature handler needs), plus the core modules 
 Never the app factory, the CLI or the OCPP endpoint's internals: ``tests/test_layering.py``
 checks every feature import against this declaration, so a new dependency of a feature on the
 core is added here, on purpose, or not at all.
+
+A feature records a fact by declaring its event in a unit of work (``hub.db.group_commit.emit``
+inside ``hub.committer.run`` or ``hub.committer.transaction``); the committer runs the bus's
+``on_commit`` hooks in that transaction and publishes after the commit. Features register
+hooks (``bus.on_commit``, ``bus.subscribe``); they never publish by hand.
 """
 
 from __future__ import annotations
@@ -25,16 +30,11 @@ from hub.evse_provider import (
 )
 from hub.mqtt.link import MqttLink
 from hub.mqtt.routes import MQTT
+from hub.ocpp_server.codec import payload_of, to_camel, to_snake
 from hub.ocpp_server.endpoint import valid_station_id
 from hub.ocpp_server.framing import FrameError
 from hub.ocpp_server.framing import validate as validate_payload
-from hub.ocpp_server.session import (
-    InvalidRequest,
-    StationSession,
-    payload_of,
-    to_camel,
-    to_snake,
-)
+from hub.ocpp_server.session import InvalidRequest, StationSession
 
 # ``MQTT`` (re-exported from hub.mqtt): the hub's one broker connection, set before any
 # feature's ``setup(app)``; a feature subscribes its topics on it (``MqttLink.subscribe``).

@@ -9,7 +9,9 @@ Derived from the code, never written by hand:
 - hub -> station: every place the source builds a request from ``ocpp.v16.call`` or
   ``ocpp.v201.call`` (read with ``ast``: module and function); 2.1 stations get the 2.0.1
   requests (``shared_outgoing``). A site that picks the request
-  class by name (``getattr(call201, action)``) sends the actions of its module's ``ACTIONS``.
+  class by name (``getattr(call201, action)``) sends the actions of its module's ``ACTIONS``;
+  so does a camelCase ``send_payload(station, action, ..., version=...)`` (``hub.commands``),
+  or it sends the action it names, to the version it names.
 
 The core imports no feature: the caller (the CLI, beside the app factory) passes the features.
 """
@@ -151,6 +153,7 @@ class _SendSites(ast.NodeVisitor):
         self.declared = _module_actions(tree)
         self.scope: list[str] = []
         self.rows: list[ActionRow] = []
+        self.senders = {"send_payload"}  # and local names bound to it
 
     def _scoped(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
         self.scope.append(node.name)
@@ -170,7 +173,33 @@ class _SendSites(ast.NodeVisitor):
             self._row(self.calls[node.value.id], node.attr)
         self.generic_visit(node)
 
+    def visit_Assign(self, node: ast.Assign) -> None:  # noqa: N802
+        if isinstance(node.value, ast.Attribute) and node.value.attr == "send_payload":
+            self.senders |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        self.generic_visit(node)
+
+    def _payload_send(self, node: ast.Call) -> None:
+        """``send_payload(station, action, payload, ..., version=...)``."""
+        version = next((k.value for k in node.keywords if k.arg == "version"), None)
+        if isinstance(version, ast.Constant) and isinstance(version.value, str):
+            versions = [version.value]
+        else:  # the caller's variable: every version its module's ACTIONS names
+            versions = list(self.declared) if isinstance(self.declared, dict) else []
+        action = node.args[1] if len(node.args) > 1 else None
+        for v in versions:
+            if isinstance(action, ast.Constant) and isinstance(action.value, str):
+                self._row([v], action.value)
+                continue
+            declared = self.declared
+            for name in declared.get(v, []) if isinstance(declared, dict) else declared:
+                self._row([v], name, note="by name, from ACTIONS")
+
     def visit_Call(self, node: ast.Call) -> None:  # noqa: N802
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else \
+            func.id if isinstance(func, ast.Name) else None
+        if name in self.senders:
+            self._payload_send(node)
         if isinstance(node.func, ast.Name) and node.func.id == "getattr" and node.args and \
                 isinstance(node.args[0], ast.Name) and node.args[0].id in self.calls:
             versions = self.calls[node.args[0].id]

@@ -17,11 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ocpp.v16 import call as call16
-from ocpp.v201 import call as call201
-
 from hub.commands import StationOffline
-from hub.feature_api import payload_of, to_snake
 from pnc import inventory
 from pnc.tunnel import VENDOR_ID, decode_response, encode_request
 
@@ -107,9 +103,8 @@ class PncCommands:
                                      f"{transport!r} does not apply")
         timeout = timeout or self.pnc.settings.command_timeout_seconds
         if transport == "native":
-            request = getattr(call201, action)(**to_snake(payload))
-            response = await self.pnc.hub.commands.call(station_id, request, timeout=timeout)
-            answer = payload_of(response)
+            answer = await self.pnc.hub.commands.send_payload(station_id, action, payload,
+                                                              timeout=timeout, version="2.0.1")
         elif transport == "tunnel":
             answer = await self._tunnel(station_id, action, payload, timeout)
         else:
@@ -125,52 +120,54 @@ class PncCommands:
 
     async def _tunnel(self, station_id: str, action: str, payload: dict[str, Any],
                       timeout: float) -> dict[str, Any]:
-        data = encode_request(action, payload)
-        response = await self.pnc.hub.commands.call(station_id, call16.DataTransfer(
-            vendor_id=VENDOR_ID, message_id=action, data=data), timeout=timeout)
-        if response.status != "Accepted":
-            raise TunnelRefused(station_id, action, response.status)
-        return decode_response(action, response.data)
+        response = await self.pnc.hub.commands.send_payload(station_id, "DataTransfer", {
+            "vendorId": VENDOR_ID, "messageId": action,
+            "data": encode_request(action, payload)}, timeout=timeout, version="1.6")
+        if response["status"] != "Accepted":
+            raise TunnelRefused(station_id, action, response["status"])
+        return decode_response(action, response.get("data"))
 
     async def _security(self, station_id: str, action: str, payload: dict[str, Any],
                         timeout: float) -> dict[str, Any]:
-        call = self.pnc.hub.commands.call
+        """The 1.6 Security Whitepaper message for a 2.0.1 command, camelCase both ways."""
+        send = self.pnc.hub.commands.send_payload
         if action == "CertificateSigned":
             if payload.get("certificateType") == "V2GCertificate":
                 raise UnsupportedCommand("V2G certificates go through the Plug&Charge tunnel")
-            response = await call(station_id, call16.CertificateSigned(
-                certificate_chain=payload["certificateChain"]), timeout=timeout)
-            return {"status": response.status}
+            response = await send(station_id, "CertificateSigned", {
+                "certificateChain": payload["certificateChain"]}, timeout, version="1.6")
+            return {"status": response["status"]}
         if action == "InstallCertificate":
             kind = SECURITY16_TYPES.get(payload["certificateType"])
             if kind is None:
                 raise UnsupportedCommand(f"OCPP 1.6 installs {payload['certificateType']} "
                                          "through the Plug&Charge tunnel")
-            response = await call(station_id, call16.InstallCertificate(
-                certificate_type=kind, certificate=payload["certificate"]), timeout=timeout)
-            return {"status": response.status}
+            response = await send(station_id, "InstallCertificate", {
+                "certificateType": kind, "certificate": payload["certificate"]}, timeout,
+                version="1.6")
+            return {"status": response["status"]}
         if action == "GetInstalledCertificateIds":
             types = payload.get("certificateType") or []
             if len(types) != 1 or types[0] not in SECURITY16_TYPES:
                 raise UnsupportedCommand("OCPP 1.6 asks for one of CSMSRootCertificate, "
                                          "ManufacturerRootCertificate at a time")
-            response = await call(station_id, call16.GetInstalledCertificateIds(
-                certificate_type=SECURITY16_TYPES[types[0]]), timeout=timeout)
-            answer: dict[str, Any] = {"status": response.status}
-            hashes = payload_of(response).get("certificateHashData") or []
+            response = await send(station_id, "GetInstalledCertificateIds", {
+                "certificateType": SECURITY16_TYPES[types[0]]}, timeout, version="1.6")
+            answer: dict[str, Any] = {"status": response["status"]}
+            hashes = response.get("certificateHashData") or []
             if hashes:
                 answer["certificateHashDataChain"] = [
                     {"certificateType": types[0], "certificateHashData": h} for h in hashes]
             return answer
         if action == "DeleteCertificate":
-            response = await call(station_id, call16.DeleteCertificate(
-                certificate_hash_data=to_snake(payload["certificateHashData"])), timeout=timeout)
-            return {"status": response.status}
+            response = await send(station_id, "DeleteCertificate", {
+                "certificateHashData": payload["certificateHashData"]}, timeout, version="1.6")
+            return {"status": response["status"]}
         if action == "TriggerMessage":
             if payload.get("requestedMessage") != "SignChargingStationCertificate":
                 raise UnsupportedCommand("OCPP 1.6 ExtendedTriggerMessage here only asks for "
                                          "SignChargingStationCertificate")
-            response = await call(station_id, call16.ExtendedTriggerMessage(
-                requested_message="SignChargePointCertificate"), timeout=timeout)
-            return {"status": response.status}
+            response = await send(station_id, "ExtendedTriggerMessage", {
+                "requestedMessage": "SignChargePointCertificate"}, timeout, version="1.6")
+            return {"status": response["status"]}
         raise UnsupportedCommand(f"{action} has no OCPP 1.6 Security Whitepaper message")

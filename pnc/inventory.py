@@ -27,6 +27,7 @@ from certs.roles import CertificateRole
 from certs.store import fingerprint_of, load_record_certificate
 from certs.validation import parse_chain
 from hub.db.base import utcnow
+from hub.db.group_commit import emit
 from hub.db.upsert import upsert
 from hub.events import EvseDataChanged
 from pnc.models import PncInstalledCertificate, PncInventoryReport
@@ -123,21 +124,20 @@ async def record_signed(pnc: Pnc, station_id: str, certificate_type: str | None,
     # A station with a new SECC certificate does Plug&Charge: roaming re-publishes its EVSEs
     # (the event runs in this transaction, so an OICP outbox row exists exactly when it does).
     event = EvseDataChanged(reason=f"SECC certificate installed on {station_id}")
-    async with pnc.hub.engine.begin() as conn:
+    async with pnc.hub.committer.transaction() as conn:
         await upsert(conn, ROWS, rows, HASH_KEY,
                      update=["source", "fingerprint", "parent_id", "seen_at"])
-        await pnc.hub.bus.run_in_transaction(conn, event)
-    pnc.hub.bus.publish(event)
+        await emit(conn, event)
 
 
 async def _put(pnc: Pnc, rows: list[dict[str, Any]]) -> None:
-    async with pnc.hub.engine.begin() as conn:
+    async with pnc.hub.committer.transaction() as conn:
         await upsert(conn, ROWS, rows, HASH_KEY,
                      update=["source", "fingerprint", "parent_id", "seen_at"])
 
 
 async def forget(pnc: Pnc, station_id: str, data: CertificateHashData) -> None:
-    async with pnc.hub.engine.begin() as conn:
+    async with pnc.hub.committer.transaction() as conn:
         ids = (await conn.execute(sa.select(ROWS.c.id).where(
             ROWS.c.station_id == station_id, ROWS.c.hash_algorithm == data.hash_algorithm.value,
             ROWS.c.issuer_name_hash == data.issuer_name_hash,
@@ -161,7 +161,7 @@ async def record_report(pnc: Pnc, station_id: str, types: Sequence[str], status:
         parsed.append((chain.get("certificateType") or types[0], data,
                        await _match(pnc, data), children))
     now = utcnow()
-    async with pnc.hub.engine.begin() as conn:
+    async with pnc.hub.committer.transaction() as conn:
         await conn.execute(sa.delete(ROWS).where(ROWS.c.station_id == station_id,
                                                  ROWS.c.certificate_type.in_(list(types))))
         for kind, data, fingerprint, children in parsed:
@@ -256,7 +256,7 @@ async def rows_with_fingerprint(pnc: Pnc, station_id: str, fingerprint: str) -> 
 
 
 async def forget_row(pnc: Pnc, row_id: int) -> None:
-    async with pnc.hub.engine.begin() as conn:
+    async with pnc.hub.committer.transaction() as conn:
         await conn.execute(sa.delete(ROWS).where(sa.or_(ROWS.c.id == row_id,
                                                         ROWS.c.parent_id == row_id)))
 

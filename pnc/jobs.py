@@ -101,7 +101,7 @@ class Jobs:
         """The job with ``key``, created if absent (idempotent). ``reopen`` puts a finished
         job with this key back to work at ``step``."""
         now = utcnow()
-        async with self.pnc.hub.engine.begin() as conn:
+        async with self.pnc.hub.committer.transaction() as conn:
             row = (await conn.execute(sa.select(JOBS.c.id, JOBS.c.state).where(
                 JOBS.c.key == key))).first()
             if row is not None:
@@ -132,7 +132,7 @@ class Jobs:
 
     async def _link_renewal(self, station_id: str, certificate_type: str, sign_job: int) -> None:
         """A CSR that answers a renewal's trigger: the renewal now waits for this sign job."""
-        async with self.pnc.hub.engine.begin() as conn:
+        async with self.pnc.hub.committer.transaction() as conn:
             rows = (await conn.execute(sa.select(JOBS.c.id, JOBS.c.payload).where(
                 JOBS.c.kind == "renew", JOBS.c.station_id == station_id,
                 JOBS.c.state.in_(OPEN_STATES), JOBS.c.step.in_(("trigger", "await_csr"))))
@@ -271,6 +271,8 @@ class Jobs:
     async def _run(self, job_id: int) -> None:
         now = utcnow()
         until = now + self.lease
+        # Leases are claimed, written back and handed back on the engine, each in a short
+        # transaction of its own (docs/architecture.md: the runner relies on when each commits).
         async with self.pnc.hub.engine.begin() as conn:
             claimed = await conn.execute(sa.update(JOBS).where(
                 JOBS.c.id == job_id, JOBS.c.state.in_(OPEN_STATES),

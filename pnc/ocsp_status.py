@@ -79,7 +79,7 @@ async def _save(pnc: Pnc, data: CertificateHashData, url: str, station_id: str |
                    this_update=status.this_update, next_update=status.next_update,
                    fetched_at=now, failures=0, last_error=None)
     update = [c for c in row if c not in KEY]
-    async with pnc.hub.engine.begin() as conn:
+    async with pnc.hub.committer.transaction() as conn:
         await upsert(conn, ROWS, [row], KEY, update=update)
         if error is not None:
             await conn.execute(sa.update(ROWS).where(
@@ -114,7 +114,7 @@ async def certificate_status(pnc: Pnc, request_data: Mapping[str, Any],
     row = await stored(pnc, data)
     if row is not None and row.der and row.next_update and \
             row.next_update - now > MIN_REMAINING:
-        async with pnc.hub.engine.begin() as conn:
+        async with pnc.hub.committer.transaction() as conn:
             await conn.execute(sa.update(ROWS).where(ROWS.c.id == row.id).values(
                 requested_at=now, station_id=station_id))
         return bytes(row.der), "stored"

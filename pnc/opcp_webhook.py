@@ -170,7 +170,7 @@ async def opcp_webhook(request: web.Request) -> web.Response:
                               f"{pnc.settings.webhook_tolerance_seconds:g} s are accepted",
                               field="timestamp")
     try:
-        async with pnc.hub.engine.begin() as conn:
+        async with pnc.hub.committer.transaction() as conn:
             await conn.execute(sa.insert(EVENTS).values(
                 event_id=event_id, event_type=event_type, event_timestamp=timestamp,
                 received_at=utcnow(), payload=payload))

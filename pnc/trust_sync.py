@@ -116,7 +116,7 @@ class TrustSync:
                 continue  # withdrawn once (revoked): a pool listing does not bring it back
             if stored is None:
                 await record_certificate(self.pnc.store, root.certificate, ROLE_OF[root_type])
-            async with self.pnc.hub.engine.begin() as conn:
+            async with self.pnc.hub.committer.transaction() as conn:
                 known = (await conn.execute(sa.select(ROOTS.c.state).where(
                     ROOTS.c.fingerprint == root.fingerprint))).scalar()
                 await upsert(conn, ROOTS, [{
@@ -150,7 +150,7 @@ class TrustSync:
                        result: SyncResult | None = None) -> bool:
         """Take a pool root out of trust; False if it is not a pool root or already out."""
         now = utcnow()
-        async with self.pnc.hub.engine.begin() as conn:
+        async with self.pnc.hub.committer.transaction() as conn:
             changed = await conn.execute(sa.update(ROOTS).where(
                 ROOTS.c.fingerprint == fingerprint, ROOTS.c.state == TRUSTED).values(
                 state=state, withdrawn_at=now, reason=reason[:2000]))

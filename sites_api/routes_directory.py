@@ -45,7 +45,7 @@ _CARD = {"type": "object", "required": ["id", "id_tag", "name", "customer", "veh
 async def put_organisation(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     values = parse(await body_of(request), inputs.ORGANISATION_FIELDS)
-    async with request.app[HUB].engine.begin() as conn:
+    async with request.app[HUB].committer.transaction() as conn:
         await writes.ensure_organisation(conn, key, values["name"])
     return json_response({"id": key, "name": values["name"]})
 
@@ -85,7 +85,7 @@ async def put_rfid_card(request: web.Request) -> web.Response:
     vehicle = None
     if body.get("vehicle") is not None:
         vehicle = parse(body["vehicle"], inputs.VEHICLE_FIELDS, "vehicle")
-    async with request.app[HUB].engine.begin() as conn:
+    async with request.app[HUB].committer.transaction() as conn:
         org_id = await _organisation_id(conn, request, body.get("organization_id"))
         card = (await conn.execute(sa.select(RC.c.id, RC.c.vehicle_id).where(
             RC.c.id_tag == id_tag, RC.c.organisation_id == org_id))).first()
@@ -122,7 +122,7 @@ async def put_rfid_card(request: web.Request) -> web.Response:
 async def delete_rfid_card(request: web.Request) -> web.Response:
     id_tag = _id_tag(request)
     scope = scope_of(request)
-    async with request.app[HUB].engine.begin() as conn:
+    async with request.app[HUB].committer.transaction() as conn:
         stmt = sa.select(RC.c.id, RC.c.vehicle_id).where(RC.c.id_tag == id_tag)
         if not scope.everything:
             stmt = stmt.where(RC.c.organisation_id.in_(

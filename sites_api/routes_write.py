@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.auth import requires_scope
+from hub.db.group_commit import emit
 from hub.errors import ApiError, bad_request
 from hub.events import EvseDataChanged
 from hub.feature_api import HUB
@@ -64,16 +65,15 @@ async def _transaction(request: web.Request, work: Work, evse_data: bool = False
     hub = request.app[HUB]
     event = EvseDataChanged(reason=f"{request.method} {request.path}") if evse_data else None
     try:
-        async with hub.engine.begin() as conn:
+        # Its own transaction, not a batch: the checks in ``work`` answer 4xx by raising.
+        async with hub.committer.transaction() as conn:
             result = await work(conn)
             if event is not None:
-                await hub.bus.run_in_transaction(conn, event)
+                await emit(conn, event)
     except sa.exc.IntegrityError as exc:
         # The checks ran first; only a concurrent write of the same unique value lands here.
         raise ApiError(409, "conflict", "a concurrent write conflicted with this one; "
                                         "reload and retry") from exc
-    if event is not None:
-        hub.bus.publish(event)
     return result
 
 

@@ -25,8 +25,9 @@ from ocpp.messages import MessageType
 
 from hub.cluster import codec
 from hub.commands import CallError, CallTimeout, Commands, StationOffline, StationUnreachable
+from hub.ocpp_server.codec import payload_of
 from hub.ocpp_server.framing import FrameError, validate
-from hub.ocpp_server.session import InvalidRequest, payload_of
+from hub.ocpp_server.session import InvalidRequest
 
 if TYPE_CHECKING:
     from hub.cluster.node import ClusterNode

@@ -7,7 +7,13 @@ one transaction, commits once, and then releases all the waiting callers.
 
 If one unit of work fails, the batch is rolled back and each unit re-run in its own transaction,
 so a bad message only fails itself. Units must therefore be plain database work without side
-effects outside the transaction (events are published by the caller after the commit).
+effects outside the transaction.
+
+A unit declares the domain events it records: given up front (``run(events=...)``) or with
+``emit(conn, event)`` from inside it. The committer runs each event's in-transaction hooks (the
+bus's ``on_commit`` handlers, e.g. OICP outbox rows) in the unit's transaction, and publishes
+the events, in order, only after that transaction committed; a unit that fails publishes
+nothing and its hooks' rows roll back with it. No caller publishes a fact by hand.
 
 Rows that need no answer from the database (meter values, the live readings) are passed as
 ``Write``s instead of being executed by the unit (or handed over from inside it with
@@ -20,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -54,14 +61,25 @@ class Write:
     update_key: tuple[str, ...] | None = None
 
 
-_Unit = tuple[UnitOfWork[Any] | None, Sequence[Write], "asyncio.Future[Any]"]
+class EventSink(Protocol):
+    """What the committer needs of the event bus (hub.events.EventBus)."""
+
+    def in_transaction_hooks(self, event_type: type) -> Sequence[
+            Callable[[AsyncConnection, Any], Awaitable[None]]]: ...
+
+    def publish(self, event: Any) -> None: ...
+
+
+_Unit = tuple[UnitOfWork[Any] | None, Sequence[Write], Sequence[Any], "asyncio.Future[Any]"]
 # Queued once per writer by stop(), behind every unit accepted before it.
 _STOP = None
 
 
 class GroupCommitter:
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 500, writers: int = 1) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 500, writers: int = 1,
+                 bus: EventSink | None = None) -> None:
         self._engine = engine
+        self._bus = bus
         self._max_batch = max_batch
         self._writers = writers
         self._queue: asyncio.Queue[_Unit | None] = asyncio.Queue()
@@ -101,18 +119,20 @@ class GroupCommitter:
             while not self._queue.empty():
                 unit = self._queue.get_nowait()
                 if unit is not _STOP:
-                    self._fail(unit[2], RuntimeError("the group committer stopped"))
+                    self._fail(unit[3], RuntimeError("the group committer stopped"))
 
-    async def run(self, work: UnitOfWork[T] | None = None, writes: Sequence[Write] = ()) -> T:
+    async def run(self, work: UnitOfWork[T] | None = None, writes: Sequence[Write] = (),
+                  events: Sequence[Any] = ()) -> T:
         """Run ``work`` and ``writes`` inside a shared transaction; return the result of
-        ``work`` (None without one) once committed."""
+        ``work`` (None without one) once committed. ``events``: facts this unit records
+        besides those ``work`` emits; their in-transaction hooks run after ``work``."""
         if not self._tasks:
             raise RuntimeError("GroupCommitter is not started")
         if self._stopping or not self._alive():
             # Never wait for a commit no writer will make (a hang of every charger call).
             raise RuntimeError("the group committer's writers have stopped")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((work, writes, future))
+        self._queue.put_nowait((work, writes, events, future))
         return await future
 
     async def _writer(self) -> None:
@@ -128,7 +148,7 @@ class GroupCommitter:
                     break
                 batch.append(unit)
             # A caller that gave up (cancelled) no longer needs its write.
-            batch = [unit for unit in batch if not unit[2].cancelled()]
+            batch = [unit for unit in batch if not unit[3].cancelled()]
             if batch:
                 await self._commit_or_fail(batch)
             if stop:
@@ -145,11 +165,11 @@ class GroupCommitter:
                 # failed, but the writer must live on, or every later commit waits forever.
                 log.error("a group commit of %d units was interrupted; failing them", len(batch))
                 for unit in batch:
-                    self._fail(unit[2], RuntimeError("the commit was interrupted"))
+                    self._fail(unit[3], RuntimeError("the commit was interrupted"))
             except Exception as exc:
                 log.exception("group commit writer error; failing %d units", len(batch))
                 for unit in batch:
-                    self._fail(unit[2], exc)
+                    self._fail(unit[3], exc)
         finally:
             if _cancel_requested():
                 # This writer was cancelled, but a library turned the CancelledError into
@@ -162,7 +182,7 @@ class GroupCommitter:
     async def _commit(self, batch: list[_Unit]) -> None:
         started = time.perf_counter()
         try:
-            results = await self._run_batch(batch)
+            results, emitted = await self._run_batch(batch)
         except Exception as exc:
             if len(batch) == 1:
                 await self._run_alone(batch[0], exc)
@@ -171,23 +191,31 @@ class GroupCommitter:
                 for unit in batch:
                     await self._run_alone(unit)
         else:
+            self._publish(emitted)
             for unit, result in zip(batch, results, strict=True):
-                self._resolve(unit[2], result)
+                self._resolve(unit[3], result)
         self.batches += 1
         self.units += len(batch)
         self.last_batch_size = len(batch)
         self.max_batch_seen = max(self.max_batch_seen, len(batch))
         self.commit_seconds_total += time.perf_counter() - started
 
-    async def _run_batch(self, batch: Sequence[_Unit]) -> list[Any]:
+    async def _run_batch(self, batch: Sequence[_Unit]) -> tuple[list[Any], list[Any]]:
+        """(each unit's result, every event the units recorded, in order), committed."""
         async with self._engine.begin() as conn, writer_transaction(conn):
             # Every unit's rows, given up front or handed over with write_later, go out at the
             # end (or earlier, when a reader in the transaction asks: write_pending).
-            pending: list[Write] = [w for _, writes, _ in batch for w in writes]
+            pending: list[Write] = [w for _, writes, _, _ in batch for w in writes]
+            emitted: list[Any] = []
             conn.info[_DEFERRED] = pending
+            conn.info[_EVENTS] = (self._bus, emitted)
             try:
-                results = [await work(conn) if work is not None else None
-                           for work, _, _ in batch]
+                results = []
+                for work, _, events, _ in batch:
+                    results.append(await work(conn) if work is not None else None)
+                    for event in events:  # emit(), without a lookup per event
+                        await self._run_hooks(conn, event)
+                        emitted.append(event)
                 await write_pending(conn)
             finally:
                 # A cancelled driver call invalidates the connection, and then reading
@@ -195,7 +223,39 @@ class GroupCommitter:
                 # CancelledError; an invalidated connection's info is discarded anyway.
                 if not conn.invalidated:
                     del conn.info[_DEFERRED]
-            return results
+                    del conn.info[_EVENTS]
+            return results, emitted
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction of its own, outside the batches, for writes no charger waits on
+        whose errors are the caller's to answer (an API's 409, a job's lease): events
+        emitted in it are published after it commits, none if it raises."""
+        emitted: list[Any] = []
+        async with self._engine.begin() as conn:
+            conn.info[_EVENTS] = (self._bus, emitted)
+            try:
+                yield conn
+            finally:
+                if not conn.invalidated:
+                    del conn.info[_EVENTS]
+        self._publish(emitted)
+
+    async def _run_hooks(self, conn: AsyncConnection, event: Any) -> None:
+        if self._bus is None:
+            raise RuntimeError("this group committer has no event bus")
+        for hook in self._bus.in_transaction_hooks(type(event)):
+            await hook(conn, event)
+
+    def _publish(self, events: list[Any]) -> None:
+        if events:
+            assert self._bus is not None  # emit() refuses events without a bus
+            try:
+                for event in events:
+                    self._bus.publish(event)
+            except Exception:
+                # Committed all the same: the callers must get their results, not a hang.
+                log.exception("publishing %d committed events failed", len(events))
 
     async def _run_alone(self, unit: _Unit, failed: Exception | None = None) -> None:
         """Run one unit in its own transaction (``failed``: how it just failed alone).
@@ -205,20 +265,21 @@ class GroupCommitter:
         once more, it then sees that row and answers as the repeat it is."""
         if failed is not None and not (isinstance(failed, sa.exc.IntegrityError)
                                        and self._writers > 1):
-            self._fail(unit[2], failed)
+            self._fail(unit[3], failed)
             return
         for attempt in (1, 2):
             try:
-                (result,) = await self._run_batch([unit])
+                (result,), emitted = await self._run_batch([unit])
             except sa.exc.IntegrityError as exc:
                 if attempt == 1 and self._writers > 1 and failed is None:
                     continue
-                self._fail(unit[2], exc)
+                self._fail(unit[3], exc)
                 return
             except Exception as exc:
-                self._fail(unit[2], exc)
+                self._fail(unit[3], exc)
                 return
-            self._resolve(unit[2], result)
+            self._publish(emitted)
+            self._resolve(unit[3], result)
             return
 
     def _fail(self, future: asyncio.Future[Any], exc: Exception) -> None:
@@ -248,11 +309,27 @@ class GroupCommitter:
 
 
 _DEFERRED = "group_commit_deferred_writes"
+_EVENTS = "group_commit_events"
 
 
 def _cancel_requested() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+async def emit(conn: AsyncConnection, event: Any) -> None:
+    """From inside a unit of work (or ``GroupCommitter.transaction``): record ``event``. Its
+    in-transaction hooks run now, in this transaction, between the unit's statements where it
+    is emitted (they may read what the unit wrote so far); it is published after the commit."""
+    state = conn.info.get(_EVENTS)
+    if state is None:
+        raise RuntimeError("events are emitted by a unit of work run by the group committer")
+    bus, emitted = state
+    if bus is None:
+        raise RuntimeError("this group committer has no event bus")
+    for hook in bus.in_transaction_hooks(type(event)):
+        await hook(conn, event)
+    emitted.append(event)
 
 
 async def write_later(conn: AsyncConnection, writes: Sequence[Write]) -> None:

@@ -31,7 +31,7 @@ from hub.management.common import (
     text_field,
 )
 from hub.management.tracker import WATCHER
-from hub.ocpp_server.session import to_snake
+from hub.ocpp_server.codec import to_snake
 from hub.openapi import operation
 from hub.services import station_commands
 from hub.services.authorization import local_status

@@ -106,9 +106,10 @@ class RelaySession(StationSession):
         self.last_seen = time.time()
         await self.link.to_upstream(raw)
 
-    async def call(self, payload: Any, suppress: bool = False, unique_id: str | None = None,
-                   skip_schema_validation: bool = False, *, timeout: float | None = None) -> Any:
-        raise commands.StationRedirected(self.id)
+    async def call_payload(self, action: str, body: dict[str, Any], *,
+                           unique_id: str | None = None, skip_schema_validation: bool = False,
+                           timeout: float | None = None) -> dict[str, Any]:
+        raise commands.StationRedirected(self.id)  # call() too: it sends through this
 
 
 class RelayLink:

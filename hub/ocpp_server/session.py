@@ -28,11 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from aiohttp import web
-from ocpp.charge_point import (
-    ChargePoint,
-    camel_to_snake_case,
-    snake_to_camel_case,
-)
+from ocpp.charge_point import ChargePoint
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult, MessageType, _DecimalEncoder
 from ocpp.routing import create_route_map
@@ -40,6 +36,9 @@ from ocpp.routing import create_route_map
 from hub import commands
 from hub.context import ActionHandler, Hub
 from hub.db.base import utcnow
+from hub.ocpp_server.codec import handler_kwargs, payload_of, result_of
+from hub.ocpp_server.codec import to_camel as to_camel  # re-exported: the tests' chargers
+from hub.ocpp_server.codec import to_snake as to_snake
 from hub.ocpp_server.framing import FrameError, parse_frame, validate
 
 log = logging.getLogger(__name__)
@@ -56,64 +55,6 @@ class InvalidRequest(ValueError):
 
 # How a CallError for an answer that failed the schema begins (session21 tells it apart).
 INVALID_ANSWER = "invalid answer: "
-_snake_keys: dict[str, str] = {}
-_camel_keys: dict[str, str] = {}
-
-
-def to_snake(data: Any) -> Any:
-    """camelCase keys -> snake_case, with the ``ocpp`` package's rules, memoised per key."""
-    if isinstance(data, dict):
-        out = {}
-        for key, value in data.items():
-            snake = _snake_keys.get(key)
-            if snake is None:
-                snake = _snake_keys[key] = next(iter(camel_to_snake_case({key: None})))
-            out[snake] = to_snake(value)
-        return out
-    if isinstance(data, list):
-        return [to_snake(item) for item in data]
-    return data
-
-
-def to_camel(data: Any) -> Any:
-    if isinstance(data, dict):
-        out = {}
-        for key, value in data.items():
-            camel = _camel_keys.get(key)
-            if camel is None:
-                camel = _camel_keys[key] = next(iter(snake_to_camel_case({key: None})))
-            out[camel] = to_camel(value)
-        return out
-    if isinstance(data, list):
-        return [to_camel(item) for item in data]
-    return data
-
-
-def payload_of(dataclass_instance: Any) -> dict[str, Any]:
-    """An ``ocpp`` payload dataclass as the camelCase dict that goes on the wire: what
-    ``to_camel(remove_nones(serialize_as_dict(...)))`` gives, in one pass (the package's
-    ``asdict`` deep-copies every value first)."""
-    return _wire(dataclass_instance)
-
-
-def _wire(value: Any) -> Any:
-    fields = getattr(value, "__dataclass_fields__", None)
-    if fields is not None and not isinstance(value, type):
-        items: Any = ((name, getattr(value, name)) for name in fields)
-    elif isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list | tuple):
-        return [_wire(item) for item in value if item is not None]
-    else:
-        return value
-    out = {}
-    for name, item in items:
-        if item is not None:
-            camel = _camel_keys.get(name)
-            if camel is None:
-                camel = _camel_keys[name] = next(iter(snake_to_camel_case({name: None})))
-            out[camel] = _wire(item)
-    return out
 
 
 # One encoder for every answer (json.dumps with cls= builds one per call); the ``ocpp``
@@ -266,7 +207,7 @@ class StationSession(ChargePoint):
         if feature_handler is not None:
             payload = await feature_handler(self, msg.payload)
         else:
-            kwargs = to_snake(msg.payload)
+            kwargs = handler_kwargs(action, msg.payload)
             result = routes["_on_action"](self, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
@@ -277,7 +218,7 @@ class StationSession(ChargePoint):
         after_hook = routes.get("_after_action")
         if after_hook is None:
             return payload, None
-        after_kwargs = kwargs if kwargs is not None else to_snake(msg.payload)
+        after_kwargs = kwargs if kwargs is not None else handler_kwargs(action, msg.payload)
         return payload, lambda: _maybe_await(after_hook(self, **after_kwargs))
 
     # -- outgoing calls --------------------------------------------------------------------
@@ -286,7 +227,16 @@ class StationSession(ChargePoint):
                    skip_schema_validation: bool = False, *, timeout: float | None = None) -> Any:
         """Send a CALL and return the response dataclass. Raises hub.commands errors."""
         action = type(payload).__name__
-        body = payload_of(payload)
+        answer = await self.call_payload(action, payload_of(payload), unique_id=unique_id,
+                                         skip_schema_validation=skip_schema_validation,
+                                         timeout=timeout)
+        return result_of(getattr(self._call_result, action), answer)
+
+    async def call_payload(self, action: str, body: dict[str, Any], *,
+                           unique_id: str | None = None, skip_schema_validation: bool = False,
+                           timeout: float | None = None) -> dict[str, Any]:
+        """Send a CALL whose payload is already camelCase, as on the wire, and return the
+        station's camelCase answer. Raises InvalidRequest, hub.commands errors."""
         if not skip_schema_validation:
             try:
                 validate(MessageType.Call, action, body, self.ocpp_version)
@@ -326,9 +276,7 @@ class StationSession(ChargePoint):
                 raise commands.CallError(self.id, action, error.code,
                                          f"{INVALID_ANSWER}{error.description}") from None
         self.hub.metrics.record("out", action, elapsed)
-        result_cls = getattr(self._call_result, action)
-        fields = result_cls.__dataclass_fields__
-        return result_cls(**{k: v for k, v in to_snake(answer.payload).items() if k in fields})
+        return answer.payload  # type: ignore[no-any-return]
 
     # -- sending -----------------------------------------------------------------------------
 

@@ -26,8 +26,9 @@ from ocpp.v201.enums import Action
 
 from hub.context import ActionHandler
 from hub.db.base import utcnow
+from hub.ocpp_server.codec import to_camel
 from hub.ocpp_server.framing import FrameError
-from hub.ocpp_server.session import StationSession, to_camel
+from hub.ocpp_server.session import StationSession
 from hub.ocpp_server.session16 import timestamp_field
 from hub.services import (
     charging_profile_record,
@@ -103,7 +104,6 @@ class StationSession201(StationSession, ChargePoint201):
     # OCPP-J 2.0.1 uses the generic codes as they are.
     error_codes: ClassVar[dict[str, str]] = {}
     known_actions = frozenset(a.value for a in Action)
-    _raw_payload: dict[str, Any] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -122,9 +122,6 @@ class StationSession201(StationSession, ChargePoint201):
         self, msg: Call
     ) -> tuple[dict[str, Any], Callable[[], Awaitable[Any]] | None]:
         check_int32(msg.payload, msg.unique_id)
-        # Handlers get snake_case keys; vendor data must reach DataTransfer handlers as sent.
-        # Calls are handled one at a time per session, so this is the current call's payload.
-        self._raw_payload = msg.payload
         return await super()._dispatch(msg)
 
     async def _send_call_error(self, unique_id: str, code: str, description: str,
@@ -371,9 +368,9 @@ class StationSession201(StationSession, ChargePoint201):
             vendor_known = any(v == vendor_id for v, _ in handlers)
             return call_result.DataTransfer(
                 status="UnknownMessageId" if vendor_known else "UnknownVendorId")
-        # 2.0.1 data may be any JSON value; handlers take and give text, as in 1.6.
-        raw = self._raw_payload.get("data")
-        text = raw if isinstance(raw, str) or raw is None else json.dumps(raw)
+        # 2.0.1 data may be any JSON value, given as sent (codec.OPAQUE_FIELDS); handlers take
+        # and give text, as in 1.6.
+        text = data if isinstance(data, str) or data is None else json.dumps(data)
         status, answer = await handler(self, text)
         return call_result.DataTransfer(status=status, data=answer)
 

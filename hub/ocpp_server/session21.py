@@ -53,13 +53,14 @@ class StationSession21(StationSession201):
     _call = call21
     _call_result = call_result21
 
-    async def call(self, payload: Any, suppress: bool = False, unique_id: str | None = None,
-                   skip_schema_validation: bool = False, *, timeout: float | None = None
-                   ) -> Any:
+    async def call_payload(self, action: str, body: dict[str, Any], *,
+                           unique_id: str | None = None, skip_schema_validation: bool = False,
+                           timeout: float | None = None) -> dict[str, Any]:
         unique_id = unique_id or str(uuid.uuid4())
         try:
-            return await super().call(payload, suppress, unique_id, skip_schema_validation,
-                                      timeout=timeout)
+            return await super().call_payload(
+                action, body, unique_id=unique_id,
+                skip_schema_validation=skip_schema_validation, timeout=timeout)
         except commands.CallError as error:
             if error.description.startswith(INVALID_ANSWER):
                 frame = json.dumps([CALL_RESULT_ERROR, unique_id, error.code,

@@ -78,9 +78,7 @@ async def record_connector_status(
         return await apply_status(hub, conn, station_id, evse_id, derived or status,
                                   timestamp=timestamp, previous=current)
 
-    event = await hub.committer.run(work)
-    hub.bus.publish(event)
-    return event
+    return await hub.committer.run(work)
 
 
 async def derive_status(conn: AsyncConnection, station_id: str, evse_id: int,

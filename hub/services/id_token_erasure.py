@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
+from hub.db.group_commit import emit
 from hub.db.models import IdTag, OcppMessage, Reservation, Transaction
 from hub.db.models201 import TransactionEventRecord
 from hub.db.models_blocks import IdTokenErasure, StationReportPart
@@ -73,13 +74,12 @@ async def erase_id_token(hub: Hub, id_token: str) -> Erasure:
             sa.cast(StationReportPart.data, sa.Text).contains(id_token, autoescape=True)))
         await conn.execute(sa.insert(IdTokenErasure).values(
             pseudonym=pseudonym, transactions=transactions))
-        await hub.bus.run_in_transaction(conn, event)
+        await emit(conn, event)
         return Erasure(pseudonym, transactions, reservations, events, messages,
                        bool(removed.rowcount))
 
     erasure = await hub.committer.run(work)
     hub.id_tag_cache.forget([id_token])
-    hub.bus.publish(event)
     # Frames still in the message log's queue are written within a flush interval: a second
     # pass after it catches them.
     await asyncio.sleep(hub.config.message_log.flush_interval * 2)

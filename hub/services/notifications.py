@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
+from hub.db.group_commit import emit
 from hub.db.models import StationNotification
 from hub.events import StationNotified
 
@@ -34,10 +35,9 @@ async def record_notification(
             "detail": text, "timestamp": timestamp or utcnow(),
         })
         # In the same transaction: request tracking (diagnostics, firmware) follows the report.
-        await hub.bus.run_in_transaction(conn, event)
+        await emit(conn, event)
 
     await hub.committer.run(work)
-    hub.bus.publish(event)
 
 
 # Built once: with the values in the statement, SQLAlchemy computed a new cache key for every

@@ -15,13 +15,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict
-from ocpp.charge_point import snake_to_camel_case as to_camel
 from ocpp.messages import MessageType
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from hub.context import Hub
+from hub.ocpp_server.codec import payload_of, to_snake
 from hub.ocpp_server.framing import FrameError, validate
 from hub.services.station_commands import V201, new_request_id, station_version
 
@@ -67,24 +66,15 @@ class InvalidPayload(ValueError):
         self.field = ".".join(parts)
 
 
-def _snake(payload: dict[str, Any]) -> dict[str, Any]:
-    return camel_to_snake_case(payload)  # type: ignore[no-any-return]
-
-
 def request_of(version: str, action: str, payload: dict[str, Any]) -> Any:
     """The ``ocpp`` request dataclass for a camelCase payload, checked against the schema."""
     try:
         validate(MessageType.Call, action, payload, version)
     except FrameError as error:
         raise InvalidPayload(action, error) from None
-    fields = _snake(payload)
-    if version == V16:
-        return getattr(call16, action)(**fields)
-    return getattr(call201, action)(**fields)
-
-
-def answer_payload(response: Any) -> dict[str, Any]:
-    return to_camel(remove_nones(serialize_as_dict(response)))  # type: ignore[no-any-return]
+    # The dataclass, because command effects take it.
+    module = call16 if version == V16 else call201
+    return getattr(module, action)(**to_snake(payload))
 
 
 @dataclass(frozen=True)
@@ -107,4 +97,4 @@ async def send_command(hub: Hub, station_id: str, action: str, payload: dict[str
     request = request_of(family, action, payload)
     response = await hub.commands.call(station_id, request, timeout=timeout)
     request_id = payload.get("requestId")
-    return Sent(answer_payload(response), request_id if isinstance(request_id, int) else None)
+    return Sent(payload_of(response), request_id if isinstance(request_id, int) else None)

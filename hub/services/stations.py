@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
-from hub.db.group_commit import Write, write_rows
+from hub.db.group_commit import Write, emit, write_rows
 from hub.db.models import Station
 from hub.events import StationBooted, StationConnected, StationDisconnected
 
@@ -101,12 +101,11 @@ async def mark_connected(hub: Hub, station_id: str, ocpp_version: str, remote: s
             # The hooks (e.g. an OICP status push, committed atomically with the connect) read
             # the connected row: it is written first, in this unit.
             await write_rows(conn, [write])
-            await hub.bus.run_in_transaction(conn, event)
+            await emit(conn, event)
 
         await hub.committer.run(work)
     else:
-        await hub.committer.run(writes=[write])
-    hub.bus.publish(event)
+        await hub.committer.run(writes=[write], events=[event])
 
 
 async def mark_disconnected(hub: Hub, station_id: str, last_seen: datetime,
@@ -120,10 +119,9 @@ async def mark_disconnected(hub: Hub, station_id: str, last_seen: datetime,
             connected=False, disconnected_at=now, last_seen_at=last_seen
         ))
         # e.g. an OICP "Unknown" status push, written atomically with the disconnect.
-        await hub.bus.run_in_transaction(conn, event)
+        await emit(conn, event)
 
     await hub.committer.run(work)
-    hub.bus.publish(event)
 
 
 @dataclass
@@ -156,9 +154,9 @@ async def register_boot(hub: Hub, station_id: str, info: BootInfo,
     row: dict[str, Any] = {"id": station_id, **info.__dict__, "boot_status": status,
                            "last_boot_at": now, "last_seen_at": now}
     # Written with every other boot of the batch in one statement (boot storms).
-    await hub.committer.run(writes=[Write(_STATIONS, [row], update_key=("id",))])
-    hub.bus.publish(StationBooted(station_id=station_id, status=status, vendor=info.vendor,
-                                  model=info.model, firmware_version=info.firmware_version))
+    await hub.committer.run(writes=[Write(_STATIONS, [row], update_key=("id",))], events=[
+        StationBooted(station_id=station_id, status=status, vendor=info.vendor,
+                      model=info.model, firmware_version=info.firmware_version)])
     return BootDecision(status=status, interval=interval, current_time=now)
 
 
@@ -179,6 +177,6 @@ async def flush_last_seen(hub: Hub) -> int:
 
 async def reset_connection_flags(hub: Hub) -> None:
     """At start-up no station is connected to this process yet (single-node deployments)."""
-    async with hub.engine.begin() as conn:
+    async with hub.committer.transaction() as conn:
         await conn.execute(sa.update(Station).where(Station.connected.is_(True)).values(
             connected=False, disconnected_at=datetime.now(UTC)))

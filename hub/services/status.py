@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
+from hub.db.group_commit import emit
 from hub.db.models import Connector
 from hub.events import StatusChanged
 
@@ -32,9 +33,7 @@ async def record_status(
             hub, conn, station_id, connector_id, status, error_code=error_code, info=info,
             timestamp=timestamp, vendor_id=vendor_id, vendor_error_code=vendor_error_code)
 
-    event = await hub.committer.run(work)
-    hub.bus.publish(event)
-    return event
+    return await hub.committer.run(work)
 
 
 async def apply_status(
@@ -50,8 +49,8 @@ async def apply_status(
     vendor_error_code: str | None = None,
     previous: Any = _READ,
 ) -> StatusChanged:
-    """Write a connector's status inside ``conn``'s transaction (with the in-transaction event
-    hooks); the caller publishes the returned event after the commit. ``previous``: the
+    """Write a connector's status inside ``conn``'s transaction, a unit of work's, and emit
+    the ``StatusChanged`` it returns (published after the unit's commit). ``previous``: the
     connector's (status,) row as the caller just read it, None when it has none."""
     values = {
         "status": status,
@@ -75,7 +74,7 @@ async def apply_status(
         previous_status=previous[0] if previous else None, error_code=error_code,
         info=info, vendor_error_code=vendor_error_code, timestamp=values["status_timestamp"],
     )
-    await hub.bus.run_in_transaction(conn, event)
+    await emit(conn, event)
     return event
 
 

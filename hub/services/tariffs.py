@@ -127,8 +127,7 @@ async def set_tariff(hub: Hub, station_id: str | None, connector_id: int | None,
         else:
             await conn.execute(sa.update(Tariff).where(Tariff.id == found).values(**values))
 
-    await hub.committer.run(work)
-    hub.bus.publish(TariffsChanged())
+    await hub.committer.run(work, events=[TariffsChanged()])
 
 
 async def delete_tariff(hub: Hub, station_id: str | None, connector_id: int | None) -> bool:
@@ -136,8 +135,7 @@ async def delete_tariff(hub: Hub, station_id: str | None, connector_id: int | No
         result = await conn.execute(sa.delete(Tariff).where(_scope(station_id, connector_id)))
         return bool(result.rowcount)
 
-    removed = bool(await hub.committer.run(work))
-    hub.bus.publish(TariffsChanged())
+    removed = bool(await hub.committer.run(work, events=[TariffsChanged()]))
     return removed
 
 

@@ -33,11 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
-from hub.db.group_commit import Write, write_later
+from hub.db.group_commit import Write, emit, write_later
 from hub.db.models import Reservation, Transaction
 from hub.db.models201 import Transaction201, TransactionEventRecord
 from hub.events import (
-    Event,
     MeterValuesReceived,
     SignedMeterValuesReceived,
     StatusChanged,
@@ -177,8 +176,7 @@ async def record_transaction_event(hub: Hub, ev: TransactionEventIn,
     cached = states.get(ev.ocpp_transaction_id) if states is not None else None
     runs = 0
 
-    async def work(conn: AsyncConnection
-                   ) -> tuple[TransactionEventResult, list[Event], TransactionState]:
+    async def work(conn: AsyncConnection) -> tuple[TransactionEventResult, TransactionState]:
         nonlocal runs
         runs += 1
         state = cached
@@ -188,55 +186,46 @@ async def record_transaction_event(hub: Hub, ev: TransactionEventIn,
             state = await load_state(conn, ev.station_id, ev.ocpp_transaction_id)
         return await _apply(hub, conn, ev, state)
 
-    result, events, state = await hub.committer.run(work)
+    result, state = await hub.committer.run(work)
     if states is not None:
         states.put(ev.ocpp_transaction_id, state)
-    for event in events:
-        hub.bus.publish(event)
     return result
 
 
 async def _apply(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
                  state: TransactionState | None
-                 ) -> tuple[TransactionEventResult, list[Event], TransactionState]:
+                 ) -> tuple[TransactionEventResult, TransactionState]:
     """The steps: create or find the transaction, compute what the event changes (pure),
-    write it and run the hooks, refresh the EVSE's status."""
+    write it and emit its events, refresh the EVSE's status."""
     if state is not None and ev.seq_no in state.seen:
-        return TransactionEventResult(state.transaction_id, duplicate=True), [], state
-    events: list[Event] = []
+        return TransactionEventResult(state.transaction_id, duplicate=True), state
     now = utcnow()
     readings = _register_readings(ev.meter_value)
     created = state is None
     if state is None:
-        state = await _create(hub, conn, ev, readings, events, now)
+        state = await _create(conn, ev, readings, now)
     detail = _detail_changes(state.detail, ev, readings, created, now)
     core = _core_changes(state, ev, detail, created)
     new = state.after(ev.seq_no, detail, core)
     ended_now = ev.event_type == "Ended" and state.core["status"] == "active"
     samples = tuple(flatten_meter_values(ev.meter_value))
-    await _write(hub, conn, ev, state, new, core, samples, events, created=created)
+    await _write(conn, ev, state, new, core, samples, created=created)
     signed = signed_values(samples)
     if signed:  # before the transaction may end below: its CDR carries them
-        await hub.bus.run_in_transaction(conn, SignedMeterValuesReceived(
+        await emit(conn, SignedMeterValuesReceived(
             station_id=ev.station_id, connector_id=new.core["connector_id"],
             transaction_id=new.transaction_id, values=signed))
-    _meter_events(ev, new, samples, events, live=not created and not ended_now
-                  and state.core["status"] == "active")
-    if hub.bus.has_in_transaction_hooks(TransactionUpdated) and events and isinstance(
-        events[-1], TransactionUpdated
-    ):
-        # In the event's own transaction, like 1.6 MeterValues and like Started and Ended
-        # here, so that a feature can write an outbox row (e.g. an OICP progress
-        # notification) atomically with the meter values.
-        await hub.bus.run_in_transaction(conn, events[-1])
+    # In the event's own transaction, like 1.6 MeterValues and like Started and Ended here, so
+    # that a feature can write an outbox row (e.g. an OICP progress notification) atomically
+    # with the meter values.
+    await _meter_events(conn, ev, new, samples, live=not created and not ended_now
+                        and state.core["status"] == "active")
     if ended_now:
-        events.append(await _end(hub, conn, ev, state, new))
-    status = await _refresh_status(hub, conn, ev, state, new, created=created,
-                                   ended_now=ended_now)
-    if status is not None:
-        events.append(status)
+        await _end(conn, ev, new)
+    # Emits the EVSE's StatusChanged when it changed.
+    await _refresh_status(hub, conn, ev, state, new, created=created, ended_now=ended_now)
     result = TransactionEventResult(new.transaction_id, created=created, ended=ended_now)
-    return result, events, new
+    return result, new
 
 
 def _detail_changes(detail: dict[str, Any], ev: TransactionEventIn, readings: list[_Reading],
@@ -297,10 +286,9 @@ def _core_changes(state: TransactionState, ev: TransactionEventIn, detail: dict[
     return core
 
 
-async def _write(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
+async def _write(conn: AsyncConnection, ev: TransactionEventIn,
                  old: TransactionState, new: TransactionState, core: dict[str, Any],
-                 samples: tuple[dict[str, Any], ...], events: list[Event], *,
-                 created: bool) -> None:
+                 samples: tuple[dict[str, Any], ...], *, created: bool) -> None:
     """The rows: the core row at once (hooks in this unit read it), everything else with the
     batch (one statement per table for all units)."""
     tx_id = new.transaction_id
@@ -312,12 +300,10 @@ async def _write(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
     if core:
         await conn.execute(_UPDATE_TRANSACTION, {"b_id": tx_id, **core, "updated_at": now})
     if core.get("id_tag") is not None and not created:
-        authorized = TransactionAuthorized(
+        await emit(conn, TransactionAuthorized(
             station_id=ev.station_id, transaction_id=tx_id,
             connector_id=new.core["connector_id"], id_tag=core["id_tag"],
-            meter_start=new.core["meter_start"], timestamp=ev.timestamp)
-        await hub.bus.run_in_transaction(conn, authorized)
-        events.append(authorized)
+            meter_start=new.core["meter_start"], timestamp=ev.timestamp))
     # A duplicate event in the same batch fails the batch on the unique (station,
     # transactionId, seqNo) key; the group commit then retries unit by unit, and the second
     # one is seen as a repeat.
@@ -334,34 +320,30 @@ async def _write(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
                         "TransactionEvent", samples)])
 
 
-def _meter_events(ev: TransactionEventIn, new: TransactionState,
-                  samples: tuple[dict[str, Any], ...], events: list[Event], *,
-                  live: bool) -> None:
+async def _meter_events(conn: AsyncConnection, ev: TransactionEventIn, new: TransactionState,
+                        samples: tuple[dict[str, Any], ...], *, live: bool) -> None:
     """MeterValuesReceived, and TransactionUpdated for a running transaction (Started
     carries meter_start and Ended the final reading in their own events, like 1.6)."""
     if not samples:
         return
     tx_id, connector_id = new.transaction_id, new.core["connector_id"]
-    events.append(MeterValuesReceived(station_id=ev.station_id, connector_id=connector_id,
-                                      transaction_id=tx_id, samples=samples))
+    await emit(conn, MeterValuesReceived(station_id=ev.station_id, connector_id=connector_id,
+                                         transaction_id=tx_id, samples=samples))
     if live:
-        events.append(TransactionUpdated(station_id=ev.station_id, transaction_id=tx_id,
-                                         connector_id=connector_id,
-                                         energy_wh=energy_register_wh(samples)))
+        await emit(conn, TransactionUpdated(station_id=ev.station_id, transaction_id=tx_id,
+                                            connector_id=connector_id,
+                                            energy_wh=energy_register_wh(samples)))
 
 
-async def _end(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
-               old: TransactionState, new: TransactionState) -> TransactionEnded:
+async def _end(conn: AsyncConnection, ev: TransactionEventIn, new: TransactionState) -> None:
     tx = new.core
     await set_current_transaction(conn, ev.station_id, tx["connector_id"], None,
                                   only_if=new.transaction_id)
-    ended = TransactionEnded(
+    await emit(conn, TransactionEnded(
         station_id=ev.station_id, transaction_id=new.transaction_id,
         connector_id=tx["connector_id"], id_tag=tx["id_tag"], meter_start=tx["meter_start"],
         meter_stop=new.detail["last_energy_wh"], start_timestamp=tx["start_timestamp"],
-        stop_timestamp=ev.timestamp, reason=ev.stopped_reason)
-    await hub.bus.run_in_transaction(conn, ended)
-    return ended
+        stop_timestamp=ev.timestamp, reason=ev.stopped_reason))
 
 
 async def _refresh_status(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
@@ -380,8 +362,7 @@ async def _refresh_status(hub: Hub, conn: AsyncConnection, ev: TransactionEventI
                                 ended_now=ended_now, running=running)
 
 
-async def _create(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
-                  readings: list[_Reading], events: list[Event],
+async def _create(conn: AsyncConnection, ev: TransactionEventIn, readings: list[_Reading],
                   now: datetime) -> TransactionState:
     """The first event of a transaction creates it, whatever its type (its details row is
     written with the event's changes, in _write)."""
@@ -408,12 +389,10 @@ async def _create(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
         await set_current_transaction(conn, ev.station_id, connector_id, tx_id)
     if ev.reservation_id is not None:
         await _reservation_used(conn, ev, tx_id, now)
-    started = TransactionStarted(
+    await emit(conn, TransactionStarted(
         station_id=ev.station_id, transaction_id=tx_id, connector_id=connector_id,
         id_tag=ev.id_token, meter_start=core["meter_start"], timestamp=ev.timestamp,
-        reservation_id=ev.reservation_id)
-    await hub.bus.run_in_transaction(conn, started)
-    events.append(started)
+        reservation_id=ev.reservation_id))
     return TransactionState(detail, {"id": tx_id, **{
         name: core[name] for name in CORE_COLUMNS if name != "id"}}, frozenset())
 

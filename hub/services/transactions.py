@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
-from hub.db.group_commit import Write, write_rows
+from hub.db.group_commit import Write, emit, write_rows
 from hub.db.models import Connector, LatestReading, MeterValue, Reservation, Transaction
 from hub.events import (
     Event,
@@ -57,12 +57,12 @@ async def start_transaction(
     """
     now = utcnow()
 
-    async def work(conn: AsyncConnection) -> tuple[StartedTransaction, TransactionStarted | None]:
+    async def work(conn: AsyncConnection) -> StartedTransaction:
         existing = (await conn.execute(_FIND_START, {
             "b_station": station_id, "b_connector": connector_id, "b_start": timestamp,
             "b_meter": meter_start, "b_tag": id_tag})).scalar()
         if existing is not None:
-            return StartedTransaction(existing, True), None
+            return StartedTransaction(existing, True)
         transaction_id = (await conn.execute(_INSERT_TRANSACTION, {
             "station_id": station_id, "connector_id": connector_id, "id_tag": id_tag,
             "id_tag_status": id_tag_status, "meter_start": meter_start,
@@ -74,18 +74,14 @@ async def start_transaction(
             await conn.execute(sa.update(Reservation).where(
                 Reservation.id == reservation_id, Reservation.station_id == station_id
             ).values(status="Used", transaction_id=transaction_id, updated_at=now))
-        event = TransactionStarted(
+        await emit(conn, TransactionStarted(
             station_id=station_id, transaction_id=transaction_id, connector_id=connector_id,
             id_tag=id_tag, meter_start=meter_start, timestamp=timestamp,
             reservation_id=reservation_id,
-        )
-        await hub.bus.run_in_transaction(conn, event)
-        return StartedTransaction(transaction_id, False), event
+        ))
+        return StartedTransaction(transaction_id, False)
 
-    started, event = await hub.committer.run(work)
-    if event is not None:
-        hub.bus.publish(event)
-    return started
+    return await hub.committer.run(work)
 
 
 @dataclass(frozen=True)
@@ -109,7 +105,7 @@ async def stop_transaction(
     """Close a transaction. A repeated stop of a closed transaction changes nothing."""
     now = utcnow()
 
-    async def work(conn: AsyncConnection) -> tuple[StoppedTransaction, TransactionEnded | None]:
+    async def work(conn: AsyncConnection) -> StoppedTransaction:
         row = (await conn.execute(_FIND_TRANSACTION, {
             "b_id": transaction_id, "b_station": station_id})).first()
         if transaction_data:
@@ -118,12 +114,12 @@ async def stop_transaction(
                 station_id, row.connector_id if row else 0, transaction_id, transaction_data,
                 "StopTransaction", live=row is not None))
         if row is None:
-            return StoppedTransaction(transaction_id, False, False), None
+            return StoppedTransaction(transaction_id, False, False)
         if row.status == "completed":
-            return StoppedTransaction(transaction_id, True, True, row.id_tag), None
+            return StoppedTransaction(transaction_id, True, True, row.id_tag)
         signed = signed_values(flatten_meter_values(transaction_data or ()))
         if signed:  # the transaction's last signed readings, before it ends
-            await hub.bus.run_in_transaction(conn, SignedMeterValuesReceived(
+            await emit(conn, SignedMeterValuesReceived(
                 station_id=station_id, connector_id=row.connector_id,
                 transaction_id=transaction_id, values=signed))
         await conn.execute(_CLOSE_TRANSACTION, {
@@ -132,18 +128,14 @@ async def stop_transaction(
             "updated_at": now})
         await set_current_transaction(conn, station_id, row.connector_id, None,
                                        only_if=transaction_id)
-        event = TransactionEnded(
+        await emit(conn, TransactionEnded(
             station_id=station_id, transaction_id=transaction_id, connector_id=row.connector_id,
             id_tag=row.id_tag, meter_start=row.meter_start, meter_stop=meter_stop,
             start_timestamp=row.start_timestamp, stop_timestamp=timestamp, reason=reason,
-        )
-        await hub.bus.run_in_transaction(conn, event)
-        return StoppedTransaction(transaction_id, True, False, row.id_tag), event
+        ))
+        return StoppedTransaction(transaction_id, True, False, row.id_tag)
 
-    stopped, event = await hub.committer.run(work)
-    if event is not None:
-        hub.bus.publish(event)
-    return stopped
+    return await hub.committer.run(work)
 
 
 async def record_meter_values(
@@ -155,31 +147,25 @@ async def record_meter_values(
 ) -> int:
     """Store every sampled value with all its attributes; return how many were stored."""
     samples = tuple(flatten_meter_values(meter_value))
-    update = work = None
+    # Their in-transaction hooks run in the samples' transaction, like start and stop, so that
+    # a feature can write an outbox row (e.g. an OICP progress notification) or keep signed
+    # meter data atomically.
+    events: list[Event] = []
     if transaction_id is not None:
-        update = TransactionUpdated(station_id=station_id, transaction_id=transaction_id,
-                                    connector_id=connector_id,
-                                    energy_wh=energy_register_wh(samples))
         signed = signed_values(samples)
-        in_tx: list[Event] = [SignedMeterValuesReceived(
-            station_id=station_id, connector_id=connector_id, transaction_id=transaction_id,
-            values=signed)] if signed else []
-        if hub.bus.has_in_transaction_hooks(TransactionUpdated):
-            in_tx.append(update)
-        if in_tx:
-            # In the same transaction as the samples, like start and stop, so that a feature
-            # can write an outbox row (e.g. an OICP progress notification) or keep signed
-            # meter data atomically.
-            async def work(conn: AsyncConnection) -> None:
-                for event in in_tx:
-                    await hub.bus.run_in_transaction(conn, event)
-
-    await hub.committer.run(work, writes=sample_writes(station_id, connector_id, transaction_id,
-                                                       meter_value, "MeterValues", samples))
-    hub.bus.publish(MeterValuesReceived(station_id=station_id, connector_id=connector_id,
-                                        transaction_id=transaction_id, samples=samples))
-    if update is not None:
-        hub.bus.publish(update)
+        if signed:
+            events.append(SignedMeterValuesReceived(
+                station_id=station_id, connector_id=connector_id,
+                transaction_id=transaction_id, values=signed))
+    events.append(MeterValuesReceived(station_id=station_id, connector_id=connector_id,
+                                      transaction_id=transaction_id, samples=samples))
+    if transaction_id is not None:
+        events.append(TransactionUpdated(station_id=station_id, transaction_id=transaction_id,
+                                         connector_id=connector_id,
+                                         energy_wh=energy_register_wh(samples)))
+    await hub.committer.run(writes=sample_writes(station_id, connector_id, transaction_id,
+                                                 meter_value, "MeterValues", samples),
+                            events=events)
     return len(samples)
 
 

@@ -167,7 +167,7 @@ class Fallbacks:
         if not changes:
             return
         table = FuseNode.__table__
-        async with self.manager.hub.engine.begin() as conn:
+        async with self.manager.hub.committer.transaction() as conn:
             for node_id, (pending, status) in changes.items():
                 await conn.execute(sa.update(table).where(table.c.id == node_id).values(
                     pending_fallback_value=pending, fallback_status=status))
