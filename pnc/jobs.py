@@ -20,6 +20,8 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
+import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -86,6 +88,11 @@ class Jobs:
         #: Jobs this runner has claimed and not finished: id -> the lease_until it wrote.
         self._leases: dict[int, dt.datetime] = {}
         self._back_ids: set[str] | None = None
+        #: Renewals whose TriggerMessage a connection accepted: job id -> (that connection's
+        #: session, when). A boot after the connect wakes the job again; that connection is
+        #: not asked twice while its CSR may still come (in memory: after a restart, or on
+        #: another node, the station is simply asked again).
+        self._triggered: dict[int, tuple[weakref.ref[Any], float]] = {}
         self._back_write: asyncio.Future[None] | None = None
         self._limit = asyncio.Semaphore(8)
         self.lease = dt.timedelta(seconds=self.settings.command_timeout_seconds * 3 + 60)
@@ -140,6 +147,7 @@ class Jobs:
             for row in rows:
                 if row.payload.get("certificateType") != certificate_type:
                     continue
+                self._triggered.pop(row.id, None)
                 await conn.execute(sa.update(JOBS).where(
                     JOBS.c.id == row.id, JOBS.c.step.in_(("trigger", "await_csr"))).values(
                     step="signing", state=WAITING, payload={**row.payload, "signJob": sign_job},
@@ -409,6 +417,9 @@ class Jobs:
                            error="the CSR's certificate was not delivered in time")
         if not self._connected(job.station_id):
             return _offline()
+        waited = self._awaiting_csr(job)
+        if waited is not None:
+            return Outcome(WAITING, step="await_csr", delay=waited, error=None)
         requested = TRIGGERS[payload["certificateType"]]
         answer, failed = await self._command(job.station_id, "TriggerMessage",
                                              {"requestedMessage": requested})
@@ -419,8 +430,25 @@ class Jobs:
             return Outcome(PENDING, step="trigger", attempt=True,
                            error=f"the station answered TriggerMessage {requested} "
                                  f"{answer.get('status')}")
+        session = self.pnc.hub.stations.get(job.station_id)
+        if session is not None:
+            self._triggered[job.id] = (weakref.ref(session), time.monotonic())
         return Outcome(WAITING, step="await_csr", delay=self.settings.csr_wait_seconds,
                        error=None)
+
+    def _awaiting_csr(self, job: Any) -> float | None:
+        """Seconds left to wait for the CSR if this station's current connection accepted the
+        renewal's trigger less than ``csr_wait_seconds`` ago; else None (ask again)."""
+        sent = self._triggered.pop(job.id, None)
+        if job.step != "await_csr" or sent is None:
+            return None
+        session, at = sent
+        left = self.settings.csr_wait_seconds - (time.monotonic() - at)
+        current = self.pnc.hub.stations.get(job.station_id)
+        if current is None or session() is not current or left <= 0:
+            return None
+        self._triggered[job.id] = sent
+        return left
 
     async def _install_root(self, job: Any) -> Outcome:
         payload = job.payload

@@ -75,6 +75,38 @@ async def test_renewal_resumes_after_a_restart_before_the_csr(database_url: str,
         await second.stop()
 
 
+async def test_a_boot_after_the_trigger_does_not_ask_for_a_second_csr(
+        database_url: str, tmp_path: Path) -> None:
+    """A station's connect and its boot both wake its jobs; a renewal whose trigger the
+    connection already accepted keeps waiting for that CSR instead of triggering again (two
+    CSRs would make two sign jobs and two certificates)."""
+    running = await start_pnc_hub(database_url, tmp_path, pnc=SETTINGS)
+    try:
+        wallet, _ = await _expiring_station(running, "CP-RENEW3")
+        async with connect(running, "CP-RENEW3", wallet) as cp:
+            cp.answer_triggers = False  # accepts the trigger; its CSR is slow to come
+            await cp.boot()
+            [waiting] = await wait_for(lambda: _in_step(running, "await_csr"), timeout=10)
+            await cp.boot()  # wakes the renewal again, on the same connection
+
+            async def ran_again() -> bool:
+                [job] = await _jobs(running, "renew")
+                return job["updatedAt"] != waiting["updatedAt"]
+
+            await wait_for(ran_again, timeout=10)
+            triggers = [m for m, _ in cp.tunnel_received if m == "TriggerMessage"]
+            assert len(triggers) == 1
+            [job] = await _jobs(running, "renew")
+            assert (job["step"], job["state"], job["attempts"]) == ("await_csr", "waiting", 0)
+    finally:
+        await running.stop()
+
+
+async def _in_step(running: RunningHub, step: str) -> list[dict[str, Any]] | None:
+    jobs = await _jobs(running, "renew")
+    return jobs if jobs and all(j["step"] == step for j in jobs) else None
+
+
 async def test_renewal_resumes_after_a_restart_before_delivery(database_url: str,
                                                                tmp_path: Path) -> None:
     first = await start_pnc_hub(database_url, tmp_path, pnc=SETTINGS)
