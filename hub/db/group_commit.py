@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -326,22 +327,21 @@ async def _insert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, A
         if plan is None:
             await conn.execute(_insert_statement(table), same)
             continue
-        sql, order = plan
-        await conn.exec_driver_sql(sql, [
-            tuple(row[name] if process is None else process(row[name])
-                  for name, process in order)
-            for row in same
-        ])
+        sql, values_of, processed = plan
+        params = [values_of(row) for row in same]
+        for i, process in processed:  # most columns have no bind processor
+            params = [(*values[:i], process(values[i]), *values[i + 1:]) for values in params]
+        await conn.exec_driver_sql(sql, params)
 
 
 _driver_inserts: dict[tuple[str, sa.Table, tuple[str, ...]], Any] = {}
 
 
 def _driver_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> Any:
-    """(SQL text, (column, bind processor) in the text's order) of an INSERT of
-    ``columns``, or None when
-    SQLAlchemy must write the rows itself (a column it would fill with a Python default, a
-    name that is not a column)."""
+    """(SQL text, a row's values in the text's order, (position, bind processor) of the
+    columns that have one) of an INSERT of ``columns``, or None when SQLAlchemy must write
+    the rows itself (a column it would fill with a Python default, a name that is not a
+    column)."""
     key = (dialect.name, table, columns)
     if key not in _driver_inserts:
         plan = None
@@ -353,9 +353,13 @@ def _driver_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...
             compiled = stmt.compile(dialect=dialect)
             names = list(compiled.positiontup or ())
             if compiled.positional and sorted(names) == sorted(columns):
-                plan = (str(compiled), tuple(
-                    (c, table.c[c].type.dialect_impl(dialect).bind_processor(dialect))
-                    for c in names))
+                processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
+                              for c in names]
+                # itemgetter of one name gives the value, not a 1-tuple
+                values_of = itemgetter(*names) if len(names) > 1 else (
+                    lambda row, name=names[0]: (row[name],))
+                plan = (str(compiled), values_of,
+                        tuple((i, p) for i, p in enumerate(processors) if p is not None))
         _driver_inserts[key] = plan
     return _driver_inserts[key]
 
