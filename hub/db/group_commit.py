@@ -44,7 +44,9 @@ class Write:
     wins, and ``newer_than`` (a column name) keeps a stored row that is newer than the new one;
     ``update`` names the columns an existing row gets from the new one (default: all but the
     key). With ``update_key`` instead, the rows only UPDATE existing rows (matched on those
-    columns; the other columns of each row are set), after every insert and upsert of the batch.
+    columns; the other columns of each row are set, and ``assign``'s constants, which may name
+    a key column: "clear it where it still holds this value"), after every insert and upsert
+    of the batch.
     """
 
     table: sa.Table
@@ -53,6 +55,7 @@ class Write:
     newer_than: str | None = None
     update: tuple[str, ...] | None = None
     update_key: tuple[str, ...] | None = None
+    assign: tuple[tuple[str, Any], ...] = ()
 
 
 _Unit = tuple[UnitOfWork[Any] | None, Sequence[Write], "asyncio.Future[Any]"]
@@ -284,12 +287,13 @@ async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:
     inserts: dict[sa.Table, list[dict[str, Any]]] = {}
     upserts: dict[tuple[sa.Table, tuple[str, ...], str | None, tuple[str, ...] | None],
                   dict[tuple[Any, ...], Any]] = {}
-    updates: dict[tuple[sa.Table, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
+    updates: dict[_UpdateShape, list[dict[str, Any]]] = {}
     for write in writes:
         if write.update_key is not None:
             for row in write.rows:
                 columns = tuple(c for c in row if c not in write.update_key)
-                updates.setdefault((write.table, write.update_key, columns), []).append(row)
+                shape = (write.table, write.update_key, columns, write.assign)
+                updates.setdefault(shape, []).append(row)
             continue
         if write.upsert_key is None:
             inserts.setdefault(write.table, []).extend(write.rows)
@@ -304,8 +308,8 @@ async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:
     for (table, key, newer_than, update), rows_by_key in upserts.items():
         await upsert(conn, table, list(rows_by_key.values()), key=key, update=update,
                      newer_than=newer_than)
-    for (table, key, columns), rows in updates.items():
-        await conn.execute(_update_statement(table, key, columns), [
+    for (table, key, columns, assign), rows in updates.items():
+        await conn.execute(_update_statement(table, key, columns, assign), [
             {**{f"k_{k}": row[k] for k in key}, **{f"v_{c}": row[c] for c in columns}}
             for row in rows
         ])
@@ -375,15 +379,18 @@ def _insert_statement(table: sa.Table) -> sa.Insert:
     return stmt
 
 
-_updates: dict[tuple[sa.Table, tuple[str, ...], tuple[str, ...]], sa.Update] = {}
+# (table, update_key, the rows' other columns, assign)
+_UpdateShape = tuple[sa.Table, tuple[str, ...], tuple[str, ...], tuple[tuple[str, Any], ...]]
+_updates: dict[_UpdateShape, sa.Update] = {}
 
 
-def _update_statement(table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
-                      ) -> sa.Update:
-    stmt = _updates.get((table, key, columns))
+def _update_statement(table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...],
+                      assign: tuple[tuple[str, Any], ...] = ()) -> sa.Update:
+    shape = (table, key, columns, assign)
+    stmt = _updates.get(shape)
     if stmt is None:
         # Bind names must differ from column names in an UPDATE's SET clause.
-        stmt = _updates[table, key, columns] = sa.update(table).where(
+        stmt = _updates[shape] = sa.update(table).where(
             *(table.c[k] == sa.bindparam(f"k_{k}") for k in key)
-        ).values({c: sa.bindparam(f"v_{c}") for c in columns})
+        ).values({**{c: sa.bindparam(f"v_{c}") for c in columns}, **dict(assign)})
     return stmt
