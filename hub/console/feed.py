@@ -99,6 +99,8 @@ class ConsoleFeed:
     async def _publish(self, event: Event) -> None:
         if isinstance(event, StationConnected):
             self.connections.connected(event.station_id)
+        if not self._watchers:
+            return  # no page open: nothing to build (most events, e.g. every meter value)
         name, data = event_data(event)
         for key in (event.station_id, "*"):
             for queue in self._watchers.get(key, ()):
