@@ -62,6 +62,7 @@ from sites_api.load.measurements import (
 )
 from sites_api.load.model import PHASES, CompiledTree, compile_tree
 from sites_api.load.planner import Session, SitePlan, plan_site_limits
+from sites_api.load.sent_limits import SentLimit, SentLimits
 from sites_api.load.site_data import (
     Key,
     SiteTree,
@@ -112,15 +113,6 @@ def load_settings(raw: dict[str, Any]) -> LoadSettings:
 
 
 @dataclass
-class SentLimit:
-    amps: float
-    transaction_id: int
-    sent_at: float  # monotonic
-    at: datetime
-    status: str  # the station's answer, or Offline / Timeout / CallError / pending
-
-
-@dataclass
 class SiteState:
     site_id: int
     site: SiteTree
@@ -146,7 +138,7 @@ class LoadManager:
         self.hub = hub
         self.settings = settings
         self.sites: dict[int, SiteState] = {}
-        self.sent: dict[Key, SentLimit] = {}
+        self.sent = SentLimits()
         self.refusing: set[str] = set()
         # Current per phase (A) from the last MeterValues of each connector.
         self.measured: dict[Key, Measured] = {}
@@ -193,8 +185,7 @@ class LoadManager:
         # A station that comes back may have rebooted: it holds no profile, and may now accept.
         self.refusing.discard(event.station_id)
         self.fallbacks.station_connected(event.station_id)
-        for key in [k for k in self.sent if k[0] == event.station_id]:
-            del self.sent[key]
+        self.sent.forget_station(event.station_id)
         await self._station_event(event)
 
     async def _meter_values(self, event: MeterValuesReceived) -> None:
@@ -451,7 +442,10 @@ class LoadManager:
             "kind": "Relative", "transaction_id": transaction_id,
             "charging_schedule": {"charging_rate_unit": "A", "charging_schedule_period": [
                 {"start_period": 0, "limit": amps, "number_phases": len(phases)}]}}
-        self.sent[key] = SentLimit(amps, transaction_id, time.monotonic(), utcnow(), "pending")
+        # Kept by reference: the station may reconnect (its entry forgotten) while the call is
+        # out; the answer then lands on the forgotten entry.
+        sent = self.sent[key] = SentLimit(amps, transaction_id, time.monotonic(), utcnow(),
+                                          "pending")
         try:
             status = await charging_profiles.set_profile(
                 self.hub, station_id, connector_id, profile, self.settings.call_timeout)
@@ -463,7 +457,7 @@ class LoadManager:
             status = "CallError"
         except CommandFailed:
             status = "Failed"
-        self.sent[key].status = status
+        sent.status = status
         self.answers[status] = self.answers.get(status, 0) + 1
         if status in REFUSALS:
             self.refusing.add(station_id)
