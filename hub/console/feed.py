@@ -94,9 +94,9 @@ class ConsoleFeed:
 
     def attach(self, hub: Hub) -> None:
         for kind in STATION_LIVE_EVENTS:
-            hub.bus.subscribe(kind, self._publish)
+            hub.bus.listen(kind, self._publish)  # never waits: no task per event
 
-    async def _publish(self, event: Event) -> None:
+    def _publish(self, event: Event) -> None:
         if isinstance(event, StationConnected):
             self.connections.connected(event.station_id)
         if not self._watchers:

@@ -131,6 +131,7 @@ class MeterReading:
 
 
 _NO_SITES: frozenset[int] = frozenset()
+PhaseAmps = tuple[float | None, float | None, float | None]
 
 
 class LoadManager:
@@ -159,7 +160,7 @@ class LoadManager:
         self._dirty: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._timers: dict[int, tuple[float, asyncio.TimerHandle]] = {}
-        self._broadcasts: set[asyncio.Future[None]] = set()
+        self._background: set[asyncio.Future[None]] = set()
         self.rounds = 0
         self.answers: dict[str, int] = {}  # profiles sent, by answer (Prometheus)
         self.fallbacks = Fallbacks(self)
@@ -172,7 +173,7 @@ class LoadManager:
         cluster = self.hub.cluster
         cluster.subscribe(TransactionStarted, self._station_event)
         cluster.subscribe(TransactionEnded, self._station_event)
-        self.hub.bus.subscribe(MeterValuesReceived, self._meter_values)  # the local view's
+        self.hub.bus.listen(MeterValuesReceived, self._meter_values)  # the local view's
         cluster.subscribe(StationConnected, self._connected)
         cluster.subscribe(StationDisconnected, self._station_event)
         cluster.on_broadcast(SITE_CHANGED, self._site_changed_elsewhere)
@@ -188,12 +189,25 @@ class LoadManager:
         self.sent.forget_station(event.station_id)
         await self._station_event(event)
 
-    async def _meter_values(self, event: MeterValuesReceived) -> None:
+    def _meter_values(self, event: MeterValuesReceived) -> None:
+        """A listener (called as the event is published, no task per message): the station's
+        sites come from the cached map; only while it is (re)read does a task wait for it."""
         key = (event.station_id, event.connector_id)
         amps = connector_current(event.samples, self._phases.get(key, PHASES))
         if amps is None:
             return
-        site_ids = await self.sites_of(event.station_id)  # cached: no read per message
+        if self._station_sites is None:
+            task = asyncio.ensure_future(self._measured_later(key, amps))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
+        self._measured(key, amps, self._station_sites.get(event.station_id, _NO_SITES))
+
+    async def _measured_later(self, key: Key, amps: PhaseAmps) -> None:
+        self._measured(key, amps, await self.sites_of(key[0]))
+
+    def _measured(self, key: Key, amps: PhaseAmps, site_ids: frozenset[int] | set[int]
+                  ) -> None:
         if not site_ids:
             return  # on no fuse tree: nothing to plan, nothing to show
         self.measured[key] = Measured(amps, time.monotonic(), utcnow())
@@ -216,8 +230,8 @@ class LoadManager:
         if self.hub.cluster.clustered:
             task = asyncio.ensure_future(self.hub.cluster.broadcast(SITE_CHANGED,
                                                                     {"site": site_id}))
-            self._broadcasts.add(task)
-            task.add_done_callback(self._broadcasts.discard)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _site_changed_elsewhere(self, data: dict[str, Any]) -> None:
         self._forget_site(int(data["site"]))
