@@ -295,9 +295,11 @@ async def main() -> dict[str, object]:
         finally:
             await drop_database(args.postgres, name)
     for part, rows in runs.items():
+        by_round = [row["messages_per_server_cpu_second"] for row in rows]
         rows.sort(key=lambda row: row["messages_per_server_cpu_second"])
         figures[part] = {**rows[len(rows) // 2],
-                         "rounds": [row["messages_per_server_cpu_second"] for row in rows]}
+                         "rounds": [row["messages_per_server_cpu_second"] for row in rows],
+                         "by_round": by_round}
     _report(figures)
     return {"json": args.json, **figures}
 
@@ -331,6 +333,22 @@ def _report(figures: dict[str, object]) -> None:
     print("the cluster's own cost (presence, events), three cluster nodes against three "
           f"independent hubs: {cost('storm three nodes', 'storm three plain nodes')} "
           "(target: at most 10 %)")
+    _report_paired(figures)
+
+
+def _report_paired(figures: dict[str, object]) -> None:
+    """Each round's cost (the storms of one round ran back to back, under the same load of
+    the moment) and the median of those: less exposed to one slow storm than the medians'
+    ratio above."""
+    rounds = {label: figures[label]["by_round"]  # type: ignore[index]
+              for label in ("storm one node", "storm three plain nodes", "storm three nodes")}
+    for base in ("storm one node", "storm three plain nodes"):
+        costs = [(1 - c / b) * 100 for c, b in zip(rounds["storm three nodes"], rounds[base],
+                                                    strict=True) if b]
+        if costs:
+            print(f"round by round, three cluster nodes against {base.removeprefix('storm ')}: "
+                  + ", ".join(f"{c:.1f} %" for c in costs)
+                  + f"; median {statistics.median(costs):.1f} %")
 
 
 if __name__ == "__main__":

@@ -176,8 +176,9 @@ class ClusterConfig:
     # Prefix of every NATS subject and key-value bucket the hubs use: hubs with the same name
     # form one cluster (several estates, or tests, can share a NATS server).
     name: str = "pnc-hub"
-    # Seconds a station's presence entry lives without a refresh (the node refreshes it
-    # every third of this while the station is connected); a dead node's entries expire.
+    # Seconds a node may be silent on NATS before it counts as stopped: the node holding the
+    # presence-sweep lease then deletes its stations' presence entries and records their
+    # connections as ended (entries are written once per connect, never refreshed).
     presence_ttl: float = 60.0
     # Seconds a cross-node request may wait for NATS on top of the command's own timeout.
     request_margin: float = 2.0

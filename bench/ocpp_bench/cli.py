@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import PHASES, SERVERS
-from .report import print_report
+from .report import median, print_report, round_ratios
 from .run import run_all
 from .servers import pin_this_process
 from .versions import DEFAULT_VERSION, DIALECTS
@@ -52,7 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rounds",
         type=int,
         default=1,
-        help="measure every phase this many times per server (interleaved); report the best",
+        help="measure every phase this many times per server (alternating servers); report "
+        "the best window, and each round's hub / ocpp ratio per CPU-second with their median",
     )
     p.add_argument("--workers", type=int, default=1, help="generator processes per server")
     p.add_argument(
@@ -85,6 +86,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _round_ratios(results: list[dict[str, Any]], phases: list[str]) -> dict[str, Any]:
+    """Hub / ocpp per server CPU-second, each round and the median, by phase."""
+    by_kind = {r["server"]: r for r in results}
+    if "hub" not in by_kind or "ocpp" not in by_kind:
+        return {}
+    out: dict[str, Any] = {}
+    for phase in phases:
+        ratios = round_ratios(by_kind["hub"], by_kind["ocpp"], phase)
+        out[phase] = {"rounds": ratios, "median": median(ratios)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.pin and not pin_this_process():
@@ -111,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             "pinned": args.pin,
             "cpus": os.cpu_count(),
             "results": results,
+            "round_ratios": _round_ratios(results, args.phases),
         }
         Path(args.json_path).write_text(json.dumps(out, indent=2))
     failed = any(r.get("failed") for r in results)

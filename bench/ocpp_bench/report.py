@@ -198,6 +198,46 @@ def _efficiency(res: dict[str, Any], phase: str) -> float | None:
     return None if not cpu or cpu < 0.05 else ph["per_second"] / cpu
 
 
+def _round_efficiency(res: dict[str, Any], phase: str) -> dict[int, float]:
+    """Messages per server CPU-second of each round of a phase, by round number."""
+    out: dict[int, float] = {}
+    for ph in res["rounds"]:
+        cpu = ph.get("server_cpu")
+        if ph["phase"] == phase and cpu and cpu >= 0.05:
+            out[ph["round"]] = ph["per_second"] / cpu
+    return out
+
+
+def round_ratios(hub: dict[str, Any], base: dict[str, Any], phase: str) -> list[float]:
+    """Hub / baseline per CPU-second, round by round (windows of one round ran back to back,
+    so each ratio compares the two servers under the same disturbance)."""
+    a, b = _round_efficiency(hub, phase), _round_efficiency(base, phase)
+    return [a[n] / b[n] for n in sorted(set(a) & set(b)) if b[n]]
+
+
+def median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+
+
+def _print_round_ratios(hub: dict[str, Any] | None, base: dict[str, Any] | None,
+                        args: argparse.Namespace) -> None:
+    """Each round's ratio and their median: on a shared machine one window is one noisy
+    sample, the median of alternating rounds is the figure to quote."""
+    if hub is None or base is None or args.rounds < 2:
+        return
+    print()
+    print(f"hub / {SERVER_TITLES[base['server']]} per server CPU-second, round by round:")
+    for phase in args.phases:
+        ratios = round_ratios(hub, base, phase)
+        if ratios:
+            cells = " ".join(f"{r:.2f}x" for r in ratios)
+            print(f"  {phase:<10} {cells}   median {median(ratios):.2f}x")
+
+
 def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     pin = "server pinned to CPU 0, generator to the others" if args.pin else "no CPU pinning"
     title = DIALECTS[args.ocpp_version].title
@@ -267,6 +307,7 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
                 a, b = _efficiency(hub, phase), _efficiency(other, phase)
                 cells.append("-" if a is None or not b else f"{a / b:.2f}x")
             print(f"{'hub / ' + SERVER_TITLES[base]:<34}{cells[0]:>10}{cells[1]:>10}")
+    _print_round_ratios(hub, by_kind.get("ocpp"), args)
     if notes:
         print()
         for note in notes:

@@ -143,16 +143,18 @@ def run_all(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
     """Start every server, then interleave the measured windows across them.
 
     The windows run hub, ocpp, raw for one phase, then the next phase, for each round, so that a
-    disturbance from elsewhere on the machine does not land on one server only; with several
-    rounds the best window of each phase is reported.
+    disturbance from elsewhere on the machine does not land on one server only; every other
+    round runs them in the reverse order, so no server always measures right after another.
+    With several rounds the best window of each phase and each round's ratio are reported.
     """
     targets = [Target(kind, args, workdir) for kind in args.only]
     try:
         for target in targets:
             target.setup()
         for round_no in range(1, args.rounds + 1):
+            order = targets if round_no % 2 else targets[::-1]
             for phase in args.phases:
-                for target in targets:
+                for target in order:
                     if target.usable:
                         target.measure(phase, round_no)
     finally:

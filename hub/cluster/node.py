@@ -30,7 +30,7 @@ from nats.aio.client import Client as NatsClient
 
 from hub.cluster import BroadcastHandler, E, SingleNode, codec, default_node_id
 from hub.cluster.leases import AdvisoryLeases
-from hub.cluster.presence import Presence
+from hub.cluster.presence import Holder, Presence
 from hub.cluster.routing import DEAD_AFTER, HEARTBEAT_SECONDS, NatsRouter
 from hub.cluster.sweep import stale_connections
 from hub.events import Event, StationConnected, StationDisconnected
@@ -61,8 +61,8 @@ class ClusterNode(SingleNode):
         self.hub = hub
         self.config = config
         self.nc: NatsClient | None = None
-        self.presence = Presence(self.node_id, f"{config.name}-presence", config.presence_ttl,
-                                 hub.stations)
+        self.presence = Presence(self.node_id, f"{config.name}-presence", hub.stations,
+                                 on_connect=self._remote_connect)
         self.router = NatsRouter(self, hub.commands)
         self.leases = AdvisoryLeases(hub.engine, config.lease_check_seconds)
         self._remote: dict[str, list[Callable[[Any], Awaitable[None]]]] = defaultdict(list)
@@ -77,6 +77,7 @@ class ClusterNode(SingleNode):
         self._event_subjects: dict[type[Event], str] = {}
         self.forwarded = 0
         self.received = 0
+        self.connects_heard = 0  # other nodes' connects, from their presence entries
 
     def subject(self, kind: str, tail: str) -> str:
         return f"{self.config.name}.{kind}.{subject_token(tail)}"
@@ -190,6 +191,14 @@ class ClusterNode(SingleNode):
         seen = self._alive.get(node)
         return seen is not None and time.monotonic() - seen < DEAD_AFTER
 
+    def gone(self, node: str) -> bool:
+        """Silent for a whole presence TTL: stopped, not merely slow (a node busy with a
+        connect storm can miss DEAD_AFTER; its stations must not be swept for that)."""
+        if node == self.node_id:
+            return False
+        seen = self._alive.get(node)
+        return seen is None or time.monotonic() - seen > self.config.presence_ttl
+
     # -- presence -----------------------------------------------------------------------------
 
     async def _station_connected(self, event: StationConnected) -> None:
@@ -226,7 +235,8 @@ class ClusterNode(SingleNode):
                 continue
             try:
                 if await self.lead("presence-sweep"):
-                    await stale_connections(self.hub, self.presence, SWEEP_BATCH)
+                    await stale_connections(self.hub, self.presence, self.gone, SWEEP_BATCH)
+                    await self.presence.purge(self.gone)
             except Exception:
                 log.exception("the presence sweep failed")
 
@@ -240,9 +250,22 @@ class ClusterNode(SingleNode):
     def subscribe(self, event_type: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
         self.bus.subscribe(event_type, handler)
         self._remote[event_type.__name__].append(handler)
-        if event_type not in self._forwarded:
+        # Another node's connect is heard from its presence entry (_remote_connect): forwarding
+        # the event as well announced every connect twice.
+        if event_type not in self._forwarded and event_type is not StationConnected:
             self._forwarded.add(event_type)
             self.bus.subscribe(event_type, self._forward)
+
+    async def _remote_connect(self, station_id: str, holder: Holder) -> None:
+        """A connect committed on another node (its presence entry): StationConnected for the
+        handlers subscribed through ``subscribe``."""
+        self.connects_heard += 1
+        handlers = self._remote.get(StationConnected.__name__)
+        if not handlers:
+            return
+        event = StationConnected(station_id=station_id, ocpp_version=holder.ocpp_version)
+        for handler in handlers:
+            self._spawn(self._call(handler, event))
 
     async def _forward(self, event: Event) -> None:
         """A fact committed here, announced to the other nodes (after the commit)."""
@@ -316,5 +339,6 @@ class ClusterNode(SingleNode):
             "stations_held": len(self.hub.stations),
             "commands_routed": self.router.routed, "commands_served": self.router.served,
             "takeovers": self.presence.takeovers, "events_forwarded": self.forwarded,
-            "events_received": self.received, "leases": sorted(self.leases.held),
+            "events_received": self.received, "connects_heard": self.connects_heard,
+            "leases": sorted(self.leases.held),
         }

@@ -1,9 +1,15 @@
 """Presence: which node holds which station's socket, in a NATS JetStream key-value bucket.
 
-One entry per connected station, ``{"node": node_id, "v": ocpp_version}``, written when the
-connect is committed, refreshed every third of the bucket's TTL while the socket lives (a
-compare-and-set on the revision this node wrote), deleted on disconnect if it is still this
-node's. A dead node's entries expire with the TTL.
+One entry per connected station, ``{"node": node_id, "v": ocpp_version, "c": connect}``,
+written once when the connect is committed (again only after NATS was away) and deleted on
+disconnect if it is still this node's. ``c`` tells one connect from the next, so the other
+nodes hear each connect once, from the bucket's watch (``on_connect``), not from a forwarded
+StationConnected event as well.
+
+Entries carry no TTL: rewriting every entry every third of a TTL was most of a node's NATS
+traffic at 6,000 stations. Instead an entry counts while its node is alive: every node says so
+on ``N.alive`` every second (hub.cluster.node), and the node holding the ``presence-sweep``
+lease deletes the entries of a node silent for a presence TTL (hub.cluster.sweep).
 
 Every node watches the bucket and keeps a local mirror (what ``is_connected`` and routing read
 without a round trip). When the mirror shows a newer entry of a station this node still holds,
@@ -15,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _KEY_SAFE = re.compile(r"[A-Za-z0-9_-]")
 _ALL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
-REFRESH_CHUNK = 200
+#: Entries written or deleted at once (concurrent requests on the one NATS connection).
+CHUNK = 200
 
 
 def station_key(station_id: str) -> str:
@@ -63,37 +72,46 @@ class Holder:
     node: str
     ocpp_version: str
     revision: int
-    seen: float  # monotonic time the entry was written or refreshed (as this node saw it)
+    connect: str = ""  # which connect of the station wrote the entry
+
+
+ConnectHandler = Callable[[str, Holder], Awaitable[None]]
+# Connect tokens: unique across this node's restarts too (a configured node id is reused).
+_connects = itertools.count(time.time_ns())
 
 
 class Presence:
-    def __init__(self, node_id: str, bucket: str, ttl: float, registry: StationRegistry) -> None:
+    def __init__(self, node_id: str, bucket: str, registry: StationRegistry,
+                 on_connect: ConnectHandler | None = None) -> None:
         self.node_id = node_id
         self.bucket = bucket
-        self.ttl = ttl
         self._registry = registry
+        self._on_connect = on_connect
         self._kv: KeyValue | None = None
-        # station -> the revision of this node's entry for it
+        # station -> the revision of this node's entry for it (0: not written yet)
         self._held: dict[str, int] = {}
+        self._connect: dict[str, str] = {}  # station -> its connect token here
         self._where: dict[str, Holder] = {}
         self._watcher: Any = None
+        self._replaying = False  # the watch is delivering the bucket's current entries
         self._tasks: list[asyncio.Task[None]] = []
         self.takeovers = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def open(self, js: JetStreamContext) -> None:
-        """Open (or create) the bucket and start watching it and refreshing this node's
-        entries. Called again after NATS comes back."""
+        """Open (or create) the bucket and start watching it. Called again after NATS comes
+        back."""
         await self.close_watch()
         try:
             self._kv = await js.key_value(self.bucket)
         except BucketNotFoundError:
-            self._kv = await js.create_key_value(bucket=self.bucket, ttl=self.ttl, history=1)
+            self._kv = await js.create_key_value(bucket=self.bucket, history=1)
+        self._replaying = True
         self._watcher = await self._kv.watchall()
-        self._tasks = [asyncio.create_task(self._watch(self._watcher), name="presence-watch"),
-                       asyncio.create_task(self._refresh_forever(), name="presence-refresh")]
-        # What this node held while NATS was away is written again at once.
+        self._tasks = [asyncio.create_task(self._watch(self._watcher), name="presence-watch")]
+        # What this node held while NATS was away is written again at once (an entry that is
+        # still there is left as it is).
         await self.refresh()
 
     async def close_watch(self) -> None:
@@ -107,10 +125,10 @@ class Presence:
             self._watcher = None
 
     async def close(self) -> None:
-        """Shutting down: this node's entries go (its stations will reconnect elsewhere)."""
+        """Shutting down: this node's entries go (its stations will reconnect elsewhere),
+        many deletes in flight at once rather than one round trip each."""
         await self.close_watch()
-        for station_id in list(self._held):
-            await self.release(station_id)
+        await _in_chunks(self.release, list(self._held))
 
     # -- this node's stations -----------------------------------------------------------------
 
@@ -118,14 +136,19 @@ class Presence:
         session = self._registry.get(station_id)
         if session is None:
             return None
-        return orjson.dumps({"node": self.node_id, "v": session.ocpp_version})
+        return orjson.dumps({"node": self.node_id, "v": session.ocpp_version,
+                             "c": self._connect.get(station_id, "")})
 
     async def claim(self, station_id: str) -> None:
         """The station's connect is committed on this node: it is held here."""
+        self._connect[station_id] = format(next(_connects), "x")
         value = self._value(station_id)
-        if value is None or self._kv is None:
-            return  # gone already, or NATS is away (the refresh after it returns writes it)
+        if value is None:
+            self._connect.pop(station_id, None)
+            return  # gone already
         self._held[station_id] = 0
+        if self._kv is None:
+            return  # NATS is away: the refresh after it returns writes it
         try:
             self._held[station_id] = await self._kv.put(station_key(station_id), value)
         except Exception as exc:
@@ -133,6 +156,7 @@ class Presence:
 
     async def release(self, station_id: str) -> None:
         revision = self._held.pop(station_id, None)
+        self._connect.pop(station_id, None)
         if revision is None or self._kv is None:
             return
         if not revision:
@@ -141,15 +165,15 @@ class Presence:
             await self._kv.delete(station_key(station_id), last=revision)
 
     async def refresh(self) -> None:
-        stations = list(self._held)
-        for start in range(0, len(stations), REFRESH_CHUNK):
-            await asyncio.gather(*(self._refresh_one(s)
-                                   for s in stations[start:start + REFRESH_CHUNK]))
+        """Write this node's entries again where they are missing or not its own (after NATS
+        was away: a takeover meanwhile is found here)."""
+        await _in_chunks(self._refresh_one, list(self._held))
 
     async def _refresh_one(self, station_id: str) -> None:
         value = self._value(station_id)
         if value is None:
             self._held.pop(station_id, None)
+            self._connect.pop(station_id, None)
             return
         kv, key = self._kv, station_key(station_id)
         if kv is None:
@@ -179,18 +203,11 @@ class Presence:
         with contextlib.suppress(Exception):
             self._held[station_id] = await kv.put(key, value)
 
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.ttl / 3)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("refreshing station presence failed")
-
     async def _replaced(self, station_id: str) -> None:
         """Another node holds the station now: close this node's socket, record nothing (the
         new holder recorded the connect)."""
         self._held.pop(station_id, None)
+        self._connect.pop(station_id, None)
         session = self._registry.get(station_id)
         if session is None or not self._registry.remove(session):
             return
@@ -205,7 +222,8 @@ class Presence:
     async def _watch(self, watcher: Any) -> None:
         async for entry in watcher:
             if entry is None:
-                continue  # the end of the initial values
+                self._replaying = False  # the end of the initial values
+                continue
             try:
                 await self._seen(entry)
             except Exception:
@@ -222,18 +240,24 @@ class Presence:
         if value is None:
             return
         holder = Holder(str(value.get("node")), str(value.get("v")), entry.revision,
-                        time.monotonic())
+                        str(value.get("c", "")))
+        before = self._where.get(station_id)
         self._where[station_id] = holder
         held = self._held.get(station_id)  # 0: this node's own write is still in flight
         if holder.node != self.node_id and held and entry.revision > held:
             await self._replaced(station_id)
+        if holder.node != self.node_id and self._on_connect is not None and \
+                _new_connect(before, holder, self._replaying):
+            await self._on_connect(station_id, holder)
 
     def holder(self, station_id: str) -> Holder | None:
-        """Where the station is held as far as this node knows (None: nowhere, or its
-        entry is older than the TTL: that node stopped refreshing it)."""
-        holder = self._where.get(station_id)
-        if holder is None or time.monotonic() - holder.seen > self.ttl:
-            return None
+        """Where the station is held as far as this node knows (None: nowhere). Whether that
+        node is alive is the caller's question (hub.cluster.node.ClusterNode.alive)."""
+        return self._current(station_id, self._where.get(station_id))
+
+    def _current(self, station_id: str, holder: Holder | None) -> Holder | None:
+        if holder is not None and holder.node == self.node_id and station_id not in self._held:
+            return None  # written by this node before it restarted (a configured node id)
         return holder
 
     async def lookup(self, station_id: str) -> Holder | None:
@@ -248,8 +272,8 @@ class Presence:
         value = _decode(entry.value) if entry.value else None
         if value is None:
             return None
-        return Holder(str(value.get("node")), str(value.get("v")), entry.revision or 0,
-                      time.monotonic())
+        return self._current(station_id, Holder(str(value.get("node")), str(value.get("v")),
+                                                entry.revision or 0, str(value.get("c", ""))))
 
     def forget(self, station_id: str, node: str) -> None:
         holder = self._where.get(station_id)
@@ -258,6 +282,41 @@ class Presence:
 
     def stations_of(self, node: str) -> list[str]:
         return [s for s, h in self._where.items() if h.node == node]
+
+    async def purge(self, gone: Callable[[str], bool]) -> int:
+        """Delete the entries of nodes ``gone`` says are gone, and this node's from before a
+        restart (the sweep's work, on one node): nothing else would, as entries have no TTL.
+        Each delete is conditional on the revision seen, so a takeover meanwhile stays."""
+        stale = [(s, h.revision) for s, h in list(self._where.items())
+                 if (h.node != self.node_id and gone(h.node))
+                 or (h.node == self.node_id and s not in self._held)]
+        kv = self._kv
+        if kv is None or not stale:
+            return 0
+
+        async def delete(item: tuple[str, int]) -> None:
+            with contextlib.suppress(Exception):
+                await kv.delete(station_key(item[0]), last=item[1])
+
+        await _in_chunks(delete, stale)
+        log.info("deleted %d presence entries of hub nodes that stopped", len(stale))
+        return len(stale)
+
+
+def _new_connect(before: Holder | None, now: Holder, replaying: bool) -> bool:
+    """Is ``now`` a connect the other nodes have not heard of? Not when only the entry was
+    written again (NATS came back), nor, while the watch replays the bucket at start-up,
+    a connect older than this node."""
+    if before is None:
+        return not replaying
+    return (before.node, before.connect) != (now.node, now.connect)
+
+
+async def _in_chunks(work: Callable[[Any], Awaitable[None]], items: Iterable[Any]) -> None:
+    """``work`` on every item, CHUNK of them in flight at a time."""
+    items = list(items)
+    for start in range(0, len(items), CHUNK):
+        await asyncio.gather(*(work(item) for item in items[start:start + CHUNK]))
 
 
 def _decode(value: bytes) -> dict[str, Any] | None:

@@ -94,11 +94,13 @@ class ConsoleFeed:
 
     def attach(self, hub: Hub) -> None:
         for kind in STATION_LIVE_EVENTS:
-            hub.bus.subscribe(kind, self._publish)
+            hub.bus.listen(kind, self._publish)  # never waits: no task per event
 
-    async def _publish(self, event: Event) -> None:
+    def _publish(self, event: Event) -> None:
         if isinstance(event, StationConnected):
             self.connections.connected(event.station_id)
+        if not self._watchers:
+            return  # no page open: nothing to build (most events, e.g. every meter value)
         name, data = event_data(event)
         for key in (event.station_id, "*"):
             for queue in self._watchers.get(key, ()):

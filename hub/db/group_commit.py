@@ -29,6 +29,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
@@ -50,7 +51,9 @@ class Write:
     wins, and ``newer_than`` (a column name) keeps a stored row that is newer than the new one;
     ``update`` names the columns an existing row gets from the new one (default: all but the
     key). With ``update_key`` instead, the rows only UPDATE existing rows (matched on those
-    columns; the other columns of each row are set), after every insert and upsert of the batch.
+    columns; the other columns of each row are set, and ``assign``'s constants, which may name
+    a key column: "clear it where it still holds this value"), after every insert and upsert
+    of the batch.
     """
 
     table: sa.Table
@@ -59,6 +62,7 @@ class Write:
     newer_than: str | None = None
     update: tuple[str, ...] | None = None
     update_key: tuple[str, ...] | None = None
+    assign: tuple[tuple[str, Any], ...] = ()
 
 
 class EventSink(Protocol):
@@ -360,12 +364,13 @@ async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:
     inserts: dict[sa.Table, list[dict[str, Any]]] = {}
     upserts: dict[tuple[sa.Table, tuple[str, ...], str | None, tuple[str, ...] | None],
                   dict[tuple[Any, ...], Any]] = {}
-    updates: dict[tuple[sa.Table, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
+    updates: dict[_UpdateShape, list[dict[str, Any]]] = {}
     for write in writes:
         if write.update_key is not None:
             for row in write.rows:
                 columns = tuple(c for c in row if c not in write.update_key)
-                updates.setdefault((write.table, write.update_key, columns), []).append(row)
+                shape = (write.table, write.update_key, columns, write.assign)
+                updates.setdefault(shape, []).append(row)
             continue
         if write.upsert_key is None:
             inserts.setdefault(write.table, []).extend(write.rows)
@@ -380,8 +385,8 @@ async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:
     for (table, key, newer_than, update), rows_by_key in upserts.items():
         await upsert(conn, table, list(rows_by_key.values()), key=key, update=update,
                      newer_than=newer_than)
-    for (table, key, columns), rows in updates.items():
-        await conn.execute(_update_statement(table, key, columns), [
+    for (table, key, columns, assign), rows in updates.items():
+        await conn.execute(_update_statement(table, key, columns, assign), [
             {**{f"k_{k}": row[k] for k in key}, **{f"v_{c}": row[c] for c in columns}}
             for row in rows
         ])
@@ -403,22 +408,21 @@ async def _insert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, A
         if plan is None:
             await conn.execute(_insert_statement(table), same)
             continue
-        sql, order = plan
-        await conn.exec_driver_sql(sql, [
-            tuple(row[name] if process is None else process(row[name])
-                  for name, process in order)
-            for row in same
-        ])
+        sql, values_of, processed = plan
+        params = [values_of(row) for row in same]
+        for i, process in processed:  # most columns have no bind processor
+            params = [(*values[:i], process(values[i]), *values[i + 1:]) for values in params]
+        await conn.exec_driver_sql(sql, params)
 
 
 _driver_inserts: dict[tuple[str, sa.Table, tuple[str, ...]], Any] = {}
 
 
 def _driver_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> Any:
-    """(SQL text, (column, bind processor) in the text's order) of an INSERT of
-    ``columns``, or None when
-    SQLAlchemy must write the rows itself (a column it would fill with a Python default, a
-    name that is not a column)."""
+    """(SQL text, a row's values in the text's order, (position, bind processor) of the
+    columns that have one) of an INSERT of ``columns``, or None when SQLAlchemy must write
+    the rows itself (a column it would fill with a Python default, a name that is not a
+    column)."""
     key = (dialect.name, table, columns)
     if key not in _driver_inserts:
         plan = None
@@ -430,9 +434,13 @@ def _driver_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...
             compiled = stmt.compile(dialect=dialect)
             names = list(compiled.positiontup or ())
             if compiled.positional and sorted(names) == sorted(columns):
-                plan = (str(compiled), tuple(
-                    (c, table.c[c].type.dialect_impl(dialect).bind_processor(dialect))
-                    for c in names))
+                processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
+                              for c in names]
+                # itemgetter of one name gives the value, not a 1-tuple
+                values_of = itemgetter(*names) if len(names) > 1 else (
+                    lambda row, name=names[0]: (row[name],))
+                plan = (str(compiled), values_of,
+                        tuple((i, p) for i, p in enumerate(processors) if p is not None))
         _driver_inserts[key] = plan
     return _driver_inserts[key]
 
@@ -448,15 +456,18 @@ def _insert_statement(table: sa.Table) -> sa.Insert:
     return stmt
 
 
-_updates: dict[tuple[sa.Table, tuple[str, ...], tuple[str, ...]], sa.Update] = {}
+# (table, update_key, the rows' other columns, assign)
+_UpdateShape = tuple[sa.Table, tuple[str, ...], tuple[str, ...], tuple[tuple[str, Any], ...]]
+_updates: dict[_UpdateShape, sa.Update] = {}
 
 
-def _update_statement(table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
-                      ) -> sa.Update:
-    stmt = _updates.get((table, key, columns))
+def _update_statement(table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...],
+                      assign: tuple[tuple[str, Any], ...] = ()) -> sa.Update:
+    shape = (table, key, columns, assign)
+    stmt = _updates.get(shape)
     if stmt is None:
         # Bind names must differ from column names in an UPDATE's SET clause.
-        stmt = _updates[table, key, columns] = sa.update(table).where(
+        stmt = _updates[shape] = sa.update(table).where(
             *(table.c[k] == sa.bindparam(f"k_{k}") for k in key)
-        ).values({c: sa.bindparam(f"v_{c}") for c in columns})
+        ).values({**{c: sa.bindparam(f"v_{c}") for c in columns}, **dict(assign)})
     return stmt

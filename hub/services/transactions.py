@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.context import Hub
 from hub.db.base import utcnow
-from hub.db.group_commit import Write, emit, write_rows
+from hub.db.group_commit import Write, emit, write_later, write_rows
 from hub.db.models import Connector, LatestReading, MeterValue, Reservation, Transaction
 from hub.events import (
     Event,
@@ -238,17 +238,26 @@ LATEST_KEY = ("station_id", "connector_id", "measurand", "phase", "location")
 async def set_current_transaction(conn: AsyncConnection, station_id: str, connector_id: int,
                                   transaction_id: int | None, only_if: int | None = None) -> None:
     """Point the connector at its running transaction (None when it ends; ``only_if`` = only
-    clear it when it still points at that transaction)."""
-    params = {"b_station": station_id, "b_connector": connector_id,
-              "current_transaction_id": transaction_id, "updated_at": utcnow()}
+    clear it when it still points at that transaction).
+
+    Written with the rest of the batch (write_later: one statement for all units, not one or
+    two per start and stop). The batch writes upserts before updates, so a batch that points
+    a connector at a new transaction and clears an ended one (or creates and ends one, a
+    2.0.1 offline transaction) leaves the pointer where it should be, in any unit order.
+    Nothing reads the pointer inside a unit of work."""
+    now = utcnow()
     if only_if is None:
-        updated = await conn.execute(_POINT_CONNECTOR, params)
+        write = Write(_CONNECTORS, [{
+            "station_id": station_id, "connector_id": connector_id,
+            "current_transaction_id": transaction_id, "availability": "Operative",
+            "updated_at": now}], upsert_key=_CONNECTOR_KEY, update=_POINTER)
     else:
-        updated = await conn.execute(_CLEAR_CONNECTOR, {**params, "b_only_if": only_if})
-    if updated.rowcount == 0 and only_if is None:
-        await conn.execute(sa.insert(Connector).values(
-            station_id=station_id, connector_id=connector_id,
-            current_transaction_id=transaction_id, availability="Operative", updated_at=utcnow()))
+        write = Write(_CONNECTORS, [{
+            "station_id": station_id, "connector_id": connector_id,
+            "current_transaction_id": only_if, "updated_at": now}],
+            update_key=(*_CONNECTOR_KEY, "current_transaction_id"),
+            assign=(("current_transaction_id", transaction_id),))
+    await write_later(conn, [write])
 
 
 def _to_float(value: str) -> float | None:
@@ -281,8 +290,6 @@ _INSERT_TRANSACTION = sa.insert(Transaction).returning(Transaction.id)
 _FIND_TRANSACTION = sa.select(Transaction.__table__).where(
     Transaction.id == sa.bindparam("b_id"), Transaction.station_id == sa.bindparam("b_station"))
 _CLOSE_TRANSACTION = sa.update(Transaction).where(Transaction.id == sa.bindparam("b_id"))
-_POINT_CONNECTOR = sa.update(Connector).where(
-    Connector.station_id == sa.bindparam("b_station"),
-    Connector.connector_id == sa.bindparam("b_connector"))
-_CLEAR_CONNECTOR = _POINT_CONNECTOR.where(
-    Connector.current_transaction_id == sa.bindparam("b_only_if"))
+_CONNECTORS = Connector.__table__
+_CONNECTOR_KEY = ("station_id", "connector_id")
+_POINTER = ("current_transaction_id", "updated_at")

@@ -62,6 +62,7 @@ from sites_api.load.measurements import (
 )
 from sites_api.load.model import PHASES, CompiledTree, compile_tree
 from sites_api.load.planner import Session, SitePlan, plan_site_limits
+from sites_api.load.sent_limits import SentLimit, SentLimits
 from sites_api.load.site_data import (
     Key,
     SiteTree,
@@ -112,15 +113,6 @@ def load_settings(raw: dict[str, Any]) -> LoadSettings:
 
 
 @dataclass
-class SentLimit:
-    amps: float
-    transaction_id: int
-    sent_at: float  # monotonic
-    at: datetime
-    status: str  # the station's answer, or Offline / Timeout / CallError / pending
-
-
-@dataclass
 class SiteState:
     site_id: int
     site: SiteTree
@@ -139,6 +131,7 @@ class MeterReading:
 
 
 _NO_SITES: frozenset[int] = frozenset()
+PhaseAmps = tuple[float | None, float | None, float | None]
 
 
 class LoadManager:
@@ -146,7 +139,7 @@ class LoadManager:
         self.hub = hub
         self.settings = settings
         self.sites: dict[int, SiteState] = {}
-        self.sent: dict[Key, SentLimit] = {}
+        self.sent = SentLimits()
         self.refusing: set[str] = set()
         # Current per phase (A) from the last MeterValues of each connector.
         self.measured: dict[Key, Measured] = {}
@@ -169,7 +162,7 @@ class LoadManager:
         self._dirty: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._timers: dict[int, tuple[float, asyncio.TimerHandle]] = {}
-        self._broadcasts: set[asyncio.Future[None]] = set()
+        self._background: set[asyncio.Future[None]] = set()
         self.rounds = 0
         self.answers: dict[str, int] = {}  # profiles sent, by answer (Prometheus)
         self.fallbacks = Fallbacks(self)
@@ -182,7 +175,7 @@ class LoadManager:
         cluster = self.hub.cluster
         cluster.subscribe(TransactionStarted, self._station_event)
         cluster.subscribe(TransactionEnded, self._station_event)
-        self.hub.bus.subscribe(MeterValuesReceived, self._meter_values)  # the local view's
+        self.hub.bus.listen(MeterValuesReceived, self._meter_values)  # the local view's
         cluster.subscribe(StationConnected, self._connected)
         cluster.subscribe(StationDisconnected, self._station_event)
         cluster.on_broadcast(SITE_CHANGED, self._site_changed_elsewhere)
@@ -195,19 +188,31 @@ class LoadManager:
         # A station that comes back may have rebooted: it holds no profile, and may now accept.
         self.refusing.discard(event.station_id)
         self.fallbacks.station_connected(event.station_id)
-        for key in [k for k in self.sent if k[0] == event.station_id]:
-            del self.sent[key]
+        self.sent.forget_station(event.station_id)
         # A site it was removed from while offline clears the fallback profiles it holds.
         for site_id in self.fallbacks.sites_held_by(event.station_id):
             self.touch(site_id)
         await self._station_event(event)
 
-    async def _meter_values(self, event: MeterValuesReceived) -> None:
+    def _meter_values(self, event: MeterValuesReceived) -> None:
+        """A listener (called as the event is published, no task per message): the station's
+        sites come from the cached map; only while it is (re)read does a task wait for it."""
         key = (event.station_id, event.connector_id)
         amps = connector_current(event.samples, self._phases.get(key, PHASES))
         if amps is None:
             return
-        site_ids = await self.sites_of(event.station_id)  # cached: no read per message
+        if self._station_sites is None:
+            task = asyncio.ensure_future(self._measured_later(key, amps))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
+        self._measured(key, amps, self._station_sites.get(event.station_id, _NO_SITES))
+
+    async def _measured_later(self, key: Key, amps: PhaseAmps) -> None:
+        self._measured(key, amps, await self.sites_of(key[0]))
+
+    def _measured(self, key: Key, amps: PhaseAmps, site_ids: frozenset[int] | set[int]
+                  ) -> None:
         if not site_ids:
             return  # on no fuse tree: nothing to plan, nothing to show
         self.measured[key] = Measured(amps, time.monotonic(), utcnow())
@@ -230,8 +235,8 @@ class LoadManager:
         if self.hub.cluster.clustered:
             task = asyncio.ensure_future(self.hub.cluster.broadcast(SITE_CHANGED,
                                                                     {"site": site_id}))
-            self._broadcasts.add(task)
-            task.add_done_callback(self._broadcasts.discard)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _site_changed_elsewhere(self, data: dict[str, Any]) -> None:
         self._forget_site(int(data["site"]))
@@ -484,7 +489,10 @@ class LoadManager:
             "kind": "Relative", "transaction_id": transaction_id,
             "charging_schedule": {"charging_rate_unit": "A", "charging_schedule_period": [
                 {"start_period": 0, "limit": amps, "number_phases": len(phases)}]}}
-        self.sent[key] = SentLimit(amps, transaction_id, time.monotonic(), utcnow(), "pending")
+        # Kept by reference: the station may reconnect (its entry forgotten) while the call is
+        # out; the answer then lands on the forgotten entry.
+        sent = self.sent[key] = SentLimit(amps, transaction_id, time.monotonic(), utcnow(),
+                                          "pending")
         try:
             status = await charging_profiles.set_profile(
                 self.hub, station_id, connector_id, profile, self.settings.call_timeout)
@@ -496,7 +504,7 @@ class LoadManager:
             status = "CallError"
         except CommandFailed:
             status = "Failed"
-        self.sent[key].status = status
+        sent.status = status
         self.answers[status] = self.answers.get(status, 0) + 1
         if status in REFUSALS:
             self.refusing.add(station_id)

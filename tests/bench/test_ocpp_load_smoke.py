@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bench.ocpp_bench.generator import connect_station, heartbeat_loop
+from bench.ocpp_bench.report import median, round_ratios
 from bench.ocpp_bench.station import Recorder
 from bench.ocpp_bench.versions import DIALECTS
 from tests.hub.harness import wait_for
@@ -227,3 +228,21 @@ async def test_a_server_without_the_subprotocol_is_refused():
         await server.close()
     assert st is None
     assert set(boot.errors.counts) == {"connect: subprotocol ocpp2.0.1 not negotiated"}
+
+
+def _rounds(*windows: tuple[int, float, float]) -> dict:
+    """A server's result with txmix windows (round, messages per second, server CPU)."""
+    return {"rounds": [{"phase": "txmix", "round": n, "per_second": rate, "server_cpu": cpu}
+                       for n, rate, cpu in windows]}
+
+
+def test_round_ratios_pair_windows_of_the_same_round():
+    # The hub's round 2 was disturbed (half the rate for the same CPU); each round's ratio
+    # compares the two servers' windows of that round only, and the median skips the outlier.
+    hub = _rounds((1, 1500, 1.0), (2, 700, 1.0), (3, 1300, 1.0), (4, 900, 0.01))
+    ocpp = _rounds((1, 1000, 1.0), (2, 1000, 1.0), (3, 1000, 1.0), (4, 1000, 1.0))
+    ratios = round_ratios(hub, ocpp, "txmix")
+    assert ratios == pytest.approx([1.5, 0.7, 1.3])  # round 4: too little CPU to divide by
+    assert median(ratios) == pytest.approx(1.3)
+    assert median([1.0, 2.0]) == pytest.approx(1.5)
+    assert median([]) is None

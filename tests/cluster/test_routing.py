@@ -89,6 +89,10 @@ async def test_reconnect_to_another_node_takes_over(cluster: Cluster) -> None:
     nodes = {n: await cluster.start(n) for n in ("A", "B", "C")}
     async with station(nodes["C"], "CP-MOVE") as first:
         await wait_for(lambda: connected_everywhere(cluster, "CP-MOVE", ["A", "B"], "C"), 20)
+        # The other nodes heard of the connect once, from its presence entry; C forwarded no
+        # StationConnected event besides (that announced every connect twice).
+        assert await _stat(cluster, "A", "connects_heard") == 1
+        assert await _stat(cluster, "C", "events_forwarded") == 0
         async with station(nodes["B"], "CP-MOVE") as second:
             # C closes its stale socket: the first connection ends.
             await wait_for(lambda: first._connection.close_code is not None, 20)
@@ -106,6 +110,7 @@ async def test_reconnect_to_another_node_takes_over(cluster: Cluster) -> None:
             before = len(second.received)
             assert (await reset_via(cluster, "C", "CP-MOVE"))[0] == 200
             assert len(second.received) == before + 1 and first.received == []
+            assert await _stat(cluster, "A", "connects_heard") == 2  # C's, then B's
             # The takeover wrote no disconnect: the station is connected in the one store.
             engine = create_engine(cluster.database_url)
             async with engine.connect() as conn:
@@ -113,6 +118,12 @@ async def test_reconnect_to_another_node_takes_over(cluster: Cluster) -> None:
                     Station.id == "CP-MOVE"))).scalar_one()
             await engine.dispose()
             assert connected is True
+
+
+async def _stat(cluster: Cluster, node: str, name: str) -> int:
+    status, body = await cluster.get(node, "/api/cluster")
+    assert status == 200, body
+    return body[name]
 
 
 def test_a_cluster_on_sqlite_refuses_to_start(tmp_path) -> None:

@@ -215,3 +215,42 @@ async def test_transaction_ids_are_never_reused(engine) -> None:
         await conn.execute(sa.delete(Transaction).where(Transaction.id == second))
     third = await insert()
     assert first < second < third
+
+
+@pytest.mark.parametrize("stop_first", [True, False])
+async def test_connector_pointer_is_right_whatever_the_order_in_a_batch(engine,
+                                                                        stop_first) -> None:
+    """The current-transaction pointer goes out with the batch (an upsert on start, a
+    conditional clear on stop): one batch holding the stop of transaction 1 and the start of
+    transaction 2 on the same connector leaves it at 2 in either unit order; a unit that
+    creates and ends a transaction (a 2.0.1 offline one) leaves no pointer."""
+    from hub.db.models import Connector
+    from hub.services.transactions import set_current_transaction
+
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(Station).values(id="PTR", created_at=utcnow()))
+    committer = GroupCommitter(engine)
+    committer.start()
+    await committer.run(lambda conn: set_current_transaction(conn, "PTR", 1, 1))
+
+    async def stop_1(conn: AsyncConnection) -> None:
+        await set_current_transaction(conn, "PTR", 1, None, only_if=1)
+
+    async def start_2(conn: AsyncConnection) -> None:
+        await set_current_transaction(conn, "PTR", 1, 2)
+
+    async def offline_3(conn: AsyncConnection) -> None:
+        await set_current_transaction(conn, "PTR", 2, 3)
+        await set_current_transaction(conn, "PTR", 2, None, only_if=3)
+
+    units = [stop_1, start_2] if stop_first else [start_2, stop_1]
+    before = committer.batches
+    # Queued together before the writer runs again: one batch.
+    await asyncio.gather(*(committer.run(u) for u in [*units, offline_3]))
+    assert committer.batches == before + 1
+    await committer.stop()
+    async with engine.connect() as conn:
+        pointers = dict((await conn.execute(sa.select(
+            Connector.connector_id, Connector.current_transaction_id).where(
+            Connector.station_id == "PTR"))).all())
+    assert pointers == {1: 2, 2: None}
