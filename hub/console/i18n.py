@@ -305,6 +305,20 @@ GERMAN: dict[str, str] = {
         "oder auf ein anderes Topic sendet.",
     "Topic filter": "Topic-Filter",
     "Every subscription has received messages.": "Jedes Abonnement hat Nachrichten empfangen.",
+    # diagnostics and firmware commands
+    "Upload location (empty: the hub receives it)":
+        "Upload-Ort (leer: der Hub nimmt die Datei an)",
+    "Request diagnostics": "Diagnose anfordern",
+    "Firmware image": "Firmware-Abbild",
+    "external location": "externer Ort",
+    "Firmware location": "Firmware-Ort",
+    "Update firmware": "Firmware aktualisieren",
+    "The station answered {action}: it will upload {file}":
+        "Die Station antwortete auf {action}: sie lädt {file} hoch",
+    "The station answered {action}: nothing to upload":
+        "Die Station antwortete auf {action}: nichts hochzuladen",
+    "Request {id} is {state}; the Diagnostics page follows it.":
+        "Auftrag {id} ist {state}; die Diagnose-Seite verfolgt ihn.",
 }
 
 
