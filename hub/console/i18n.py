@@ -305,6 +305,12 @@ GERMAN: dict[str, str] = {
         "oder auf ein anderes Topic sendet.",
     "Topic filter": "Topic-Filter",
     "Every subscription has received messages.": "Jedes Abonnement hat Nachrichten empfangen.",
+    "Ping round trip (ms)": "Ping-Umlaufzeit (ms)",
+    "The hub pings a station only when it has sent nothing for a ping interval, so a busy "
+    "station shows its last measured round trip, or none yet.":
+        "Der Hub pingt eine Station nur, wenn sie ein Ping-Intervall lang nichts gesendet hat; "
+        "eine beschäftigte Station zeigt daher ihre zuletzt gemessene Umlaufzeit oder noch "
+        "keine.",
     # diagnostics and firmware commands
     "Upload location (empty: the hub receives it)":
         "Upload-Ort (leer: der Hub nimmt die Datei an)",
