@@ -323,8 +323,7 @@ GERMAN: dict[str, str] = {
         "Die Station antwortete auf {action}: sie lädt {file} hoch",
     "The station answered {action}: nothing to upload":
         "Die Station antwortete auf {action}: nichts hochzuladen",
-    "Request {id} is {state}; the Diagnostics page follows it.":
-        "Auftrag {id} ist {state}; die Diagnose-Seite verfolgt ihn.",
+    "The Diagnostics page follows request {id}.": "Die Diagnose-Seite verfolgt Auftrag {id}.",
 }
 
 

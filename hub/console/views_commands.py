@@ -141,7 +141,7 @@ async def _diagnostics(request: web.Request, sid: str, form: Any) -> None:
     else:
         await add_flash(request, "ok", "The station answered {action}: nothing to upload",
                         {"action": started.action})
-    await _tracked(request, started.request_id, started.status)
+    await _tracked(request, started.request_id)
 
 
 async def _firmware(request: web.Request, sid: str, form: Any) -> None:
@@ -157,13 +157,13 @@ async def _firmware(request: web.Request, sid: str, form: Any) -> None:
         firmware=image or None, location=location), files.base_url(request))
     await add_flash(request, "ok", "The station answered {action}: {status}",
                     {"action": started.action, "status": started.status})
-    await _tracked(request, started.request_id, "accepted" if started.status in
-                   firmware.ACCEPTED else "rejected")
+    await _tracked(request, started.request_id)
 
 
-async def _tracked(request: web.Request, request_id: int, state: str) -> None:
-    await add_flash(request, "ok", "Request {id} is {state}; the Diagnostics page follows it.",
-                    {"id": request_id, "state": state})
+async def _tracked(request: web.Request, request_id: int) -> None:
+    # The request's state (hub.files decides it) is on op_diagnostics, not repeated here.
+    await add_flash(request, "ok", "The Diagnostics page follows request {id}.",
+                    {"id": request_id})
 
 
 RUNNERS: dict[str, Runner] = {
