@@ -1,10 +1,12 @@
 """Hubject roaming in the operator console (``/console/op_oicp``): the outbox lanes (pending,
-failing, oldest), the failing rows with their errors, the last pushes, and recent OICP
-sessions. Roaming is estate-wide: users with an organisation are refused."""
+failing, oldest), the failing rows with their errors, the last pushes, recent OICP sessions,
+and the recent CDRs with their outbox state. Roaming is estate-wide: users with an
+organisation are refused."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -13,7 +15,7 @@ from hub.console.pages import ConsolePage, add_console_page, current_user, page,
 from hub.db.models import OutboxMessage
 from hub.feature_api import HUB
 from oicp.models import OicpSession
-from oicp.outbox import LANES, TOPIC
+from oicp.outbox import LANES, TOPIC, recent_cdrs, row_state
 
 ROWS = 50
 GERMAN = {
@@ -29,10 +31,29 @@ GERMAN = {
     "OICP sessions": "OICP-Sitzungen",
     "Provider": "Anbieter",
     "nothing": "nichts",
+    "Charge detail records": "Ladevorgangsdatensätze (CDR)",
+    "Session": "Sitzung",
+    "Charging start": "Ladebeginn",
+    "Charging end": "Ladeende",
+    "Energy (kWh)": "Energie (kWh)",
+    "Outbox state": "Ausgangsstatus",
+    "Attempts": "Versuche",
+    "delivered": "zugestellt",
+    "rejected": "abgelehnt",
 }
 
 
-@page("Hubject roaming: outbox lanes, failing rows, last pushes, sessions")
+def cdr_view(row: OutboxMessage) -> dict[str, Any]:
+    """What the CDR table shows of one outbox row (the CDR as queued, not personal data)."""
+    payload = row.payload or {}
+    return {"session_id": payload.get("SessionID") or (row.ordering_key or "").partition(":")[2],
+            "evse_id": payload.get("EvseID"), "start": payload.get("ChargingStart"),
+            "end": payload.get("ChargingEnd"), "energy": payload.get("ConsumedEnergy"),
+            "state": row_state(row), "attempts": row.attempts, "created_at": row.created_at,
+            "delivered_at": row.delivered_at, "error": row.last_error}
+
+
+@page("Hubject roaming: outbox lanes, failing rows, last pushes, sessions, CDRs")
 async def oicp_page(request: web.Request) -> web.Response:
     if current_user(request).organisation_key is not None:
         raise web.HTTPForbidden(text="roaming is estate-wide: not for organisation users")
@@ -56,8 +77,9 @@ async def oicp_page(request: web.Request) -> web.Response:
         sessions = list((await session.execute(
             sa.select(OicpSession).order_by(OicpSession.created_at.desc()).limit(ROWS)))
             .scalars())
+        cdrs = [cdr_view(row) for row in (await session.execute(recent_cdrs(ROWS))).scalars()]
     return render(request, "oicp.html", lanes=lanes, failing=failing_rows, pushed=pushed,
-                  sessions=sessions)
+                  sessions=sessions, cdrs=cdrs)
 
 
 def add_pages(app: web.Application) -> None:

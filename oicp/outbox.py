@@ -83,6 +83,21 @@ def lane_filter(lane: str) -> Any:
                    OutboxMessage.ordering_key.like(f"{lane}:%"))
 
 
+def row_state(row: OutboxMessage) -> str:
+    """pending, failing (tried, will retry), delivered, or rejected (Hubject refused it for
+    good: finished with a ``rejected:`` note)."""
+    if row.delivered_at is not None:
+        return "rejected" if (row.last_error or "").startswith("rejected:") else "delivered"
+    return "failing" if row.last_error else "pending"
+
+
+def recent_cdrs(limit: int) -> sa.Select[tuple[OutboxMessage]]:
+    """The newest CDRs queued for Hubject, sent or not (one outbox row each)."""
+    return (sa.select(OutboxMessage).where(OutboxMessage.topic == TOPIC,
+                                           OutboxMessage.ordering_key.like(f"{CDR}:%"))
+            .order_by(OutboxMessage.id.desc()).limit(limit))
+
+
 async def outbox_metrics(engine: AsyncEngine, now: datetime | None = None,
                          rejected: bool = True) -> dict[str, Any]:
     """Depth and age of the OICP outbox, per lane and in total, straight from the database

@@ -305,6 +305,25 @@ GERMAN: dict[str, str] = {
         "oder auf ein anderes Topic sendet.",
     "Topic filter": "Topic-Filter",
     "Every subscription has received messages.": "Jedes Abonnement hat Nachrichten empfangen.",
+    "Ping round trip (ms)": "Ping-Umlaufzeit (ms)",
+    "The hub pings a station only when it has sent nothing for a ping interval, so a busy "
+    "station shows its last measured round trip, or none yet.":
+        "Der Hub pingt eine Station nur, wenn sie ein Ping-Intervall lang nichts gesendet hat; "
+        "eine beschäftigte Station zeigt daher ihre zuletzt gemessene Umlaufzeit oder noch "
+        "keine.",
+    # diagnostics and firmware commands
+    "Upload location (empty: the hub receives it)":
+        "Upload-Ort (leer: der Hub nimmt die Datei an)",
+    "Request diagnostics": "Diagnose anfordern",
+    "Firmware image": "Firmware-Abbild",
+    "external location": "externer Ort",
+    "Firmware location": "Firmware-Ort",
+    "Update firmware": "Firmware aktualisieren",
+    "The station answered {action}: it will upload {file}":
+        "Die Station antwortete auf {action}: sie lädt {file} hoch",
+    "The station answered {action}: nothing to upload":
+        "Die Station antwortete auf {action}: nichts hochzuladen",
+    "The Diagnostics page follows request {id}.": "Die Diagnose-Seite verfolgt Auftrag {id}.",
 }
 
 

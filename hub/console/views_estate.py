@@ -15,6 +15,8 @@ from hub.console.render import render
 from hub.console.users import OPERATOR
 from hub.context import HUB, Hub
 from hub.db.models import Station
+from hub.files import firmware
+from hub.files.service import FILES
 from hub.openapi import path, query
 
 STATION = path("station_id", {"type": "string", "maxLength": 48})
@@ -86,9 +88,11 @@ async def station(request: web.Request) -> web.Response:
     hub = request.config_dict[HUB]
     row = await visible_station(request)
     detail = await estate.station_detail(hub, row.id)
+    may_command = current_user(request).may(OPERATOR)
+    images = await firmware.images(request.config_dict[FILES]) if may_command else []
     return render(request, "station.html", station=row, detail=detail,
                   live=hub.stations.get(row.id), flash=await take_flash(request),
-                  may_command=current_user(request).may(OPERATOR))
+                  may_command=may_command, firmware_images=images)
 
 
 @page("Live events of one station (Server-Sent Events)", parameters=[STATION],

@@ -45,7 +45,7 @@ async def performance(request: web.Request) -> web.Response:
                   log=hub.message_log.metrics(5), connections=len(hub.stations))
 
 
-@page("Live connections: last seen, messages, reconnects, flapping stations")
+@page("Live connections: last seen, ping round trip, messages, reconnects, flapping stations")
 async def ping_monitor(request: web.Request) -> web.Response:
     hub = request.config_dict[HUB]
     live = list(hub.stations)
@@ -57,6 +57,9 @@ async def ping_monitor(request: web.Request) -> web.Response:
         "id": s.id, "connected_at": s.connected_at, "seen_ago": max(0.0, now - s.last_seen),
         "messages_in": s.messages_in, "messages_out": s.messages_out,
         "ocpp_version": s.ocpp_version, "reconnects": connections.reconnects(s.id),
+        # The hub's WebSocket heartbeat measures it (GuardedWebSocket); None until a ping
+        # went out, i.e. after a ping interval without frames from the station.
+        "round_trip": getattr(s.ws, "round_trip", None),
         "flapping": connections.flapping(s.id)} for s in live if s.id in visible]
     rows.sort(key=lambda r: (not r["flapping"], -r["seen_ago"]))
     return render(request, "ping_monitor.html", rows=rows[:1000], total=len(rows),

@@ -82,6 +82,13 @@ class FirmwareStarted:
     retrieve_date: datetime
 
 
+async def images(files: Files) -> list[StoredFile]:
+    """The firmware images the hub serves, by name."""
+    async with files.hub.sessions() as session:
+        return list((await session.execute(sa.select(StoredFile).where(
+            StoredFile.kind == "firmware").order_by(StoredFile.name))).scalars())
+
+
 async def firmware_file(files: Files, name: str) -> StoredFile:
     async with files.hub.sessions() as session:
         row = (await session.execute(sa.select(StoredFile).where(

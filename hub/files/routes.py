@@ -200,10 +200,7 @@ async def post_firmware(request: web.Request) -> web.Response:
 @operation("Firmware images the hub serves", tags=TAGS,
            response=obj(["files", "count"], files=array(FILE), count=INTEGER))
 async def list_firmware(request: web.Request) -> web.Response:
-    files = _files(request)
-    async with files.hub.sessions() as session:
-        rows = (await session.execute(sa.select(StoredFile).where(
-            StoredFile.kind == "firmware").order_by(StoredFile.name))).scalars().all()
+    rows = await firmware.images(_files(request))
     return web.json_response({"files": [file_view(r) for r in rows], "count": len(rows)})
 
 
