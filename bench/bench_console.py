@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from hub.console.users import add_user
 from hub.db.models import Connector, Station
 from hub.db.models_console import ConsoleUser
-from tests.hub.harness import start_hub
+from tests.harness import start_hub
 
 PASSWORD = "bench password 123"
 QUERIES = {"first page": "", "page 100": "?page=100", "search 'CP-00042'": "?q=CP-00042",

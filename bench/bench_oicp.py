@@ -34,7 +34,7 @@ from ocpp.v16 import call, call_result  # noqa: E402
 from oicp import OICP  # noqa: E402
 from oicp.config import DEFAULT_RATE_LIMITS  # noqa: E402
 from oicp.mock_hubject import MockHubject  # noqa: E402
-from tests.hub.harness import connect_station, now, start_hub, wait_for  # noqa: E402
+from tests.harness import connect_station, now, start_hub, wait_for  # noqa: E402
 
 PROVIDER = "DE*8EO"
 EVCO = "DE-8EO-CAB12345C-7"

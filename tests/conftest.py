@@ -101,7 +101,7 @@ async def postgres_url() -> AsyncIterator[str]:
 async def hub_factory(database_url: str) -> AsyncIterator[Callable[..., Any]]:
     """Start hubs on the test database (``start_hub`` overrides); all are stopped at the end
     of the test, last started first."""
-    from tests.hub.harness import start_hub
+    from tests.harness import start_hub
 
     started: list[Any] = []
 

@@ -25,7 +25,7 @@ from bench.ocpp_bench.generator import connect_station, heartbeat_loop
 from bench.ocpp_bench.report import median, round_ratios
 from bench.ocpp_bench.station import Recorder
 from bench.ocpp_bench.versions import DIALECTS
-from tests.hub.harness import wait_for
+from tests.harness import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 STATIONS = 4

@@ -39,7 +39,7 @@ from hub.db import create_engine, session_factory
 from hub.db.migrate import upgrade_database
 from hub.db.models import Station
 from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
-from tests.hub.process import cli
+from tests.harness.process import cli
 
 from .conftest import CPO, make_csr, needs_openssl, openssl
 

@@ -21,8 +21,8 @@ import websockets
 
 from hub.auth import create_token
 from hub.db import create_engine, session_factory
-from tests.hub.harness import TestStation, running_charge_point
-from tests.hub.process import HubProcess, cli, free_port
+from tests.harness import TestStation, running_charge_point
+from tests.harness.process import HubProcess, cli, free_port
 
 NATS_URL = os.environ.get("PNC_HUB_TEST_NATS_URL")
 

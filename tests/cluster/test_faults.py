@@ -20,8 +20,8 @@ from hub.db.models import OutboxMessage, Station, Transaction
 from oicp.mock_hubject import MockHubject
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_routing import connected_everywhere, reset_via
-from tests.hub.harness import TestStation, now, running_charge_point, wait_for
-from tests.hub.process import HubProcess
+from tests.harness import TestStation, now, running_charge_point, wait_for
+from tests.harness.process import HubProcess
 from tests.oicp.conftest import EVCO, OPERATOR, PROVIDER, remote_start_body, webhook
 
 STATIONS = {"CP-A": "DE*ABC*E1001*1", "CP-B": "DE*ABC*E1002*1", "CP-C": "DE*ABC*E1003*1"}

@@ -17,8 +17,8 @@ from hub.db.base import utcnow
 from hub.db.models import IdTag
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_routing import connected_everywhere
-from tests.hub.harness import TestStation, now, running_charge_point, wait_for
-from tests.hub.process import HubProcess
+from tests.harness import TestStation, now, running_charge_point, wait_for
+from tests.harness.process import HubProcess
 
 FUSE = 32.0
 

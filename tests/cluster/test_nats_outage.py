@@ -17,8 +17,8 @@ import pytest
 
 from tests.cluster.conftest import Cluster, station
 from tests.cluster.test_routing import connected_everywhere, reset_via
-from tests.hub.harness import wait_for
-from tests.hub.process import free_port
+from tests.harness import wait_for
+from tests.harness.process import free_port
 
 NATS_SERVER = shutil.which("nats-server")
 

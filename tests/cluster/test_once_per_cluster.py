@@ -16,7 +16,7 @@ from hub.db.base import utcnow
 from pnc import PNC
 from pnc.jobs import Outcome
 from pnc.models import DONE, PENDING, PncJob
-from tests.hub.harness import start_hub
+from tests.harness import start_hub
 
 
 async def test_a_lease_has_one_holder_and_fails_over(postgres_url: str) -> None:

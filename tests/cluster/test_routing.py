@@ -13,8 +13,8 @@ from ocpp.v16 import call_result
 from hub.db import create_engine
 from hub.db.models import Station
 from tests.cluster.conftest import Cluster, station
-from tests.hub.harness import wait_for
-from tests.hub.process import ROOT, free_port
+from tests.harness import wait_for
+from tests.harness.process import ROOT, free_port
 
 
 async def connected_everywhere(cluster: Cluster, station_id: str, nodes: list[str],

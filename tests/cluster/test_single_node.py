@@ -6,13 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.hub.process import ROOT
+from tests.harness.process import ROOT
 
 # A whole hub (every shipped feature) started in a fresh interpreter, a station connected and
 # booted through it, then: was any NATS module ever imported?
 _SCRIPT = """
 import asyncio, sys
-from tests.hub.harness import connect_station, start_hub, wait_for
+from tests.harness import connect_station, start_hub, wait_for
 
 async def main():
     running = await start_hub(sys.argv[1], dev=True)

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from hub.console.users import add_user
-from tests.hub.harness import RunningHub, start_hub
+from tests.harness import RunningHub, start_hub
 
 PASSWORD = "correct horse battery"
 

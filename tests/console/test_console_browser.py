@@ -18,7 +18,7 @@ from ocpp.v16 import call
 
 from hub.db.models import Station
 from tests.console.conftest import PASSWORD
-from tests.hub.harness import RunningHub, connect_station, now
+from tests.harness import RunningHub, connect_station, now
 
 CHROMIUM = os.environ.get("PNC_HUB_TEST_CHROMIUM", "/usr/bin/chromium")
 playwright_api = pytest.importorskip("playwright.async_api")

@@ -10,7 +10,7 @@ from hub.console.users import create_login_link
 from hub.console.views_commands import TRIGGERS
 from hub.db.models import Station
 from tests.console.conftest import PASSWORD, browser, csrf_of, login
-from tests.hub.harness import RunningHub, connect_station
+from tests.harness import RunningHub, connect_station
 
 
 async def test_login_sets_a_strict_httponly_session_and_logout_ends_it(

@@ -18,7 +18,7 @@ from hub.console.sessions import CONSOLE_SESSIONS
 from hub.db.models import Station
 from hub.services import redirects
 from tests.console.conftest import PASSWORD, browser, csrf_of, login
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from hub.db.models import OutboxMessage, Station
 from pnc.models import PncInstalledCertificate, PncJob
 from tests.console.conftest import browser, login
 from tests.console.test_i18n import CALLS
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,7 +72,7 @@ async def test_sites_page_draws_the_fuse_tree_with_live_connectors(
     from ocpp.v16 import call
 
     from sites_api.models import FuseNode, FuseNodeConnector, Organisation, Site
-    from tests.hub.harness import connect_station, now
+    from tests.harness import connect_station, now
 
     async with console_hub.hub.sessions() as session, session.begin():
         session.add(Station(id="CP-SITE", organisation_key="ORG-A"))

@@ -19,7 +19,7 @@ from hub.events import (
     TransactionEnded,
     TransactionStarted,
 )
-from tests.hub.harness import wait_for
+from tests.harness import wait_for
 
 
 def _samples() -> list:

@@ -11,8 +11,7 @@ from ocpp.v16 import call_result
 from yarl import URL
 
 from tests.console.conftest import browser, csrf_of, login
-from tests.hub.harness import RunningHub, connect_station
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import RunningHub, connect_station, connect_station201
 
 IMAGE = b"\x7fELF firmware image for the console test" * 100
 

@@ -19,7 +19,7 @@ from tests.console.test_console_browser import (
     playwright_api,
 )
 from tests.console.test_mqtt_pages import mqtt_console_hub
-from tests.hub.harness import wait_for
+from tests.harness import wait_for
 from tests.mqtt.broker import needs_broker, publisher, random_prefix
 
 pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="chromium is not installed")

@@ -13,7 +13,7 @@ import aiohttp
 from hub.console.users import add_user
 from hub.mqtt import MQTT
 from tests.console.conftest import PASSWORD, browser, csrf_of, login
-from tests.hub.harness import RunningHub, wait_for
+from tests.harness import RunningHub, wait_for
 from tests.mqtt.broker import MQTT_URL, needs_broker, publisher, random_prefix
 
 PAGES = ("op_mqtt_status", "op_energymqtt", "op_energymqtt_ignore", "op_energymqtt_disconnected")

@@ -12,7 +12,7 @@ import pytest
 
 from hub.console.users import add_user
 from tests.console.conftest import PASSWORD, browser, login
-from tests.hub.harness import RunningHub, connect_station, start_hub, wait_for
+from tests.harness import RunningHub, connect_station, start_hub, wait_for
 
 # The pong must come within half of it (aiohttp's heartbeat), roomy on a loaded machine.
 PING_INTERVAL = 2.0

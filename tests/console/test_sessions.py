@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from hub.console.sessions import ConsoleSessions, id_hash
 from hub.console.users import find_user
 from hub.db.models_console import ConsoleLoginSession
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 
 async def _user_ids(running: RunningHub) -> list[int]:

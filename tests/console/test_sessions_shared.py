@@ -12,7 +12,7 @@ from yarl import URL
 from hub.console.sessions import CONSOLE_SESSIONS, COOKIE, IDLE_SECONDS
 from hub.console.users import add_user
 from tests.console.conftest import PASSWORD, browser, csrf_of, login
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 
 async def _two_nodes(hub_factory: Callable[..., Any]) -> tuple[RunningHub, RunningHub]:

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.files.models import StoredFile
-from tests.hub.harness import RunningHub, TestStation, connect_station, wait_for
+from tests.harness import RunningHub, TestStation, connect_station, wait_for
 
 STATION = "CP-FILES"
 FILES = {"ftp_enabled": True, "ftp_host": "127.0.0.1", "ftp_port": 0,

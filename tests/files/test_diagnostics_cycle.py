@@ -21,7 +21,7 @@ from tests.files.conftest import (
     files_on_disk,
     request_state,
 )
-from tests.hub.harness import RunningHub, TestStation
+from tests.harness import RunningHub, TestStation
 
 
 async def put(http: aiohttp.ClientSession, url: str, data: bytes) -> int:
@@ -246,7 +246,7 @@ async def test_station_failures_and_answers_end_the_request(
 
 async def test_a_request_without_its_file_times_out(
         hub_factory: Any, http: aiohttp.ClientSession) -> None:
-    from tests.hub.harness import connect_station, wait_for
+    from tests.harness import connect_station, wait_for
 
     running: RunningHub = await hub_factory(diagnostics_timeout=0.3)
     async with connect_station(running, STATION) as cp:
@@ -265,7 +265,7 @@ async def test_a_request_without_its_file_times_out(
 
 
 async def test_ftp_off_is_409(hub_factory: Any, http: aiohttp.ClientSession) -> None:
-    from tests.hub.harness import connect_station, wait_for
+    from tests.harness import connect_station, wait_for
 
     running: RunningHub = await hub_factory(ftp_enabled=False)
     async with connect_station(running, STATION):
@@ -279,8 +279,8 @@ async def test_ftp_passive_ports_are_the_configured_ones(
         hub_factory: Any, http: aiohttp.ClientSession) -> None:
     import asyncio
 
-    from tests.hub.harness import connect_station, wait_for
-    from tests.hub.process import free_port
+    from tests.harness import connect_station, wait_for
+    from tests.harness.process import free_port
 
     data_port = free_port()
     running: RunningHub = await hub_factory(ftp_passive_ports=str(data_port))

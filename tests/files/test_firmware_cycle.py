@@ -18,8 +18,7 @@ from yarl import URL
 from hub.db.base import utcnow
 from hub.files.models import FirmwareRequest
 from tests.files.conftest import STATION, Background, api, files_on_disk, request_state
-from tests.hub.harness import RunningHub, TestStation, connect_station, wait_for
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import RunningHub, TestStation, connect_station, connect_station201, wait_for
 
 IMAGE = os.urandom(150_000)
 DIGEST = hashlib.sha256(IMAGE).hexdigest()

@@ -17,7 +17,7 @@ from yarl import URL
 from hub.db.engine import is_sqlite
 from tests.files.conftest import STATION, Background, api, request_state
 from tests.files.test_diagnostics_cycle import ftp_upload, put, uploading_station
-from tests.hub.harness import RunningHub, TestStation, wait_for
+from tests.harness import RunningHub, TestStation, wait_for
 
 EXTERNAL_PASSWORD = "s3cret-external-pw"
 

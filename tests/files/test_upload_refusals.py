@@ -25,7 +25,7 @@ from tests.files.conftest import (
     stored_count,
 )
 from tests.files.test_diagnostics_cycle import ftp_upload, post_form, put
-from tests.hub.harness import RunningHub, TestStation, connect_station, wait_for
+from tests.harness import RunningHub, TestStation, connect_station, wait_for
 
 
 async def new_location(hub: RunningHub, http: aiohttp.ClientSession, station: TestStation,

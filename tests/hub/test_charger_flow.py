@@ -19,7 +19,7 @@ from hub.db.models import (
     Transaction,
 )
 from hub.events import MeterValuesReceived, StatusChanged, TransactionEnded, TransactionStarted
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 
 
 async def add_tags(running: RunningHub) -> None:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from hub.db import create_engine
 from hub.db.models import ApiToken, IdTag, Station
 from hub.services.stations import verify_password
-from tests.hub.process import HubProcess, cli, free_port
+from tests.harness.process import HubProcess, cli, free_port
 
 
 async def _row(url: str, model, key):

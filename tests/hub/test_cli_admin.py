@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.hub.process import ROOT, cli
+from tests.harness.process import ROOT, cli
 
 # What `pnc-hub --help` must not import: the app and the heavy libraries behind it.
 HEAVY = ("hub.app", "sqlalchemy", "ocpp", "cryptography", "aiohttp", "alembic", "asyncio",

@@ -14,7 +14,7 @@ from hub.commands import CallError, CallTimeout, StationOffline
 from hub.db.models import Connector, Reservation, Station, StationConfigurationKey
 from hub.ocpp_server.session import InvalidRequest
 from hub.services.reservations import reserve_now
-from tests.hub.harness import RunningHub, connect_station
+from tests.harness import RunningHub, connect_station
 
 PROFILE = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
            "chargingProfileKind": "Absolute", "chargingSchedule": {

@@ -10,8 +10,8 @@ from ocpp.v16 import call
 
 from hub.db import create_engine
 from hub.db.models import MeterValue, Transaction
-from tests.hub.harness import TestStation, now, running_charge_point
-from tests.hub.process import HubProcess, free_port
+from tests.harness import TestStation, now, running_charge_point
+from tests.harness.process import HubProcess, free_port
 
 
 @contextlib.asynccontextmanager
@@ -24,7 +24,7 @@ async def station(url: str, station_id: str):
 async def test_sigkill_after_answers_loses_nothing(database_url: str) -> None:
     hub = HubProcess(database_url, free_port(), "--dev")
     if not database_url.startswith("sqlite"):
-        from tests.hub.process import cli
+        from tests.harness.process import cli
 
         assert cli("db", "upgrade", "--database-url", database_url).returncode == 0
     await hub.start()

@@ -29,7 +29,7 @@ def test_serve_applies_them(monkeypatch, tmp_path) -> None:
     """`pnc-hub serve` raises the threshold and freezes the heap once the app has started."""
     from hub import cli, serve
     from hub.gc_tuning import freeze_startup_heap
-    from tests.hub.process import free_port
+    from tests.harness.process import free_port
 
     seen: dict[str, object] = {}
 

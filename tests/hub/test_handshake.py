@@ -20,7 +20,7 @@ from ocpp.v16 import call
 from hub.db.models import Station
 from hub.ocpp_server.endpoint import ssl_context as hub_ssl_context
 from hub.services.stations import hash_password
-from tests.hub.harness import RunningHub, basic_auth, connect_station, start_hub, wait_for
+from tests.harness import RunningHub, basic_auth, connect_station, start_hub, wait_for
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 
 async def test_health_is_public_and_everything_else_needs_a_token(hub: RunningHub) -> None:

@@ -15,7 +15,7 @@ from ocpp.v16 import call
 from hub.db.models import IdTag
 from hub.id_tags import MISSING, IdTagCache
 from hub.services.authorization import authorize
-from tests.hub.harness import RunningHub, connect_station, wait_for
+from tests.harness import RunningHub, connect_station, wait_for
 
 
 def test_entries_expire_and_can_be_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:

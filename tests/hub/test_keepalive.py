@@ -9,7 +9,7 @@ import os
 import pytest
 
 from hub.db.models import Station
-from tests.hub.harness import RunningHub, wait_for
+from tests.harness import RunningHub, wait_for
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

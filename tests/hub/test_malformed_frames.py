@@ -7,7 +7,7 @@ import json
 import pytest
 import websockets
 
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 CASES = [
     # (frame, expected unique id, expected error code)

@@ -10,7 +10,7 @@ from hub.db.group_commit import GroupCommitter
 from hub.db.migrate import upgrade_database
 from hub.db.models import OcppMessage
 from hub.ocpp_server.message_log import MessageLog
-from tests.hub.harness import wait_for
+from tests.harness import wait_for
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -11,7 +11,7 @@ from ocpp.v201.enums import Action as Action201
 from hub.ocpp_server.session16 import StationSession16
 from hub.ocpp_server.session21 import StationSession21
 from hub.ocpp_server.session201 import StationSession201
-from tests.hub.process import cli
+from tests.harness.process import cli
 
 IN, OUT = "station->hub", "hub->station"
 

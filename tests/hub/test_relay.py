@@ -25,10 +25,9 @@ from ocpp.v201 import call as call201
 from hub.db.models import OcppMessage, Station
 from hub.db.models_redirects import RedirectEvent, StationRedirect
 from hub.ocpp_server import mirror, relay
-from tests.hub.harness import RunningHub, connect_station, wait_for
+from tests.harness import RunningHub, connect_station, connect_station201, wait_for
 from tests.hub.test_handshake import tls_files  # noqa: F401  (the fixture)
 from tests.hub.upstream import UPSTREAM_INTERVAL, running_upstream, unused_port
-from tests.ocpp201.harness201 import connect_station201
 
 SECRET = "upstream-s3cret-pw-4711"
 CLOSE_WAIT = 30.0  # a bound, not a window: a socket that is not closed by then never will be

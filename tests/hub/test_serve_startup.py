@@ -20,8 +20,8 @@ from ocpp.v16 import call
 
 from hub.db import create_engine
 from hub.db.models import ApiToken
-from tests.hub.harness import TestStation, now, running_charge_point
-from tests.hub.process import ROOT, cli, free_port
+from tests.harness import TestStation, now, running_charge_point
+from tests.harness.process import ROOT, cli, free_port
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

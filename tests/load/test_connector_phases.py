@@ -14,7 +14,7 @@ from ocpp.v16 import call, call_result
 
 from hub.db.base import utcnow
 from hub.db.models import IdTag
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 
 STATIONS = ("PH-1", "PH-2", "PH-3")
 

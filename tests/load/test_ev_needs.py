@@ -15,8 +15,7 @@ from ocpp.v201 import call_result as call_result201
 from hub.db.base import utcnow
 from hub.db.models import IdTag
 from hub.db.models201 import ChargingReport
-from tests.hub.harness import RunningHub, wait_for
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import RunningHub, connect_station201, wait_for
 
 NEEDS = {"requested_energy_transfer": "AC_three_phase",
          "ac_charging_parameters": {"energy_amount": 20000, "ev_min_current": 6,

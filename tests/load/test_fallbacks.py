@@ -13,7 +13,7 @@ from hub.db.base import utcnow
 from hub.db.models import IdTag
 from sites_api.load.fallbacks import fallback_limits, node_statuses
 from sites_api.load.model import Connector, Node, Tree, compile_tree
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 
 
 def test_a_fallback_is_shared_and_the_tightest_applies() -> None:

@@ -19,7 +19,7 @@ from hub.console.users import add_user
 from hub.db.base import utcnow
 from hub.db.models import IdTag
 from tests.console.conftest import PASSWORD, browser, login
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 from tests.load.test_meter_inputs import site_body
 from tests.sites_api.conftest import Api
 

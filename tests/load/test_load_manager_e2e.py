@@ -21,9 +21,8 @@ from ocpp.v201 import call_result as call_result201
 from hub.db.base import utcnow
 from hub.db.models import IdTag
 from sites_api.load.runner import LOAD
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, connect_station201, now, wait_for
 from tests.mqtt.broker import MQTT_URL, needs_broker, publisher, random_prefix
-from tests.ocpp201.harness201 import connect_station201
 
 SITE_LIMIT = 32.0
 

@@ -12,7 +12,7 @@ from ocpp.v16 import call, call_result
 from hub.db.base import utcnow
 from hub.db.models import IdTag
 from sites_api.load.measurements import Measured, connector_current, next_demand
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 
 
 def sample(measurand: str, value: float, phase: str | None = None, unit: str | None = None,

@@ -17,7 +17,7 @@ from hub.auth import create_token
 from hub.db.base import utcnow
 from hub.db.models import IdTag, Station
 from sites_api.writes import ensure_organisation
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 from tests.sites_api.conftest import Api
 
 HEAT_PUMP = {"is_consumer": True, "consumer_name": "heat pump", "max_possible_current": 32,

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from hub.openapi import build_document
-from tests.hub.harness import RunningHub, TestStation, connect_station, wait_for
+from tests.harness import RunningHub, TestStation, connect_station, wait_for
 
 STATION = "CP-1"
 

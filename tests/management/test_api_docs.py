@@ -18,7 +18,7 @@ from hub.db.models import ApiToken
 from hub.docs import swagger_ui_dir
 from hub.ocpp_server.endpoint import ssl_context as hub_ssl_context
 from hub.openapi import DOCS_COOKIE
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 from tests.hub.test_handshake import tls_files  # noqa: F401 - a fixture
 
 

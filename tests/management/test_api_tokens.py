@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from hub.auth import create_token
 from hub.db.base import utcnow
 from hub.db.models import ApiToken
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 from tests.management.conftest import STATION, Api
 
 

@@ -12,9 +12,8 @@ from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as call_result201
 
 from hub.db.models import Transaction
-from tests.hub.harness import RunningHub, TestStation, now, wait_for
+from tests.harness import RunningHub, TestStation, connect_station201, now, wait_for
 from tests.management.conftest import STATION, Api
-from tests.ocpp201.harness201 import connect_station201
 
 ONE = {"station_id": STATION}
 PROFILES = "/api/chargingProfiles"

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from ocpp.v16 import call, call_result
 
 from hub.db.models import IdTag, Station, Transaction
-from tests.hub.harness import RunningHub, TestStation, connect_station, now, wait_for
+from tests.harness import RunningHub, TestStation, connect_station, now, wait_for
 from tests.management.conftest import STATION, Api
 
 ONE = {"station_id": STATION}

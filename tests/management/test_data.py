@@ -12,7 +12,7 @@ from ocpp.v16 import call
 
 from hub.db.base import utcnow
 from hub.db.models import Station
-from tests.hub.harness import RunningHub, TestStation, connect_station, now
+from tests.harness import RunningHub, TestStation, connect_station, now
 from tests.management.conftest import STATION, Api
 
 PASSWORD = "a-long-station-password"

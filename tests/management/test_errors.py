@@ -11,7 +11,7 @@ from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call_result
 
 from hub.credential_throttle import CREDENTIAL_THROTTLES
-from tests.hub.harness import RunningHub, TestStation
+from tests.harness import RunningHub, TestStation
 from tests.management.conftest import STATION, Api
 
 # Every command route with a valid request for station "{sid}".

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 from hub.credential_throttle import CREDENTIAL_THROTTLES  # noqa: E402
 from hub.management.schemas import EXAMPLE_STATION  # noqa: E402
 from hub.openapi import build_document  # noqa: E402
-from tests.hub.harness import RunningHub, connect_station, wait_for  # noqa: E402
+from tests.harness import RunningHub, connect_station, wait_for  # noqa: E402
 
 # A fixed, small budget keeps CI fast and repeatable; PNC_HUB_FUZZ_EXAMPLES=200 (and
 # PNC_HUB_FUZZ_RANDOM=1 for fresh examples each run) searches harder by hand.

@@ -12,9 +12,8 @@ from hub.db.models import IdTag, OcppMessage, Transaction
 from hub.db.models201 import TransactionEventRecord
 from hub.db.models_blocks import IdTokenErasure
 from hub.services import report_parts
-from tests.hub.harness import RunningHub, now, wait_for
+from tests.harness import RunningHub, connect_station201, now, wait_for
 from tests.management.conftest import Api
-from tests.ocpp201.harness201 import connect_station201
 
 TOKEN = "04E1A5E0"
 

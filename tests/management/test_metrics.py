@@ -8,7 +8,7 @@ import re
 
 from hub.management import prometheus
 from hub.metrics import MetricFamily
-from tests.hub.harness import RunningHub, TestStation, wait_for
+from tests.harness import RunningHub, TestStation, wait_for
 from tests.management.conftest import STATION, Api
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'

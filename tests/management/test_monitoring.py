@@ -8,7 +8,7 @@ from typing import Any
 
 from ocpp.v16 import call
 
-from tests.hub.harness import RunningHub, TestStation, connect_station, now, wait_for
+from tests.harness import RunningHub, TestStation, connect_station, now, wait_for
 from tests.management.conftest import STATION, Api
 
 

@@ -5,7 +5,7 @@ says only that the hub is alive."""
 from __future__ import annotations
 
 from hub.management.route_policy import ACTING_GETS
-from tests.hub.harness import RunningHub, TestStation, wait_for
+from tests.harness import RunningHub, TestStation, wait_for
 from tests.management.conftest import STATION, Api
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from hub.management.common import COMMAND_VERSIONS
-from tests.hub.harness import RunningHub, connect_station, wait_for
+from tests.harness import RunningHub, connect_station, connect_station201, wait_for
 from tests.management.conftest import Api
-from tests.ocpp201.harness201 import connect_station201
 
 SID = "CP-201"
 ONE = {"station_id": SID}

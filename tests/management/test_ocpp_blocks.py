@@ -12,9 +12,8 @@ import sqlalchemy as sa
 
 from hub.db.models import StationNotification
 from hub.services import report_parts
-from tests.hub.harness import RunningHub, connect_station, wait_for
+from tests.harness import RunningHub, connect_station, connect_station201, wait_for
 from tests.management.conftest import Api
-from tests.ocpp201.harness201 import connect_station201
 
 SID = "CP-BLK"
 COMPONENT = {"component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Power"}}

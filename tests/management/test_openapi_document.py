@@ -14,7 +14,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 # Routes that act without a body of their own (the action is the route).
 NO_BODY = {("POST", "/api/pnc/lifecycle/sweep"), ("POST", "/api/pnc/rcp/sync"),

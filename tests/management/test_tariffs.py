@@ -10,9 +10,8 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call
 
 from hub.auth import create_token
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, connect_station201, now, wait_for
 from tests.management.conftest import Api
-from tests.ocpp201.harness201 import connect_station201
 
 SID = "CP-TARIFF"
 

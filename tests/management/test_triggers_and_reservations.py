@@ -12,9 +12,8 @@ from ocpp.v16 import call as call16
 from hub.db.models import Reservation
 from hub.ocpp_server.session import StationSession
 from hub.services.station_commands import EXTENDED_TRIGGER16, TRIGGER16, TRIGGER201, TRIGGERABLE
-from tests.hub.harness import RunningHub, connect_station, wait_for
+from tests.harness import RunningHub, connect_station, connect_station201, wait_for
 from tests.management.conftest import Api
-from tests.ocpp201.harness201 import connect_station201
 
 EXTENDED = ["BootNotification", "LogStatusNotification", "FirmwareStatusNotification",
             "Heartbeat", "MeterValues", "SignChargePointCertificate", "StatusNotification"]

@@ -13,7 +13,7 @@ from ocpp.v16 import call
 from hub.db.base import utcnow
 from hub.db.models import IdTag
 from hub.mqtt import MQTT
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 from tests.mqtt.broker import (
     MQTT_URL,
     CuttableProxy,

@@ -15,8 +15,7 @@ from hub.commands import CallError
 from hub.db.models import Connector, Reservation, Station
 from hub.db.models201 import DeviceReport, DeviceVariable
 from hub.ocpp_server.session import InvalidRequest
-from tests.hub.harness import RunningHub, wait_for
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import RunningHub, connect_station201, wait_for
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 HASH = {"hash_algorithm": "SHA256", "issuer_name_hash": "ab" * 32, "issuer_key_hash": "cd" * 32,

@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.db.models import MeterValue
 from hub.db.models201 import TransactionEventRecord
 from hub.events import TransactionEnded, TransactionStarted, TransactionUpdated
-from tests.hub.harness import RunningHub
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import RunningHub, connect_station201
 from tests.ocpp201.test_transaction_flow import GOOD, energy, event
 
 EVSE = {"id": 1, "connector_id": 1}

@@ -8,7 +8,7 @@ import json
 import pytest
 import websockets
 
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 BOOT = {"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}}
 EVENT = {"eventType": "Started", "timestamp": "2026-11-21T10:00:00Z",

@@ -10,8 +10,7 @@ from ocpp.v201 import call
 
 from hub.db.models import IdTag, StationNotification
 from hub.ocpp_server.session import StationSession
-from tests.hub.harness import RunningHub
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import RunningHub, connect_station201
 
 CSR = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----"
 CONTRACT = "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----"

@@ -9,8 +9,7 @@ import websockets
 import hub.db.models  # noqa: F401
 from hub.db.models import Station
 from hub.services.stations import hash_password
-from tests.hub.harness import RunningHub
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import RunningHub, connect_station201
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -12,8 +12,7 @@ from hub.db.models import Reservation
 from hub.db.models201 import Transaction201
 from hub.services import station_commands as sc
 from hub.services.reservations import reserve_now
-from tests.hub.harness import RunningHub, connect_station
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import RunningHub, connect_station, connect_station201
 
 
 async def test_commands_speak_2_0_1_to_a_2_0_1_station(hub: RunningHub) -> None:

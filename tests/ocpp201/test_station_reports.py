@@ -13,8 +13,7 @@ from ocpp.v201 import call
 from hub.db.models import Connector, Reservation, Station, StationNotification
 from hub.db.models201 import ChargingReport, DeviceReport, DeviceVariable, EvseConnector
 from hub.ocpp_server.session import StationSession
-from tests.hub.harness import RunningHub
-from tests.ocpp201.harness201 import connect_station201, now, report_data
+from tests.harness import RunningHub, connect_station201, now, report_data
 
 SCHEDULE = {"id": 1, "charging_rate_unit": "W",
             "charging_schedule_period": [{"start_period": 0, "limit": 7400.0}]}

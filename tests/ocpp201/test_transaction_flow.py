@@ -30,8 +30,7 @@ from hub.events import (
     TransactionUpdated,
 )
 from hub.services.transaction_events import TransactionEventIn, record_transaction_event
-from tests.hub.harness import RunningHub, wait_for
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import RunningHub, connect_station201, wait_for
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

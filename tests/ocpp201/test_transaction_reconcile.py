@@ -12,8 +12,7 @@ from ocpp.v201 import call, call_result
 
 from hub.db.models import Transaction
 from hub.events import TransactionEnded
-from tests.hub.harness import RunningHub, now, wait_for
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import RunningHub, connect_station201, now, wait_for
 
 SID = "CP-RECON"
 

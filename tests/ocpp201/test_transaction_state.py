@@ -8,8 +8,7 @@ from sqlalchemy import event as sa_event
 
 from hub.db.models import MeterValue, Transaction
 from hub.db.models201 import Transaction201
-from tests.hub.harness import RunningHub
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import RunningHub, connect_station201
 from tests.ocpp201.test_transaction_flow import GOOD, add_tags, energy, event
 
 

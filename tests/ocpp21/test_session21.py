@@ -13,12 +13,11 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
-from ocpp.v21 import call
+from ocpp.v21 import call, call_result
 
 from hub.db.models import IdTag, Station, StationNotification, Transaction
 from hub.db.models201 import EvseConnector
-from tests.hub.harness import RunningHub, wait_for
-from tests.ocpp21.harness21 import connect_station21
+from tests.harness import RunningHub, connect_station, wait_for
 
 SID = "CP-21"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
@@ -43,8 +42,8 @@ async def post(running: RunningHub, path: str, body: dict[str, Any]) -> tuple[in
 async def test_a_2_1_station_charges_on_the_2_0_1_services(hub: RunningHub) -> None:
     async with hub.hub.sessions() as session, session.begin():
         session.add(IdTag(id_tag="TAG-21"))
-    async with connect_station21(hub, SID) as cp:
-        boot = await cp.boot()
+    async with connect_station(hub, SID, version="2.1") as cp:
+        boot = await cp.boot(model="Wallbox 21")
         assert boot.status == "Accepted" and boot.interval > 0
         assert (await cp.call(call.Heartbeat(), suppress=False)).current_time
         await cp.call(call.StatusNotification(timestamp=ts(0), connector_status="Available",
@@ -91,7 +90,7 @@ async def test_a_2_1_station_charges_on_the_2_0_1_services(hub: RunningHub) -> N
 
 
 async def test_the_hubs_commands_reach_a_2_1_station(hub: RunningHub) -> None:
-    async with connect_station21(hub, SID) as cp:
+    async with connect_station(hub, SID, version="2.1") as cp:
         await cp.boot()
         await wait_for(lambda: SID in hub.hub.stations)
         assert hub.hub.stations.get(SID).ocpp_version == "2.1"
@@ -113,7 +112,7 @@ async def test_the_hubs_commands_reach_a_2_1_station(hub: RunningHub) -> None:
 
 
 async def test_send_and_callresulterror_frames_and_2_1_only_actions(hub: RunningHub) -> None:
-    async with connect_station21(hub, SID) as cp:
+    async with connect_station(hub, SID, version="2.1") as cp:
         await cp.boot()
         await wait_for(lambda: SID in hub.hub.stations)
         session = hub.hub.stations.get(SID)
@@ -143,6 +142,7 @@ async def test_send_and_callresulterror_frames_and_2_1_only_actions(hub: Running
 
         # The station's answer to a hub call fails the 2.1 schema: the caller gets a 502 and
         # the station a CALLRESULTERROR naming the problem.
+        cp.answers["UnlockConnector"] = call_result.UnlockConnector(status="Jammed")
         status, body = await post(hub, "/api/unlockConnector", {"station_id": SID,
                                                                 "connector_id": 1})
         assert (status, body["error"]) == (502, "charger_error"), body

@@ -12,7 +12,7 @@ import pytest
 
 from oicp.mock_hubject import MockHubject
 from oicp.spec import load_spec
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 OPERATOR = "DE*ABC"
 PROVIDER = "DE*8EO"

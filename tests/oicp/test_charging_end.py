@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ocpp.v16 import call
 
-from tests.hub.harness import connect_station, now, wait_for
+from tests.harness import connect_station, now, wait_for
 from tests.oicp.conftest import EVCO, remote_start_body, session_id, webhook
 from tests.oicp.test_end_to_end import status
 

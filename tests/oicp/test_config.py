@@ -9,7 +9,7 @@ from ocpp.v16 import call
 from hub.config import ConfigError
 from hub.db.models import OutboxMessage
 from oicp.config import load_oicp_config
-from tests.hub.harness import connect_station
+from tests.harness import connect_station
 from tests.oicp.conftest import remote_start_body, session_id, webhook
 
 

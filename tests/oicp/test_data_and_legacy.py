@@ -10,7 +10,7 @@ from oicp import OICP
 from oicp.config import load_oicp_config
 from oicp.evse_data import EvseSite, IncompleteEvse, evse_data_record, push_evse_data_request
 from oicp.spec import load_spec
-from tests.hub.harness import connect_station, now, wait_for
+from tests.harness import connect_station, now, wait_for
 from tests.oicp.conftest import (
     EVCO,
     EVSE_1,

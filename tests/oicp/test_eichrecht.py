@@ -15,8 +15,7 @@ from ocpp.v16 import call
 from hub.db.models import MeterValue
 from oicp.models import OicpSignedMeterValue
 from oicp.spec import load_spec
-from tests.hub.harness import connect_station, now, wait_for
-from tests.ocpp201.harness201 import connect_station201
+from tests.harness import connect_station, connect_station201, now, wait_for
 from tests.oicp.conftest import EVCO, EVSE_1, oicp_settings, remote_start_body, session_id, webhook
 from tests.oicp.test_end_to_end_201 import EVSE, TOKEN, transaction_event
 

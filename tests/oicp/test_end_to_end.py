@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ocpp.v16 import call
 
-from tests.hub.harness import connect_station, now, wait_for
+from tests.harness import connect_station, now, wait_for
 from tests.oicp.conftest import (
     EVCO,
     EVSE_1,

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from ocpp.v201 import call, call_result
 
-from tests.hub.harness import now, wait_for
-from tests.ocpp201.harness201 import TestStation201, connect_station201
+from tests.harness import TestStation201, connect_station201, now, wait_for
 from tests.oicp.conftest import (
     EVCO,
     EVSE_1,

@@ -14,7 +14,7 @@ from hub.db.base import utcnow
 from hub.db.models import OutboxMessage, Station
 from oicp import outbox
 from oicp.spec import load_spec
-from tests.hub.harness import RunningHub, wait_for
+from tests.harness import RunningHub, wait_for
 from tests.oicp.conftest import oicp_settings
 
 pytest.importorskip("sites_api.models", exc_type=ImportError)

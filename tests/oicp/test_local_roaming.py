@@ -21,7 +21,7 @@ from ocpp.v16 import call
 from oicp import OICP, outbox
 from oicp.mock_hubject import MockHubject
 from oicp.spec import load_spec
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 from tests.oicp.conftest import EVCO, EVSE_1, oicp_settings
 from tests.oicp.test_evse_data_sync import (
     EVSE_A,

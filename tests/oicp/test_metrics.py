@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 from ocpp.v16 import call
 
-from tests.hub.harness import RunningHub, connect_station, wait_for
+from tests.harness import RunningHub, connect_station, wait_for
 from tests.management.test_metrics import parse, value
 from tests.oicp.conftest import EVSE_1
 

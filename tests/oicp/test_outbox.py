@@ -12,7 +12,7 @@ from ocpp.v16 import call
 from hub.db.models import OutboxMessage
 from oicp import OICP
 from oicp.mock_hubject import MockHubject
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 from tests.oicp.conftest import (
     EVCO,
     EVSE_1,

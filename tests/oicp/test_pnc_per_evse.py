@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from oicp.spec import load_spec
-from tests.hub.harness import wait_for
+from tests.harness import wait_for
 from tests.oicp.conftest import oicp_settings
 from tests.oicp.test_evse_data_sync import (
     DATA_PATH,

@@ -11,7 +11,7 @@ from hub.db.models import Station
 from oicp import OICP
 from oicp.evse_data import build_records, push_evse_data_request
 from oicp.spec import load_spec
-from tests.hub.harness import connect_station, wait_for
+from tests.harness import connect_station, wait_for
 from tests.oicp.conftest import oicp_settings, remote_start_body, session_id, webhook
 
 sites = pytest.importorskip("sites_api.models", exc_type=ImportError)

@@ -18,7 +18,7 @@ from ocpp.v16 import call
 from hub.ocpp_server.endpoint import ssl_context as server_ssl_context
 from oicp import OICP
 from oicp.mock_hubject import MockHubject
-from tests.hub.harness import connect_station, start_hub, wait_for
+from tests.harness import connect_station, start_hub, wait_for
 from tests.oicp.conftest import EVSE_1, PROVIDER, oicp_settings, remote_start_body, session_id
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from ocpp.v16 import call, call_result
 
 from oicp.models import OicpSession
-from tests.hub.harness import connect_station, now, wait_for
+from tests.harness import connect_station, now, wait_for
 from tests.oicp.conftest import (
     EVCO,
     EVSE_1,

@@ -29,7 +29,7 @@ from ocpp.v201.enums import Action as Action201
 
 from certs import profiles as P
 from hub.ocpp_server.session import to_camel, to_snake
-from tests.hub.harness import RunningHub, running_charge_point
+from tests.harness import RunningHub, running_charge_point
 from tests.pnc.harness import CPO, hash_data
 
 VENDOR = "org.openchargealliance.iso15118pnc"

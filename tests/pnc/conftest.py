@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 from tests.pnc.doubles import Opcp
 from tests.pnc.harness import start_pnc_hub
 

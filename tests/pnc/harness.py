@@ -24,7 +24,7 @@ from hub.config import load_config
 from hub.context import HUB
 from hub.db.models import IdTag, Station, StationSeccId
 from pnc.runtime import PNC, Pnc
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 CPO = "pnc-hub Test CPO"
 

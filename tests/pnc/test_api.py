@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 from cryptography.x509 import ocsp
 
-from tests.hub.harness import wait_for
+from tests.harness import wait_for
 from tests.pnc.chargers import Wallet, connect
 from tests.pnc.harness import add_station
 from tests.pnc.test_tunnel_e2e import api

@@ -19,7 +19,7 @@ import pytest
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from tests.hub.harness import RunningHub, wait_for
+from tests.harness import RunningHub, wait_for
 from tests.pnc.chargers import Wallet, connect
 from tests.pnc.harness import add_station, pnc_of, start_pnc_hub
 from tests.pnc.test_tunnel_e2e import api

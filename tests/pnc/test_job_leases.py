@@ -18,7 +18,7 @@ from hub.db.base import utcnow
 from pnc.jobs import Jobs
 from pnc.models import PncJob
 from pnc.settings import PncSettings
-from tests.hub.harness import wait_for
+from tests.harness import wait_for
 from tests.pnc.chargers import Wallet, connect
 from tests.pnc.doubles import Opcp
 from tests.pnc.harness import add_station, start_pnc_hub

@@ -9,7 +9,7 @@ from typing import Any
 
 from certs.issuing import CertificateIssuer, CertificateKind
 from certs.roles import CertificateRole as R
-from tests.hub.harness import RunningHub, wait_for
+from tests.harness import RunningHub, wait_for
 from tests.pnc.chargers import Wallet, connect
 from tests.pnc.harness import add_station, certificate, pnc_of, start_pnc_hub
 from tests.pnc.test_tunnel_e2e import api, verify_chain

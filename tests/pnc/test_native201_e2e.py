@@ -14,7 +14,7 @@ from certs.hashdata import compute_hash_data
 from certs.lifecycle import revoke
 from certs.roles import CertificateRole as R
 from certs.store import fingerprint_of
-from tests.hub.harness import wait_for
+from tests.harness import wait_for
 from tests.pnc.chargers import Wallet, connect
 from tests.pnc.doubles import Opcp
 from tests.pnc.harness import (

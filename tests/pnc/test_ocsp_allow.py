@@ -18,7 +18,7 @@ from ocpp.v201 import call as call201
 
 from certs.roles import CertificateRole as R
 from certs.store import record_certificate
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 from tests.pnc.chargers import Wallet, connect
 from tests.pnc.harness import add_id_tag, add_station, pem, pnc_of
 from tests.pnc.test_root_pool import MoPki

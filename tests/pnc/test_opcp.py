@@ -12,7 +12,7 @@ import pytest
 
 from certs.roles import CertificateRole as R
 from pnc.opcp import ISO20_NAMESPACE, ContractCertificatePool, OpcpError, TokenProvider
-from tests.hub.harness import wait_for
+from tests.harness import wait_for
 from tests.pnc.chargers import Wallet, connect
 from tests.pnc.doubles import NO_CONTRACT_EXI, Opcp
 from tests.pnc.harness import add_station, notifications, pnc_of

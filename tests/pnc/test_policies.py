@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from certs.roles import CertificateRole as R
-from tests.hub.harness import wait_for
+from tests.harness import wait_for
 from tests.pnc.chargers import Wallet, connect
 from tests.pnc.harness import (
     add_id_tag,

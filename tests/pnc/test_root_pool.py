@@ -26,7 +26,7 @@ from certs import profiles as P
 from certs.roles import CertificateRole as R
 from certs.store import fingerprint_of
 from pnc.models import PncRcpRoot
-from tests.hub.harness import RunningHub, wait_for
+from tests.harness import RunningHub, wait_for
 from tests.pnc.chargers import Wallet, connect
 from tests.pnc.doubles import Opcp, _document
 from tests.pnc.harness import add_id_tag, add_station, pem, pnc_of

@@ -12,7 +12,7 @@ from cryptography.x509 import ocsp
 from certs.hashdata import compute_hash_data
 from certs.lifecycle import revoke
 from certs.roles import CertificateRole as R
-from tests.hub.harness import wait_for
+from tests.harness import wait_for
 from tests.pnc.chargers import Wallet, connect
 from tests.pnc.doubles import Opcp
 from tests.pnc.harness import (

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.hub.process import ROOT, HubProcess, cli
+from tests.harness.process import ROOT, HubProcess, cli
 
 # What a log line of an unhandled error looks like (Python tracebacks, aiohttp's and asyncio's
 # own reports, and the session's "<station>: <action> failed" for an exception in a handler).

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from ocpp.messages import MessageType, get_validator
 from ocpp.v16.enums import Action
 
-from tests.hub.process import free_port
+from tests.harness.process import free_port
 from tests.scale.process import LoggedHubProcess
 
 MAX_FRAME = 65536

@@ -21,8 +21,8 @@ import sqlalchemy as sa
 
 from hub.db import create_engine
 from hub.db.models import Transaction
-from tests.hub.harness import wait_for
-from tests.hub.process import free_port
+from tests.harness import wait_for
+from tests.harness.process import free_port
 from tests.scale.process import LoggedHubProcess, upgrade_schema
 from tests.scale.wire import RawStation, StationLost
 

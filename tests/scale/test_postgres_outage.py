@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from hub.db import create_engine
 from hub.db.models import Transaction
 from tests.conftest import POSTGRES_URL
-from tests.hub.harness import wait_for
-from tests.hub.process import free_port
+from tests.harness import wait_for
+from tests.harness.process import free_port
 from tests.scale.process import LoggedHubProcess, upgrade_schema
 from tests.scale.wire import RawStation, StationLost, handshake_status
 

@@ -24,7 +24,7 @@ from hub import commands
 from hub.config import ConfigError, load_config
 from hub.ocpp_server import flow_control
 from hub.ocpp_server.admission import ADMISSION
-from tests.hub.harness import RunningHub, connect_station, wait_for
+from tests.harness import RunningHub, connect_station, wait_for
 from tests.scale.wire import frame, handshake_status, stalled_client
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

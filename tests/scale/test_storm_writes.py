@@ -16,7 +16,7 @@ from hub.context import HUB
 from hub.db.base import utcnow
 from hub.db.models import Station
 from pnc.models import WAITING, PncJob
-from tests.hub.harness import connect_station, wait_for
+from tests.harness import connect_station, wait_for
 from tests.pnc.harness import start_pnc_hub
 
 JOBS = PncJob.__table__

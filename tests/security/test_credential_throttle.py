@@ -17,8 +17,8 @@ import websockets
 from hub.credential_throttle import CREDENTIAL_THROTTLES, CredentialThrottle
 from hub.db.models import Station
 from hub.services.stations import hash_password
-from tests.hub.harness import RunningHub, basic_auth, connect_station
-from tests.hub.process import cli
+from tests.harness import RunningHub, basic_auth, connect_station
+from tests.harness.process import cli
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 PASSWORD = "the-right-station-key"

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 import websockets
 
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

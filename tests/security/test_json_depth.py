@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from hub.json_body import MAX_DEPTH, JsonBodyError, parse_json
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 from tests.oicp.conftest import WEBHOOKS, webhook
 
 DEEP = 100_000

@@ -7,7 +7,7 @@ from typing import Any
 
 from hub.db.base import utcnow
 from hub.db.models import Connector, Station
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 
 async def register_station(hub: RunningHub, station_id: str, connectors: int = 0) -> None:

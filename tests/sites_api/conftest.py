@@ -11,7 +11,7 @@ import pytest
 
 from hub.auth import create_token
 from sites_api.writes import ensure_organisation
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 
 
 class Api:

@@ -13,7 +13,7 @@ from ocpp.v16 import call
 from sites_api.reader import READER
 from sites_api.readmodel import MAX_QUERIES
 from sites_api.routes import FLIPTURN_PAGE
-from tests.hub.harness import RunningHub, connect_station, now
+from tests.harness import RunningHub, connect_station, now
 from tests.sites_api.builders import full_site, register_station
 from tests.sites_api.conftest import Api
 

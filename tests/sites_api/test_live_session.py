@@ -8,7 +8,7 @@ from typing import Any
 from ocpp.v16 import call
 
 from hub.services.timestamps import format_timestamp, parse_timestamp
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 from tests.sites_api.builders import full_site
 from tests.sites_api.conftest import Api
 from tests.sites_api.seed_fields import FLIPTURN_TYPE, assert_flipturn_shape

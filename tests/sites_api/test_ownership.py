@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.db.models import Station
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 from tests.sites_api.builders import register_station
 from tests.sites_api.conftest import Api
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from hub.db.base import utcnow
 from sites_api.models import Organisation, Site
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 from tests.sites_api.conftest import Api
 
 ORGS = ("org-a", "org-b")

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from ocpp.v16 import call
 
-from tests.hub.harness import RunningHub, connect_station, now
+from tests.harness import RunningHub, connect_station, now
 from tests.sites_api.builders import full_site, register_station
 from tests.sites_api.conftest import Api
 from tests.sites_api.seed_fields import (

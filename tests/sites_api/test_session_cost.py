@@ -6,7 +6,7 @@ from __future__ import annotations
 from ocpp.v16 import call
 
 from hub.services import tariffs
-from tests.hub.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, connect_station, now, wait_for
 from tests.sites_api.builders import full_site
 from tests.sites_api.conftest import Api
 from tests.sites_api.test_live_session import meter_values, port_of, sample

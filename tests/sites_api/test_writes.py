@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.hub.harness import RunningHub
+from tests.harness import RunningHub
 from tests.sites_api.builders import full_site, fuse_tree, register_station
 from tests.sites_api.conftest import Api
 

@@ -1,11 +1,12 @@
 """A real `ocpp` 2.0.1 charging station over `websockets` (subprotocol ocpp2.0.1) that answers
-every command the hub sends, with configurable answers, and records what it received."""
+every command the hub sends, with configurable answers, and records what it received; the same
+station speaking OCPP 2.1 (``version="2.1"``)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import websockets
@@ -15,14 +16,7 @@ from ocpp.v21 import call_result as call_result21
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
-from tests.hub.harness import RunningHub, basic_auth, running_charge_point
-
-
-@dataclass
-class Received:
-    action: str
-    payload: dict[str, Any] = field(default_factory=dict)
-
+from tests.harness.hub import Received, RunningHub, basic_auth, now, running_charge_point
 
 # The station's device model, as a NotifyReport would describe it.
 DEVICE_MODEL = {
@@ -357,20 +351,38 @@ class TestStation201(ChargePoint):
             reason=reason), suppress=False)
 
 
-def now() -> str:
-    from tests.hub.harness import now as _now
-
-    return _now()
-
-
 class TestStation201On21(TestStation201):
     """The same station speaking OCPP 2.1: its messages are checked against the 2.1 schemas
-    (the `ocpp` package validates what it sends and receives) and answers are 2.1 classes."""
+    (the `ocpp` package validates what it sends and receives) and answers are 2.1 classes.
+    It also keeps the frames the `ocpp` package cannot parse (CALLRESULTERROR, SEND) in
+    ``new_frames`` and sends them with ``send_raw``."""
 
     __test__ = False
     _ocpp_version = "2.1"
     _call = call21
     _call_result = call_result21
+
+    def __init__(self, station_id: str, connection: Any) -> None:
+        super().__init__(station_id, connection)
+        self.new_frames: list[list[Any]] = []
+
+    async def route_message(self, raw_msg: str) -> None:
+        frame = json.loads(raw_msg)
+        if frame and frame[0] in (5, 6):
+            self.new_frames.append(frame)
+            return
+        await super().route_message(raw_msg)
+
+    async def send_raw(self, frame: list[Any]) -> None:
+        """A frame the `ocpp` package cannot send: SEND (6) or CALLRESULTERROR (5)."""
+        await self._connection.send(json.dumps(frame))
+
+    # Unvalidated, so that a test can make the station give an answer the 2.1 schema refuses
+    # (``answers["UnlockConnector"]``) and watch the hub refuse it.
+    @on(Action.unlock_connector, skip_schema_validation=True)
+    def on_unlock(self, **kw: Any) -> Any:
+        return self._answer("UnlockConnector", call_result.UnlockConnector(status="Unlocked"),
+                            **kw)
 
 
 @contextlib.asynccontextmanager
