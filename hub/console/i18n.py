@@ -2,7 +2,7 @@
 
 ``translate(lang)`` gives the ``_`` the templates use. The language is the cookie
 ``pnc_hub_lang`` (set by ``set_language``), else English. A string missing from ``GERMAN`` is
-a bug (tests/console/test_i18n.py finds every ``_("...")`` in the templates and views).
+a bug (tests/hub/console/test_i18n.py finds every ``_("...")`` in the templates and views).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class GuardedWebSocket(web.WebSocketResponse):
     def _send_heartbeat(self) -> None:
         # aiohttp has no public hook for its heartbeat ping: note the time it goes out (a call
         # that only reschedules is followed by the real one before any pong can arrive).
-        # tests/console/test_ping_round_trip.py fails should aiohttp rename this method.
+        # tests/hub/console/test_ping_round_trip.py fails should aiohttp rename this method.
         self._ping_sent = time.monotonic()
         super()._send_heartbeat()
 

@@ -13,8 +13,8 @@ from ocpp.v16 import call
 from hub.console.users import add_user
 from hub.db.models import OutboxMessage
 from oicp.mock_hubject import MockHubject
-from tests.console.conftest import PASSWORD, browser, csrf_of, login
 from tests.harness import RunningHub, TestStation, connect_station, now, wait_for
+from tests.hub.console.conftest import PASSWORD, browser, csrf_of, login
 from tests.oicp.conftest import EVCO, EVSE_1, remote_start_body, session_id, webhook
 
 

@@ -7,7 +7,7 @@ import aiohttp
 from ocpp.v16 import call
 
 from tests.harness import RunningHub, connect_station, wait_for
-from tests.management.test_metrics import parse, value
+from tests.hub.management.test_metrics import parse, value
 from tests.oicp.conftest import EVSE_1
 
 
