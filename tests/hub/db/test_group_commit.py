@@ -9,19 +9,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.db import create_engine
 from hub.db.base import utcnow
 from hub.db.group_commit import GroupCommitter, Write, write_later
-from hub.db.migrate import upgrade_database
 from hub.db.models import IdTag, LatestReading, Station, Transaction
-
-
-@pytest.fixture
-async def engine(database_url: str):
-    engine = create_engine(database_url)
-    await upgrade_database(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def test_units_share_commits_and_fail_alone(engine) -> None:

@@ -13,15 +13,13 @@ from typing import Any
 
 import aiohttp
 import jsonschema
-from ocpp.v16 import call, call_result
+from ocpp.v16 import call
 
 from hub.console.users import add_user
-from hub.db.base import utcnow
-from hub.db.models import IdTag
-from tests.harness import RunningHub, connect_station, now, wait_for
+from tests.harness import RunningHub, now, wait_for
 from tests.hub.console.conftest import PASSWORD, browser, login
 from tests.sites_api.conftest import Api
-from tests.sites_api.load.test_meter_inputs import site_body
+from tests.sites_api.load.test_meter_inputs import site_body, station_taking_profiles
 
 
 def _nodes(tree: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -79,19 +77,8 @@ async def console_shows(running: RunningHub, figures: list[str]) -> None:
 async def test_live_values_in_the_fuse_tree_leave_the_etag(hub_factory: Any) -> None:
     running: RunningHub = await hub_factory(dev=True, load={
         "min_interval": 0, "replan_interval": 0, "meter_max_age": 600})
-    limits: list[float] = []
-
-    def on_profile(**kw: Any) -> Any:
-        limits.append(kw["cs_charging_profiles"]["charging_schedule"][
-            "charging_schedule_period"][0]["limit"])
-        return call_result.SetChargingProfile(status="Accepted")
-
     async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession() as http:
-        cp = await stack.enter_async_context(connect_station(running, "LV-1"))
-        await cp.boot()
-        cp.answers["SetChargingProfile"] = on_profile
-        async with running.hub.sessions() as session, session.begin():
-            session.add(IdTag(id_tag="TAG", created_at=utcnow()))
+        cp, limits = await stack.enter_async_context(station_taking_profiles(running, "LV-1"))
         admin = Api(http, running.http_url, running.admin_token)
         assert (await admin.put("/organisations/acme", {"name": "Acme"}))[0] == 200
         status, site, _ = await admin.post("/sites", site_body("LV-1"))

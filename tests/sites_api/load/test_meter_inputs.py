@@ -8,6 +8,7 @@ meter's ``fallback_value`` (10 A) is planned instead and the station rises to 22
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -45,9 +46,11 @@ async def metrics(http: aiohttp.ClientSession, running: RunningHub) -> str:
         return await resp.text()
 
 
-async def test_a_meter_reading_is_planned_until_it_goes_stale(hub_factory: Any) -> None:
-    running: RunningHub = await hub_factory(dev=True, load={
-        "min_interval": 0, "replan_interval": 0, "meter_max_age": 3})
+@contextlib.asynccontextmanager
+async def station_taking_profiles(running: RunningHub, station_id: str
+                                  ) -> AsyncIterator[tuple[Any, list[float]]]:
+    """A booted 1.6 station that accepts every charging profile, with the limits it was sent
+    (in order), and an id tag ``TAG`` it can start with."""
     limits: list[float] = []
 
     def on_profile(**kw: Any) -> Any:
@@ -55,12 +58,19 @@ async def test_a_meter_reading_is_planned_until_it_goes_stale(hub_factory: Any) 
             "charging_schedule_period"][0]["limit"])
         return call_result.SetChargingProfile(status="Accepted")
 
-    async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession() as http:
-        cp = await stack.enter_async_context(connect_station(running, "MT-1"))
+    async with connect_station(running, station_id) as cp:
         await cp.boot()
         cp.answers["SetChargingProfile"] = on_profile
         async with running.hub.sessions() as session, session.begin():
             session.add(IdTag(id_tag="TAG", created_at=utcnow()))
+        yield cp, limits
+
+
+async def test_a_meter_reading_is_planned_until_it_goes_stale(hub_factory: Any) -> None:
+    running: RunningHub = await hub_factory(dev=True, load={
+        "min_interval": 0, "replan_interval": 0, "meter_max_age": 3})
+    async with contextlib.AsyncExitStack() as stack, aiohttp.ClientSession() as http:
+        cp, limits = await stack.enter_async_context(station_taking_profiles(running, "MT-1"))
         acme = await token_for(running, http, "acme")
         other = await token_for(running, http, "other")
         admin = Api(http, running.http_url, running.admin_token)
