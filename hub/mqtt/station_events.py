@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from hub.events import (
+    STATION_LIVE_EVENTS,
     Event,
     EventBus,
     MeterValuesReceived,
@@ -71,5 +72,7 @@ def publish_station_events(bus: EventBus, link: MqttLink) -> None:
             link.publish(station_topic(prefix, event.station_id, name), event_payload(event))
         return publish
 
-    for event_type, name in TOPICS.items():
-        bus.subscribe(event_type, publisher(name))
+    # The same events as the console's live view; a live event without a topic here fails the
+    # hub's start (KeyError) rather than going silently unpublished.
+    for event_type in STATION_LIVE_EVENTS:
+        bus.subscribe(event_type, publisher(TOPICS[event_type]))
