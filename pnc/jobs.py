@@ -10,6 +10,9 @@ Kinds and their steps:
 - ``delete_root``: ``delete`` (DeleteCertificate of a trust anchor withdrawn from trust, e.g. a
   root certificate pool root that was revoked or expired) -> done.
 
+What each step does with the station is in ``pnc.job_kinds``; this module creates jobs, claims
+their leases, runs them and writes back how each run ended.
+
 A station that is offline does not use up attempts: its jobs wait and are woken when it
 connects. Other failures are retried with exponential backoff up to ``max_attempts``.
 """
@@ -20,27 +23,16 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-import time
-import weakref
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy.exc import IntegrityError
 
-from certs.store import load_record_certificate
-from hub.commands import CommandFailed, StationOffline
 from hub.db.base import utcnow
 from hub.events import StationBooted, StationConnected
-from hub.feature_api import InvalidRequest
-from pnc import inventory
-from pnc.charger import TunnelRefused, UnsupportedCommand
+from pnc.job_kinds import JobKinds, Outcome
 from pnc.models import DONE, FAILED, OPEN_STATES, PENDING, WAITING, PncJob
-from pnc.signers import SignerError
-from pnc.signing import kind_of
-from pnc.tunnel import TunnelError
 
 if TYPE_CHECKING:
     from pnc.runtime import Pnc
@@ -50,31 +42,9 @@ JOBS = PncJob.__table__
 #: Before the after-answer hook runs it, a new sign job is not due: CertificateSigned must not
 #: overtake the SignCertificate answer (the hook runs it at once; the poll loop is the backup).
 SIGN_GRACE = dt.timedelta(seconds=2)
-#: How long an offline station's job sleeps before it is looked at again (connecting wakes it).
-OFFLINE_RECHECK = 300.0
 #: At shutdown, how long handing back the leases of cancelled jobs may take (a database that
 #: does not answer must not hold the shutdown: the leases then simply run out).
 RELEASE_LIMIT = 5.0
-TRIGGERS = {"V2GCertificate": "SignV2GCertificate",
-            "ChargingStationCertificate": "SignChargingStationCertificate"}
-
-
-@dataclass
-class Outcome:
-    state: str
-    step: str | None = None
-    delay: float = 0.0
-    error: str | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
-    attempt: bool = False
-
-
-def _done(**payload: Any) -> Outcome:
-    return Outcome(DONE, payload=payload)
-
-
-def _offline() -> Outcome:
-    return Outcome(WAITING, delay=OFFLINE_RECHECK, error="station offline")
 
 
 class Jobs:
@@ -88,17 +58,10 @@ class Jobs:
         #: Jobs this runner has claimed and not finished: id -> the lease_until it wrote.
         self._leases: dict[int, dt.datetime] = {}
         self._back_ids: set[str] | None = None
-        #: Renewals whose TriggerMessage a connection accepted: job id -> (that connection's
-        #: session, when). A boot after the connect wakes the job again; that connection is
-        #: not asked twice while its CSR may still come (in memory: after a restart, or on
-        #: another node, the station is simply asked again).
-        self._triggered: dict[int, tuple[weakref.ref[Any], float]] = {}
         self._back_write: asyncio.Future[None] | None = None
         self._limit = asyncio.Semaphore(8)
         self.lease = dt.timedelta(seconds=self.settings.command_timeout_seconds * 3 + 60)
-        self._handlers: dict[str, Callable[[Any], Awaitable[Outcome]]] = {
-            "sign": self._sign, "renew": self._renew, "install_root": self._install_root,
-            "delete_root": self._delete_root}
+        self.kinds = JobKinds(pnc)
 
     # -- creating jobs -------------------------------------------------------------------
 
@@ -147,7 +110,7 @@ class Jobs:
             for row in rows:
                 if row.payload.get("certificateType") != certificate_type:
                     continue
-                self._triggered.pop(row.id, None)
+                self.kinds.forget_trigger(row.id)
                 await conn.execute(sa.update(JOBS).where(
                     JOBS.c.id == row.id, JOBS.c.step.in_(("trigger", "await_csr"))).values(
                     step="signing", state=WAITING, payload={**row.payload, "signJob": sign_job},
@@ -291,7 +254,7 @@ class Jobs:
             # Before the commit: a cancel that lands in it leaves the lease held.
             self._leases[job_id] = until
             job = (await conn.execute(sa.select(JOBS).where(JOBS.c.id == job_id))).one()
-        outcome = await self._handlers[job.kind](job)
+        outcome = await self.kinds.handlers[job.kind](job)
         await self._finish_row(job_id, job, outcome)
 
     async def _finish_row(self, job_id: int, job: Any, outcome: Outcome) -> None:
@@ -356,142 +319,6 @@ class Jobs:
                 state=PENDING, step="trigger", attempts=JOBS.c.attempts + 1, updated_at=now,
                 next_run_at=now + dt.timedelta(seconds=self.settings.retry_base_seconds),
                 last_error=f"the new certificate could not be delivered: {error}"))
-
-    # -- the kinds -------------------------------------------------------------------------
-
-    def _connected(self, station_id: str) -> bool:
-        return self.pnc.hub.commands.is_connected(station_id)
-
-    async def _command(self, station_id: str, action: str, payload: dict[str, Any]
-                       ) -> tuple[dict[str, Any] | None, Outcome | None]:
-        """(answer, None) or (None, the outcome of a failed exchange)."""
-        try:
-            answer = await self.pnc.commands.send(station_id, action, payload)
-        except StationOffline:
-            return None, _offline()
-        except (CommandFailed, TunnelRefused, TunnelError) as exc:
-            return None, Outcome(PENDING, attempt=True, error=f"{action}: {exc}")
-        except (UnsupportedCommand, InvalidRequest) as exc:
-            return None, Outcome(FAILED, error=f"{action}: {exc}")
-        return answer.payload, None
-
-    async def _sign(self, job: Any) -> Outcome:
-        payload = dict(job.payload)
-        station_id = job.station_id
-        extra: dict[str, Any] = {}
-        if job.step == "sign":
-            try:
-                signed = await self.pnc.signing.sign(station_id, payload["csr"],
-                                                     kind_of(payload["certificateType"]))
-            except SignerError as exc:
-                error = f"signing failed: {exc.reason}: {exc.message}"
-                if exc.transient:
-                    return Outcome(PENDING, attempt=True, error=error)
-                return Outcome(FAILED, error=error)
-            extra = {"chain": signed.pem(), "fingerprint": signed.fingerprint}
-            payload.update(extra)
-        if not self._connected(station_id):
-            return Outcome(WAITING, step="deliver", delay=OFFLINE_RECHECK,
-                           error="signed; waiting for the station to connect", payload=extra)
-        answer, failed = await self._command(station_id, "CertificateSigned", {
-            "certificateChain": payload["chain"], "certificateType": payload["certificateType"]})
-        if failed is not None:
-            failed.step, failed.payload = "deliver", extra
-            return failed
-        assert answer is not None
-        if answer.get("status") != "Accepted":
-            return Outcome(FAILED, step="deliver", payload=extra,
-                           error=f"the station answered CertificateSigned {answer.get('status')}")
-        return Outcome(DONE, step="deliver", payload=extra)
-
-    async def _renew(self, job: Any) -> Outcome:
-        payload = job.payload
-        record = await self.pnc.store.get_certificate(payload["fingerprint"])
-        if record is None or record.revoked_at is not None:
-            return _done(result="certificate gone or revoked")
-        if await self.pnc.lifecycle.superseded(record):
-            return _done(result="superseded")
-        if job.step == "signing":
-            # Still here after csr_wait: the sign job neither finished nor failed; ask again.
-            return Outcome(PENDING, step="trigger", attempt=True,
-                           error="the CSR's certificate was not delivered in time")
-        if not self._connected(job.station_id):
-            return _offline()
-        waited = self._awaiting_csr(job)
-        if waited is not None:
-            return Outcome(WAITING, step="await_csr", delay=waited, error=None)
-        requested = TRIGGERS[payload["certificateType"]]
-        answer, failed = await self._command(job.station_id, "TriggerMessage",
-                                             {"requestedMessage": requested})
-        if failed is not None:
-            return failed
-        assert answer is not None
-        if answer.get("status") != "Accepted":
-            return Outcome(PENDING, step="trigger", attempt=True,
-                           error=f"the station answered TriggerMessage {requested} "
-                                 f"{answer.get('status')}")
-        session = self.pnc.hub.stations.get(job.station_id)
-        if session is not None:
-            self._triggered[job.id] = (weakref.ref(session), time.monotonic())
-        return Outcome(WAITING, step="await_csr", delay=self.settings.csr_wait_seconds,
-                       error=None)
-
-    def _awaiting_csr(self, job: Any) -> float | None:
-        """Seconds left to wait for the CSR if this station's current connection accepted the
-        renewal's trigger less than ``csr_wait_seconds`` ago; else None (ask again)."""
-        sent = self._triggered.pop(job.id, None)
-        if job.step != "await_csr" or sent is None:
-            return None
-        session, at = sent
-        left = self.settings.csr_wait_seconds - (time.monotonic() - at)
-        current = self.pnc.hub.stations.get(job.station_id)
-        if current is None or session() is not current or left <= 0:
-            return None
-        self._triggered[job.id] = sent
-        return left
-
-    async def _install_root(self, job: Any) -> Outcome:
-        payload = job.payload
-        record = await self.pnc.store.get_certificate(payload["fingerprint"])
-        now = utcnow()
-        if record is None or record.revoked_at is not None or record.not_after <= now:
-            return _done(result="root no longer valid")
-        if await inventory.is_installed(self.pnc, job.station_id, record.fingerprint):
-            return _done(result="already installed")
-        if not self._connected(job.station_id):
-            return _offline()
-        pem = load_record_certificate(record).public_bytes(Encoding.PEM).decode()
-        answer, failed = await self._command(job.station_id, "InstallCertificate", {
-            "certificateType": record.role, "certificate": pem})
-        if failed is not None:
-            return failed
-        assert answer is not None
-        if answer.get("status") != "Accepted":
-            return Outcome(PENDING, attempt=True, error=f"the station answered "
-                           f"InstallCertificate {answer.get('status')}")
-        return _done(result="installed")
-
-
-    async def _delete_root(self, job: Any) -> Outcome:
-        rows = await inventory.rows_with_fingerprint(self.pnc, job.station_id,
-                                                     job.payload["fingerprint"])
-        if not rows:
-            return _done(result="not installed")
-        if not self._connected(job.station_id):
-            return _offline()
-        answer, failed = await self._command(job.station_id, "DeleteCertificate", {
-            "certificateHashData": inventory.hash_data_json(rows[0])})
-        if failed is not None:
-            return failed
-        assert answer is not None
-        status = answer.get("status")
-        if status == "NotFound":  # gone already: the inventory was out of date
-            await inventory.forget_row(self.pnc, rows[0].id)
-        elif status != "Accepted":
-            return Outcome(PENDING, attempt=True, error=f"the station answered "
-                           f"DeleteCertificate {status}")
-        return _done(result="deleted" if status == "Accepted" else "not found on the station")
-
 
 def job_json(row: Any) -> dict[str, Any]:
     """A job as the API shows it (the CSR and the chain are left out: they are long)."""

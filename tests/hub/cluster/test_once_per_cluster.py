@@ -14,7 +14,7 @@ from hub.cluster.leases import AdvisoryLeases
 from hub.db import create_engine
 from hub.db.base import utcnow
 from pnc import PNC
-from pnc.jobs import Outcome
+from pnc.job_kinds import Outcome
 from pnc.models import DONE, PENDING, PncJob
 from tests.harness import start_hub
 
