@@ -55,7 +55,8 @@ async def _load_manager(app: web.Application) -> AsyncIterator[None]:
     from sites_api.load.ev_needs import register as register_ev_needs
     from sites_api.load.metrics import load_metric_families
     from sites_api.load.mqtt_meters import MqttMeters
-    from sites_api.load.runner import LOAD, LoadManager, load_settings
+    from sites_api.load.runner import LOAD, LoadManager
+    from sites_api.load.settings import load_settings
 
     hub = app[HUB]
     manager = LoadManager(hub, load_settings(hub.config.section("load")))

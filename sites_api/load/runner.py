@@ -21,10 +21,7 @@ Each round:
   decreases go first and are awaited, so the limits the stations hold never add up past a
   node's limit on the way; when a decrease fails, the increases wait for the next round.
 
-Settings, ``[load]`` in the config (``PNC_HUB_LOAD__MIN_INTERVAL`` ...): ``enabled`` (true),
-``hysteresis`` (A, 1), ``min_interval`` (s, 10), ``stack_level`` (1), ``call_timeout`` (s, 10),
-``replan_interval`` (s, 5), ``settle`` (s, 60), ``demand_margin`` (A, 2), ``meter_max_age``
-(s, 120), ``fallback_stack_level`` (0; the nodes' fallbacks: ``sites_api.load.fallbacks``).
+Settings: ``[load]`` (``sites_api.load.settings``).
 """
 
 from __future__ import annotations
@@ -36,12 +33,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, get_type_hints
+from typing import Any
 
 from aiohttp import web
 
 from hub.commands import CallError, CallTimeout, CommandFailed, StationOffline
-from hub.config import ConfigError, coerce_setting
 from hub.db.base import utcnow
 from hub.events import (
     MeterValuesReceived,
@@ -63,6 +59,7 @@ from sites_api.load.measurements import (
 from sites_api.load.model import PHASES, CompiledTree, compile_tree
 from sites_api.load.planner import Session, SitePlan, plan_site_limits
 from sites_api.load.sent_limits import SentLimit, SentLimits
+from sites_api.load.settings import LoadSettings
 from sites_api.load.site_data import (
     Key,
     SiteTree,
@@ -75,41 +72,6 @@ log = logging.getLogger(__name__)
 PROFILE_ID_BASE = 1_000_000_000
 REFUSALS = ("Rejected", "NotSupported", "CallError")
 SITE_CHANGED = "load-site-changed"
-
-
-@dataclass(frozen=True)
-class LoadSettings:
-    enabled: bool = True
-    hysteresis: float = 1.0
-    min_interval: float = 10.0
-    stack_level: int = 1
-    call_timeout: float = 10.0
-    replan_interval: float = 5.0
-    settle: float = 60.0
-    demand_margin: float = 2.0
-    meter_max_age: float = 120.0
-    fallback_stack_level: int = 0
-
-
-#: The numeric settings' bounds (inclusive).
-_BOUNDS = {"hysteresis": (0, 100), "min_interval": (0, 3600), "stack_level": (0, 100),
-           "call_timeout": (0.1, 300), "replan_interval": (0, 3600), "settle": (0, 3600),
-           "demand_margin": (0, 100), "meter_max_age": (1, 86400),
-           "fallback_stack_level": (0, 100)}
-
-
-def load_settings(raw: dict[str, Any]) -> LoadSettings:
-    """``[load]`` read like every other section (hub.config.coerce_setting), then bounded."""
-    hints = get_type_hints(LoadSettings)
-    unknown = sorted(set(raw) - set(hints))
-    if unknown:
-        raise ConfigError(f"unknown [load] setting(s): {', '.join(unknown)}")
-    values = {name: coerce_setting(f"load.{name}", value, hints[name])
-              for name, value in raw.items()}
-    for name, (low, high) in _BOUNDS.items():
-        if name in values and not low <= values[name] <= high:
-            raise ConfigError(f"[load] {name} must be between {low} and {high}")
-    return LoadSettings(**values)
 
 
 @dataclass

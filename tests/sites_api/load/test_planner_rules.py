@@ -90,7 +90,7 @@ def test_demand_below_the_limit_is_given_to_the_others():
 
 def test_load_settings_are_read_like_every_section() -> None:
     from hub.config import ConfigError
-    from sites_api.load.runner import load_settings
+    from sites_api.load.settings import load_settings
 
     settings = load_settings({"hysteresis": "2", "enabled": "false", "stack_level": 3})
     assert (settings.hysteresis, settings.enabled, settings.stack_level) == (2.0, False, 3)
