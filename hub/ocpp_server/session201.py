@@ -258,7 +258,8 @@ class StationSession201(StationSession, ChargePoint201):
             id_token_status=auth.status if auth else None, meter_value=meter_value),
             self.transactions)
         # The final cost goes back in the answer to Ended (running costs: tariffs.CostUpdates).
-        cost = await tariffs.transaction_cost(self.hub, result.transaction_id, final=True) \
+        cost = await tariffs.final_cost(self.hub, result.transaction_id, self.id,
+                                        result.connector_id) \
             if result.ended and not result.duplicate else None
         return call_result.TransactionEvent(
             total_cost=cost.total if cost else None,
