@@ -23,6 +23,7 @@ from hub.ocpp_server.registry import StationRegistry
 if TYPE_CHECKING:
     from hub.cluster import SingleNode
     from hub.ocpp_server.session import StationSession
+    from hub.services.tariffs import TariffCache
 
 # A feature's handler for a charger-initiated action: (session, camelCase payload) -> payload.
 ActionHandler = Callable[["StationSession", dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -62,6 +63,8 @@ class Hub:
     # This node's place in a cluster (hub.cluster): leases for once-per-cluster work, events
     # from the other nodes. The app factory sets it; a single node's by default.
     cluster: SingleNode = None  # type: ignore[assignment]
+    # The tariffs in memory (hub.services.tariffs), set by the app factory; None: read them.
+    tariff_cache: TariffCache | None = None
 
     def __post_init__(self) -> None:
         if self.cluster is None:

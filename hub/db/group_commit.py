@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.db.sqlite_driver import writer_transaction
-from hub.db.upsert import upsert
+from hub.db.upsert import upsert, upsert_statement
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -383,9 +383,12 @@ async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:
         if rows:
             await _insert(conn, table, rows)
     for (table, key, newer_than, update), rows_by_key in upserts.items():
-        await upsert(conn, table, list(rows_by_key.values()), key=key, update=update,
-                     newer_than=newer_than)
+        await _upsert(conn, table, list(rows_by_key.values()), key, newer_than, update)
     for (table, key, columns, assign), rows in updates.items():
+        plan = _update_plan(conn.dialect, table, key, columns, assign)
+        if plan is not None:
+            await _driver_run(conn, plan, rows)
+            continue
         await conn.execute(_update_statement(table, key, columns, assign), [
             {**{f"k_{k}": row[k] for k in key}, **{f"v_{c}": row[c] for c in columns}}
             for row in rows
@@ -396,53 +399,121 @@ async def _insert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, A
     if conn.dialect.name != "sqlite":
         await conn.execute(_insert_statement(table), rows)
         return
-    # SQLite: the rows go to the driver as tuples, each value through its column type's bind
-    # processor, in one executemany. SQLAlchemy's own executemany builds a parameter dict
-    # per row first (construct_params), which was a tenth of the hub's CPU under load: meter
-    # values and log rows are most of what a busy hub writes.
+    for columns, same in _by_columns(rows):
+        plan = _insert_plan(conn.dialect, table, columns)
+        if plan is None:
+            await conn.execute(_insert_statement(table), same)
+        else:
+            await _driver_run(conn, plan, same)
+
+
+async def _upsert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]],
+                  key: tuple[str, ...], newer_than: str | None,
+                  update: tuple[str, ...] | None) -> None:
+    if conn.dialect.name != "sqlite" or update is not None:
+        await upsert(conn, table, rows, key=key, update=update, newer_than=newer_than)
+        return
+    for columns, same in _by_columns(rows):
+        plan = _upsert_plan(conn.dialect, table, key, columns, newer_than)
+        if plan is None:
+            await upsert(conn, table, same, key=key, newer_than=newer_than)
+        else:
+            await _driver_run(conn, plan, same)
+
+
+def _by_columns(rows: list[dict[str, Any]]) -> Any:
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         by_columns.setdefault(tuple(row), []).append(row)
-    for columns, same in by_columns.items():
-        plan = _driver_insert(conn.dialect, table, columns)
-        if plan is None:
-            await conn.execute(_insert_statement(table), same)
-            continue
-        sql, values_of, processed = plan
-        params = [values_of(row) for row in same]
-        for i, process in processed:  # most columns have no bind processor
-            params = [(*values[:i], process(values[i]), *values[i + 1:]) for values in params]
-        await conn.exec_driver_sql(sql, params)
+    return by_columns.items()
 
 
-_driver_inserts: dict[tuple[str, sa.Table, tuple[str, ...]], Any] = {}
+# SQLite: (SQL text, a row's values in the text's order, (position, bind processor) of the
+# values that have one), or None when SQLAlchemy must write the rows itself. The rows then go
+# to the driver as tuples in one executemany. SQLAlchemy's own executemany builds a parameter
+# dict per row first (construct_params), which was a tenth of the hub's CPU under load: meter
+# values, live readings and log rows are most of what a busy hub writes.
+_Plan = tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]],
+              tuple[tuple[int, Callable[[Any], Any]], ...]]
 
 
-def _driver_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> Any:
-    """(SQL text, a row's values in the text's order, (position, bind processor) of the
-    columns that have one) of an INSERT of ``columns``, or None when SQLAlchemy must write
-    the rows itself (a column it would fill with a Python default, a name that is not a
-    column)."""
-    key = (dialect.name, table, columns)
-    if key not in _driver_inserts:
-        plan = None
-        missing_default = any(
-            c.name not in columns and c.default is not None and not c.primary_key
-            for c in table.columns)
-        if not missing_default and all(c in table.c for c in columns):
-            stmt = sa.insert(table).values({c: sa.bindparam(c) for c in columns})
-            compiled = stmt.compile(dialect=dialect)
-            names = list(compiled.positiontup or ())
-            if compiled.positional and sorted(names) == sorted(columns):
-                processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
-                              for c in names]
-                # itemgetter of one name gives the value, not a 1-tuple
-                values_of = itemgetter(*names) if len(names) > 1 else (
-                    lambda row, name=names[0]: (row[name],))
-                plan = (str(compiled), values_of,
-                        tuple((i, p) for i, p in enumerate(processors) if p is not None))
-        _driver_inserts[key] = plan
-    return _driver_inserts[key]
+async def _driver_run(conn: AsyncConnection, plan: _Plan, rows: list[dict[str, Any]]) -> None:
+    sql, values_of, processed = plan
+    params: list[Any] = [values_of(row) for row in rows]
+    if len(processed) == 1:  # most columns have no bind processor
+        i, process = processed[0]
+        params = [(*values[:i], process(values[i]), *values[i + 1:]) for values in params]
+    elif processed:
+        params = [_processed(values, processed) for values in params]
+    await conn.exec_driver_sql(sql, params)
+
+
+def _processed(values: tuple[Any, ...], processed: tuple[tuple[int, Callable[[Any], Any]], ...]
+               ) -> tuple[Any, ...]:
+    out = list(values)
+    for i, process in processed:
+        out[i] = process(out[i])
+    return tuple(out)  # the driver call takes tuples (or dicts), not lists
+
+
+_plans: dict[tuple[Any, ...], _Plan | None] = {}
+
+
+def _plan(dialect: sa.Dialect, table: sa.Table, stmt: Any, columns: tuple[str, ...],
+          column_of: Callable[[str], str], **compile_kw: Any) -> _Plan | None:
+    """The plan of ``stmt``, whose bind parameters are the row's ``columns`` (named
+    ``column_of`` them), or None: another dialect, a bind that is not a column of the row, a
+    column SQLAlchemy would fill with a Python default."""
+    if dialect.name != "sqlite":
+        return None
+    missing_default = any(
+        c.name not in columns and c.default is not None and not c.primary_key
+        for c in table.columns)
+    if missing_default or not all(c in table.c for c in columns):
+        return None
+    compiled = stmt.compile(dialect=dialect, **compile_kw)
+    names = [column_of(name) for name in compiled.positiontup or ()]
+    if not compiled.positional or sorted(names) != sorted(columns):
+        return None
+    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in names]
+    # itemgetter of one name gives the value, not a 1-tuple
+    values_of = itemgetter(*names) if len(names) > 1 else (
+        lambda row, name=names[0]: (row[name],))
+    return (str(compiled), values_of,
+            tuple((i, p) for i, p in enumerate(processors) if p is not None))
+
+
+def _insert_plan(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]
+                 ) -> _Plan | None:
+    key = ("insert", dialect.name, table, columns)
+    if key not in _plans:
+        stmt = sa.insert(table).values({c: sa.bindparam(c) for c in columns})
+        _plans[key] = _plan(dialect, table, stmt, columns, str)
+    return _plans[key]
+
+
+def _upsert_plan(dialect: sa.Dialect, table: sa.Table, key: tuple[str, ...],
+                 columns: tuple[str, ...], newer_than: str | None) -> _Plan | None:
+    """The rows' columns but the key are updated, as ``upsert`` does without ``update``."""
+    cache_key = ("upsert", dialect.name, table, key, columns, newer_than)
+    if cache_key not in _plans:
+        stmt = upsert_statement(dialect.name, table, key,
+                                tuple(c for c in columns if c not in key), newer_than)
+        _plans[cache_key] = _plan(dialect, table, stmt, columns, str,
+                                  column_keys=list(columns))
+    return _plans[cache_key]
+
+
+def _update_plan(dialect: sa.Dialect, table: sa.Table, key: tuple[str, ...],
+                 columns: tuple[str, ...], assign: tuple[tuple[str, Any], ...]
+                 ) -> _Plan | None:
+    cache_key = ("update", dialect.name, table, key, columns, assign)
+    if cache_key not in _plans:
+        # With assign's constants the statement has binds of its own: SQLAlchemy's.
+        _plans[cache_key] = None if assign else _plan(
+            dialect, table, _update_statement(table, key, columns), (*key, *columns),
+            lambda name: name[2:])  # k_<column> and v_<column>
+    return _plans[cache_key]
 
 
 _inserts: dict[sa.Table, sa.Insert] = {}

@@ -82,20 +82,48 @@ CONNECTOR_STATUSES = frozenset({"Available", "Occupied", "Reserved", "Unavailabl
 def check_int32(payload: Any, unique_id: str, path: str = "") -> None:
     """2.0.1 ids and counters (seqNo, evseId, requestId, ...) are unbounded JSON integers in the
     schemas; the database keeps 32-bit integers. Refuse larger ones with a protocol error."""
+    # Every 2.0.1 message is walked: without paths first (building one per key was most of the
+    # cost), and only a payload that has an out-of-range value again, to name it.
+    if _has_large_id(payload):
+        _raise_large_id(payload, unique_id, path)
+
+
+def _has_large_id(payload: Any) -> bool:
+    if type(payload) is dict:
+        for key, value in payload.items():
+            kind = type(value)
+            if kind is int:
+                if not -INT32 <= value < INT32 and _is_id_key(key):
+                    return True
+            elif (kind is dict or kind is list) and _has_large_id(value):
+                return True
+        return False
+    if type(payload) is list:
+        return any(type(item) in _NESTED and _has_large_id(item) for item in payload)
+    return False
+
+
+_NESTED = (dict, list)
+
+
+def _is_id_key(key: str) -> bool:
+    return key == "id" or key.endswith(("Id", "No"))
+
+
+def _raise_large_id(payload: Any, unique_id: str, path: str) -> None:
     if isinstance(payload, dict):
         for key, value in payload.items():
             where = f"{path}/{key}" if path else key
-            if isinstance(value, int) and not isinstance(value, bool) and (
-                key == "id" or key.endswith(("Id", "No"))
-            ) and not -INT32 <= value < INT32:
+            if isinstance(value, int) and not isinstance(value, bool) and _is_id_key(key) \
+                    and not -INT32 <= value < INT32:
                 raise FrameError("PropertyConstraintViolation",
                                  f"{where}: {value} is out of range", unique_id,
                                  {"field": where})
             if isinstance(value, dict | list):
-                check_int32(value, unique_id, where)
+                _raise_large_id(value, unique_id, where)
     elif isinstance(payload, list):
         for index, item in enumerate(payload):
-            check_int32(item, unique_id, f"{path}/{index}")
+            _raise_large_id(item, unique_id, f"{path}/{index}")
 
 
 class StationSession201(StationSession, ChargePoint201):
@@ -258,7 +286,8 @@ class StationSession201(StationSession, ChargePoint201):
             id_token_status=auth.status if auth else None, meter_value=meter_value),
             self.transactions)
         # The final cost goes back in the answer to Ended (running costs: tariffs.CostUpdates).
-        cost = await tariffs.transaction_cost(self.hub, result.transaction_id, final=True) \
+        cost = await tariffs.final_cost(self.hub, result.transaction_id, self.id,
+                                        result.connector_id) \
             if result.ended and not result.duplicate else None
         return call_result.TransactionEvent(
             total_cost=cost.total if cost else None,

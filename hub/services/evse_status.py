@@ -98,11 +98,14 @@ async def _derive(conn: AsyncConnection, station_id: str, evse_id: int, ended_no
     ``running``: the EVSE's running transaction, when the caller knows it (it may not be in
     the database yet: group commit writes its details with the batch)."""
     params = {"b_station": station_id, "b_evse": evse_id}
-    statuses = (await conn.execute(_EVSE_CONNECTORS, params)).scalars().all()
+    # One statement for the three reads (a statement costs more than the rows it reads).
+    rows = (await conn.execute(_STATUSES if running is None else _STATUSES_KNOWN_RUNNING,
+                               params)).all()
+    statuses = [status for kind, status in rows if kind == _EVSE]
+    current = next(((status,) for kind, status in rows if kind == _CONNECTOR), None)
     if running is None:
-        running = (await conn.execute(_RUNNING, params)).first()
-    current = (await conn.execute(_CURRENT, params)).first()
-    return core_status(evse_status(list(statuses)), active=running is not None,
+        running = next(((state,) for kind, state in rows if kind == _RUN), None)
+    return core_status(evse_status(statuses), active=running is not None,
                        charging_state=running[0] if running else None,
                        current=current[0] if current else None, ended_now=ended_now), current
 
@@ -118,16 +121,28 @@ async def refresh_status(hub: Hub, conn: AsyncConnection, station_id: str, evse_
                               previous=current)
 
 
-# Built once (SQLAlchemy reuses their compiled forms).
-_EVSE_CONNECTORS = sa.select(EvseConnector.status).where(
+# Built once (SQLAlchemy reuses their compiled forms). The three reads as one statement of
+# (kind, status) rows: the EVSE's connectors' statuses, its connectors row's status, its running
+# transaction's chargingState (a row even when a value is NULL: that the row exists counts).
+_EVSE, _CONNECTOR, _RUN = 0, 1, 2
+
+
+def _kind(kind: int) -> Any:
+    return sa.literal_column(str(kind)).label("kind")
+
+
+_EVSE_CONNECTORS = sa.select(_kind(_EVSE), EvseConnector.status).where(
     EvseConnector.station_id == sa.bindparam("b_station"),
     EvseConnector.evse_id == sa.bindparam("b_evse"))
+_CURRENT = sa.select(_kind(_CONNECTOR), Connector.status).where(
+    Connector.station_id == sa.bindparam("b_station"),
+    Connector.connector_id == sa.bindparam("b_evse"))
 _RUNNING = (
     sa.select(Transaction201.charging_state)
     .join(Transaction, Transaction.id == Transaction201.transaction_id)
     .where(Transaction.station_id == sa.bindparam("b_station"),
            Transaction.connector_id == sa.bindparam("b_evse"), Transaction.status == "active")
-    .order_by(Transaction.start_timestamp.desc()).limit(1))
-_CURRENT = sa.select(Connector.status).where(
-    Connector.station_id == sa.bindparam("b_station"),
-    Connector.connector_id == sa.bindparam("b_evse"))
+    .order_by(Transaction.start_timestamp.desc()).limit(1)).subquery()
+_STATUSES_KNOWN_RUNNING = sa.union_all(_EVSE_CONNECTORS, _CURRENT)
+_STATUSES = sa.union_all(_EVSE_CONNECTORS, _CURRENT,
+                         sa.select(_kind(_RUN), _RUNNING.c.charging_state))

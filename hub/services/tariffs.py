@@ -189,35 +189,63 @@ async def costs_of(hub: Hub, transaction_ids: list[int]) -> dict[int, dict[str, 
                                "final": r.final} for r in rows}
 
 
-class CostUpdates:
-    """Running costs: after each committed TransactionUpdated, CostUpdated to a 2.0.1/2.1
-    station (throttled); the final cost of every transaction at TransactionEnded.
+class TariffCache:
+    """The tariffs, kept in memory so that a transaction on a connector without a tariff
+    costs no database read (neither its meter values nor its end): reloaded when this node
+    changes one (TariffsChanged, heard in ``publish`` itself, so never stale here) and at
+    least every ``TARIFF_CACHE_SECONDS`` for changes made by another node."""
 
-    The tariffs are kept in memory (reloaded on TariffsChanged, and at least every
-    ``TARIFF_CACHE_SECONDS`` for changes made by another node), so that a meter value of a
-    connector without a tariff costs no database read."""
-
-    def __init__(self, hub: Hub, interval: float = COST_UPDATE_INTERVAL) -> None:
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.interval = interval
-        self._last: dict[int, float] = {}
         self._tariffs: TariffRows | None = None
         self._loaded = 0.0
+        # Bumped by every change: a load that a change overtook is not kept.
+        self._generation = 0
 
-    async def on_changed(self, event: TariffsChanged) -> None:
+    def changed(self, event: TariffsChanged) -> None:
         self._tariffs = None
+        self._generation += 1
 
-    async def _applicable(self, station_id: str, connector_id: int) -> TariffTerms | None:
-        if self._tariffs is None or time.monotonic() - self._loaded > TARIFF_CACHE_SECONDS:
-            self._tariffs = await all_tariffs(self.hub)
-            self._loaded = time.monotonic()
-        return applicable(self._tariffs, station_id, connector_id)
+    async def applicable(self, station_id: str, connector_id: int | None
+                         ) -> TariffTerms | None:
+        tariffs = self._tariffs
+        if tariffs is None or time.monotonic() - self._loaded > TARIFF_CACHE_SECONDS:
+            generation = self._generation
+            tariffs = await all_tariffs(self.hub)
+            if generation == self._generation:
+                self._tariffs, self._loaded = tariffs, time.monotonic()
+        return applicable(tariffs, station_id, connector_id)
+
+
+async def final_cost(hub: Hub, transaction_id: int, station_id: str, connector_id: int
+                     ) -> Cost | None:
+    """An ended transaction's cost (kept), or None when no tariff applies to its connector:
+    through the hub's tariff cache when it has one."""
+    cache = hub.tariff_cache
+    terms = await (cache.applicable(station_id, connector_id) if cache is not None
+                   else tariff_for(hub, station_id, connector_id))
+    if terms is None:
+        return None
+    return await transaction_cost(hub, transaction_id, final=True, terms=terms)
+
+
+class CostUpdates:
+    """Running costs: after each committed TransactionUpdated, CostUpdated to a 2.0.1/2.1
+    station (throttled); the final cost of every transaction at TransactionEnded. The
+    tariffs come from the hub's TariffCache."""
+
+    def __init__(self, hub: Hub, tariffs: TariffCache,
+                 interval: float = COST_UPDATE_INTERVAL) -> None:
+        self.hub = hub
+        self.interval = interval
+        self.tariffs = tariffs
+        self._last: dict[int, float] = {}
 
     async def on_updated(self, event: TransactionUpdated) -> None:
         now = time.monotonic()
         if now - self._last.get(event.transaction_id, -self.interval) < self.interval:
             return
-        terms = await self._applicable(event.station_id, event.connector_id)
+        terms = await self.tariffs.applicable(event.station_id, event.connector_id)
         if terms is None:
             return
         self._last[event.transaction_id] = now
@@ -239,14 +267,15 @@ class CostUpdates:
 
     async def on_ended(self, event: TransactionEnded) -> None:
         self._last.pop(event.transaction_id, None)
-        terms = await self._applicable(event.station_id, event.connector_id)
+        terms = await self.tariffs.applicable(event.station_id, event.connector_id)
         if terms is not None:
             await transaction_cost(self.hub, event.transaction_id, final=True, terms=terms)
 
 
 def register_cost_updates(hub: Hub) -> CostUpdates:
-    updates = CostUpdates(hub)
+    hub.tariff_cache = TariffCache(hub)
+    hub.bus.listen(TariffsChanged, hub.tariff_cache.changed)
+    updates = CostUpdates(hub, hub.tariff_cache)
     hub.bus.subscribe(TransactionUpdated, updates.on_updated)
-    hub.bus.subscribe(TariffsChanged, updates.on_changed)
     hub.bus.subscribe(TransactionEnded, updates.on_ended)
     return updates

@@ -93,6 +93,7 @@ class TransactionEventIn:
 @dataclass(frozen=True)
 class TransactionEventResult:
     transaction_id: int
+    connector_id: int = 0  # its EVSE (0: not known yet)
     duplicate: bool = False
     created: bool = False
     ended: bool = False
@@ -198,7 +199,8 @@ async def _apply(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
     """The steps: create or find the transaction, compute what the event changes (pure),
     write it and emit its events, refresh the EVSE's status."""
     if state is not None and ev.seq_no in state.seen:
-        return TransactionEventResult(state.transaction_id, duplicate=True), state
+        return TransactionEventResult(state.transaction_id, state.core["connector_id"],
+                                      duplicate=True), state
     now = utcnow()
     readings = _register_readings(ev.meter_value)
     created = state is None
@@ -224,7 +226,8 @@ async def _apply(hub: Hub, conn: AsyncConnection, ev: TransactionEventIn,
         await _end(conn, ev, new)
     # Emits the EVSE's StatusChanged when it changed.
     await _refresh_status(hub, conn, ev, state, new, created=created, ended_now=ended_now)
-    result = TransactionEventResult(new.transaction_id, created=created, ended=ended_now)
+    result = TransactionEventResult(new.transaction_id, new.core["connector_id"],
+                                    created=created, ended=ended_now)
     return result, new
 
 
