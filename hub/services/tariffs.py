@@ -34,7 +34,8 @@ from hub.events import Event, TransactionEnded, TransactionUpdated
 log = logging.getLogger(__name__)
 
 COST_UPDATE_INTERVAL = 60.0  # seconds between two CostUpdated of one transaction
-TARIFF_CACHE_SECONDS = 60.0
+TARIFF_CACHE_SECONDS = 60.0  # the backstop when a cluster broadcast is lost (NATS away)
+TARIFFS_CHANGED = "tariffs-changed"  # the cluster broadcast telling other nodes' caches
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,7 +203,7 @@ class TariffCache:
         # Bumped by every change: a load that a change overtook is not kept.
         self._generation = 0
 
-    def changed(self, event: TariffsChanged) -> None:
+    def changed(self, event: TariffsChanged | None = None) -> None:
         self._tariffs = None
         self._generation += 1
 
@@ -273,9 +274,25 @@ class CostUpdates:
 
 
 def register_cost_updates(hub: Hub) -> CostUpdates:
-    hub.tariff_cache = TariffCache(hub)
-    hub.bus.listen(TariffsChanged, hub.tariff_cache.changed)
+    cache = hub.tariff_cache = TariffCache(hub)
+    hub.bus.listen(TariffsChanged, cache.changed)
+    _tell_other_nodes(hub, cache)
     updates = CostUpdates(hub, hub.tariff_cache)
     hub.bus.subscribe(TransactionUpdated, updates.on_updated)
     hub.bus.subscribe(TransactionEnded, updates.on_ended)
     return updates
+
+
+def _tell_other_nodes(hub: Hub, cache: TariffCache) -> None:
+    """A change committed on one node empties every node's cache (a cluster broadcast, as
+    TariffsChanged is this module's event, not one the cluster forwards), so a transaction
+    ending on another node is priced with the new tariff, not one up to a minute old."""
+
+    async def broadcast(event: TariffsChanged) -> None:
+        await hub.cluster.broadcast(TARIFFS_CHANGED, {})
+
+    async def heard(data: dict[str, Any]) -> None:
+        cache.changed()
+
+    hub.bus.subscribe(TariffsChanged, broadcast)
+    hub.cluster.on_broadcast(TARIFFS_CHANGED, heard)

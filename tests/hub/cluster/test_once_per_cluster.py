@@ -71,7 +71,7 @@ async def test_plug_and_charge_jobs_run_once_across_two_hubs(postgres_url: str) 
     try:
         job_runners = [running.app[PNC].pnc.jobs for running in hubs]
         for runner in job_runners:
-            runner._handlers["install_root"] = install
+            runner.kinds.handlers["install_root"] = install
         now = utcnow()
         async with hubs[0].hub.engine.begin() as conn:
             await conn.execute(sa.insert(PncJob), [
