@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.db.sqlite_driver import writer_transaction
-from hub.db.upsert import upsert
+from hub.db.upsert import upsert, upsert_statement
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -383,8 +383,7 @@ async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:
         if rows:
             await _insert(conn, table, rows)
     for (table, key, newer_than, update), rows_by_key in upserts.items():
-        await upsert(conn, table, list(rows_by_key.values()), key=key, update=update,
-                     newer_than=newer_than)
+        await _insert(conn, table, list(rows_by_key.values()), (key, update, newer_than))
     for (table, key, columns, assign), rows in updates.items():
         await conn.execute(_update_statement(table, key, columns, assign), [
             {**{f"k_{k}": row[k] for k in key}, **{f"v_{c}": row[c] for c in columns}}
@@ -392,21 +391,26 @@ async def write_rows(conn: AsyncConnection, writes: Sequence[Write]) -> None:
         ])
 
 
-async def _insert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    if conn.dialect.name != "sqlite":
-        await conn.execute(_insert_statement(table), rows)
-        return
-    # SQLite: the rows go to the driver as tuples, each value through its column type's bind
-    # processor, in one executemany. SQLAlchemy's own executemany builds a parameter dict
-    # per row first (construct_params), which was a tenth of the hub's CPU under load: meter
-    # values and log rows are most of what a busy hub writes.
+# An upsert's (key, update columns or None for all but the key, newer_than): see Write.
+_UpsertShape = tuple[tuple[str, ...], tuple[str, ...] | None, str | None]
+
+
+async def _insert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]],
+                  upsert_shape: _UpsertShape | None = None) -> None:
+    """INSERT ``rows`` (with ``upsert_shape``: INSERT ... ON CONFLICT DO UPDATE) in one
+    executemany per set of columns (one statement takes one set)."""
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         by_columns.setdefault(tuple(row), []).append(row)
+    sqlite = conn.dialect.name == "sqlite"
     for columns, same in by_columns.items():
-        plan = _driver_insert(conn.dialect, table, columns)
+        # SQLite: the rows go to the driver as tuples, each value through its column type's
+        # bind processor, in one executemany. SQLAlchemy's own executemany builds a parameter
+        # dict per row first (construct_params), which was a tenth of the hub's CPU under
+        # load: meter values, live readings and log rows are most of what a busy hub writes.
+        plan = _driver_insert(conn.dialect, table, columns, upsert_shape) if sqlite else None
         if plan is None:
-            await conn.execute(_insert_statement(table), same)
+            await _insert_by_sqlalchemy(conn, table, same, upsert_shape)
             continue
         sql, values_of, processed = plan
         params = [values_of(row) for row in same]
@@ -415,23 +419,38 @@ async def _insert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, A
         await conn.exec_driver_sql(sql, params)
 
 
-_driver_inserts: dict[tuple[str, sa.Table, tuple[str, ...]], Any] = {}
+async def _insert_by_sqlalchemy(conn: AsyncConnection, table: sa.Table,
+                                rows: list[dict[str, Any]],
+                                upsert_shape: _UpsertShape | None) -> None:
+    if upsert_shape is None:
+        await conn.execute(_insert_statement(table), rows)
+    else:
+        key, update, newer_than = upsert_shape
+        await upsert(conn, table, rows, key=key, update=update, newer_than=newer_than)
 
 
-def _driver_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> Any:
+_driver_inserts: dict[tuple[Any, ...], Any] = {}
+
+
+def _driver_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...],
+                   upsert_shape: _UpsertShape | None = None) -> Any:
     """(SQL text, a row's values in the text's order, (position, bind processor) of the
-    columns that have one) of an INSERT of ``columns``, or None when SQLAlchemy must write
-    the rows itself (a column it would fill with a Python default, a name that is not a
-    column)."""
-    key = (dialect.name, table, columns)
+    columns that have one) of an INSERT (or upsert) of ``columns``, or None when SQLAlchemy
+    must write the rows itself (a column it would fill with a Python default, a name that is
+    not a column)."""
+    key = (dialect.name, table, columns, upsert_shape)
     if key not in _driver_inserts:
         plan = None
+        # An upsert's missing key column would need its default too (phase '' ...).
         missing_default = any(
-            c.name not in columns and c.default is not None and not c.primary_key
+            c.name not in columns and c.default is not None
+            and (upsert_shape is not None or not c.primary_key)
             for c in table.columns)
         if not missing_default and all(c in table.c for c in columns):
-            stmt = sa.insert(table).values({c: sa.bindparam(c) for c in columns})
-            compiled = stmt.compile(dialect=dialect)
+            stmt = (sa.insert(table) if upsert_shape is None
+                    else _upsert_statement(dialect, table, columns, upsert_shape))
+            compiled = stmt.values({c: sa.bindparam(c) for c in columns}).compile(
+                dialect=dialect)
             names = list(compiled.positiontup or ())
             if compiled.positional and sorted(names) == sorted(columns):
                 processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
@@ -443,6 +462,13 @@ def _driver_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...
                         tuple((i, p) for i, p in enumerate(processors) if p is not None))
         _driver_inserts[key] = plan
     return _driver_inserts[key]
+
+
+def _upsert_statement(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...],
+                      upsert_shape: _UpsertShape) -> Any:
+    key, update, newer_than = upsert_shape
+    update = update if update is not None else tuple(c for c in columns if c not in key)
+    return upsert_statement(dialect.name, table, key, update, newer_than)
 
 
 _inserts: dict[sa.Table, sa.Insert] = {}

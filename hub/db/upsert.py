@@ -23,15 +23,15 @@ async def upsert(
     if not rows:
         return
     columns = tuple(update if update is not None else [c for c in rows[0] if c not in key])
-    await conn.execute(_statement(conn.dialect.name, table, tuple(key), columns, newer_than),
-                       list(rows))
+    await conn.execute(upsert_statement(conn.dialect.name, table, tuple(key), columns,
+                                        newer_than), list(rows))
 
 
 _statements: dict[tuple[Any, ...], Any] = {}
 
 
-def _statement(dialect: str, table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...],
-               newer_than: str | None) -> Any:
+def upsert_statement(dialect: str, table: sa.Table, key: tuple[str, ...],
+                     columns: tuple[str, ...], newer_than: str | None) -> Any:
     """Built once per shape: a reused statement keeps SQLAlchemy's cache key, which costs as
     much to compute as the rest of executing it."""
     cache_key = (dialect, table, key, columns, newer_than)
