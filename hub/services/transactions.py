@@ -220,9 +220,11 @@ def sample_writes(
     samples = samples if samples is not None else tuple(flatten_meter_values(meter_value))
     if not samples:
         return []
-    rows = [{**{k: v for k, v in s.items() if k != "signed"}, "station_id": station_id,
-             "connector_id": connector_id, "transaction_id": transaction_id, "source": source}
-            for s in samples]
+    where = {"station_id": station_id, "connector_id": connector_id,
+             "transaction_id": transaction_id, "source": source}
+    rows = [{**s, **where} for s in samples]
+    for row in rows:  # a merge and a pop: a filtering comprehension per row cost 3x as much
+        row.pop("signed", None)
     writes = [Write(MeterValue.__table__, rows)]
     if live:
         writes.append(Write(LatestReading.__table__, [
@@ -308,7 +310,10 @@ _INSERT_NEW = sa.insert(_T).from_select(
     sa.select(*(_bind(_T.c[name]) for name in _NEW_COLUMNS)).where(
         ~sa.exists().where(*_SAME_START)),
 ).returning(_T.c.id)
-_FIND_TRANSACTION = sa.select(Transaction.__table__).where(
+# Only what a stop uses: each datetime column read is a conversion.
+_FIND_TRANSACTION = sa.select(
+    _T.c.connector_id, _T.c.status, _T.c.id_tag, _T.c.meter_start, _T.c.start_timestamp,
+).where(
     Transaction.id == sa.bindparam("b_id"), Transaction.station_id == sa.bindparam("b_station"))
 _CLOSE_TRANSACTION = sa.update(Transaction).where(Transaction.id == sa.bindparam("b_id"))
 _CONNECTORS = Connector.__table__
