@@ -39,14 +39,26 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         # processor; the same text ("2026-01-02 03:04:05.000006", what SQLAlchemy's SQLite
         # DATETIME stores and reads back), from isoformat in C instead of a %-format of six
         # attributes. Every meter value and log row carries one: it shows on the hot path.
+        # The last value's text is kept: a meter value's samples share one timestamp object
+        # (datetimes are immutable, and the kept one cannot be freed and its id reused). One
+        # tuple, swapped whole, so a reader never pairs one value with another's text.
+        last: tuple[datetime | None, str | None] = (None, None)
+
         def process(value: datetime | None) -> str | None:
+            nonlocal last
             if value is None:
                 return None
+            kept = last
+            if kept[0] is value:
+                return kept[1]
+            original = value
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
             if value.tzinfo is not UTC:
                 value = value.astimezone(UTC)
-            return value.isoformat(" ", "microseconds")[:-6]  # less its "+00:00"
+            text = value.isoformat(" ", "microseconds")[:-6]  # less its "+00:00"
+            last = (original, text)
+            return text
 
         return process
 

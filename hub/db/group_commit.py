@@ -410,13 +410,12 @@ async def _insert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, A
 async def _upsert(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]],
                   key: tuple[str, ...], newer_than: str | None,
                   update: tuple[str, ...] | None) -> None:
-    if conn.dialect.name != "sqlite" or update is not None:
-        await upsert(conn, table, rows, key=key, update=update, newer_than=newer_than)
-        return
+    # One statement per set of columns on every backend: a statement takes one set
+    # (PostgreSQL failed a batch whose rows left out different columns).
     for columns, same in _by_columns(rows):
-        plan = _upsert_plan(conn.dialect, table, key, columns, newer_than)
+        plan = _upsert_plan(conn.dialect, table, key, columns, update, newer_than)
         if plan is None:
-            await upsert(conn, table, same, key=key, newer_than=newer_than)
+            await upsert(conn, table, same, key=key, update=update, newer_than=newer_than)
         else:
             await _driver_run(conn, plan, same)
 
@@ -428,46 +427,34 @@ def _by_columns(rows: list[dict[str, Any]]) -> Any:
     return by_columns.items()
 
 
-# SQLite: (SQL text, a row's values in the text's order, (position, bind processor) of the
-# values that have one), or None when SQLAlchemy must write the rows itself. The rows then go
-# to the driver as tuples in one executemany. SQLAlchemy's own executemany builds a parameter
-# dict per row first (construct_params), which was a tenth of the hub's CPU under load: meter
-# values, live readings and log rows are most of what a busy hub writes.
-_Plan = tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]],
-              tuple[tuple[int, Callable[[Any], Any]], ...]]
+# SQLite: (SQL text, a function of a row giving its values in the text's order, each through
+# its column type's bind processor), or None when SQLAlchemy must write the rows itself. The
+# rows then go to the driver as tuples in one executemany. SQLAlchemy's own executemany
+# builds a parameter dict per row first (construct_params), which was a tenth of the hub's
+# CPU under load: meter values, live readings and log rows are most of what a busy hub writes.
+_Plan = tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]
 
 
 async def _driver_run(conn: AsyncConnection, plan: _Plan, rows: list[dict[str, Any]]) -> None:
-    sql, values_of, processed = plan
-    params: list[Any] = [values_of(row) for row in rows]
-    if len(processed) == 1:  # most columns have no bind processor
-        i, process = processed[0]
-        params = [(*values[:i], process(values[i]), *values[i + 1:]) for values in params]
-    elif processed:
-        params = [_processed(values, processed) for values in params]
-    await conn.exec_driver_sql(sql, params)
-
-
-def _processed(values: tuple[Any, ...], processed: tuple[tuple[int, Callable[[Any], Any]], ...]
-               ) -> tuple[Any, ...]:
-    out = list(values)
-    for i, process in processed:
-        out[i] = process(out[i])
-    return tuple(out)  # the driver call takes tuples (or dicts), not lists
+    sql, values_of = plan
+    await conn.exec_driver_sql(sql, [values_of(row) for row in rows])
 
 
 _plans: dict[tuple[Any, ...], _Plan | None] = {}
 
 
 def _plan(dialect: sa.Dialect, table: sa.Table, stmt: Any, columns: tuple[str, ...],
-          column_of: Callable[[str], str], **compile_kw: Any) -> _Plan | None:
+          column_of: Callable[[str], str], *, defaults_of_keys: bool = False,
+          **compile_kw: Any) -> _Plan | None:
     """The plan of ``stmt``, whose bind parameters are the row's ``columns`` (named
     ``column_of`` them), or None: another dialect, a bind that is not a column of the row, a
-    column SQLAlchemy would fill with a Python default."""
+    column SQLAlchemy would fill with a Python default (with ``defaults_of_keys``, primary
+    key columns too: an upsert's key column left out takes its default, phase '' ...)."""
     if dialect.name != "sqlite":
         return None
     missing_default = any(
-        c.name not in columns and c.default is not None and not c.primary_key
+        c.name not in columns and c.default is not None
+        and (defaults_of_keys or not c.primary_key)
         for c in table.columns)
     if missing_default or not all(c in table.c for c in columns):
         return None
@@ -476,11 +463,7 @@ def _plan(dialect: sa.Dialect, table: sa.Table, stmt: Any, columns: tuple[str, .
     if not compiled.positional or sorted(names) != sorted(columns):
         return None
     processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in names]
-    # itemgetter of one name gives the value, not a 1-tuple
-    values_of = itemgetter(*names) if len(names) > 1 else (
-        lambda row, name=names[0]: (row[name],))
-    return (str(compiled), values_of,
-            tuple((i, p) for i, p in enumerate(processors) if p is not None))
+    return str(compiled), _row_values(names, processors)
 
 
 def _insert_plan(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]
@@ -493,13 +476,14 @@ def _insert_plan(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]
 
 
 def _upsert_plan(dialect: sa.Dialect, table: sa.Table, key: tuple[str, ...],
-                 columns: tuple[str, ...], newer_than: str | None) -> _Plan | None:
-    """The rows' columns but the key are updated, as ``upsert`` does without ``update``."""
-    cache_key = ("upsert", dialect.name, table, key, columns, newer_than)
+                 columns: tuple[str, ...], update: tuple[str, ...] | None,
+                 newer_than: str | None) -> _Plan | None:
+    """``update`` None: the rows' columns but the key are updated, as ``upsert`` does."""
+    cache_key = ("upsert", dialect.name, table, key, columns, update, newer_than)
     if cache_key not in _plans:
-        stmt = upsert_statement(dialect.name, table, key,
-                                tuple(c for c in columns if c not in key), newer_than)
-        _plans[cache_key] = _plan(dialect, table, stmt, columns, str,
+        updated = update if update is not None else tuple(c for c in columns if c not in key)
+        stmt = upsert_statement(dialect.name, table, key, updated, newer_than)
+        _plans[cache_key] = _plan(dialect, table, stmt, columns, str, defaults_of_keys=True,
                                   column_keys=list(columns))
     return _plans[cache_key]
 
@@ -514,6 +498,20 @@ def _update_plan(dialect: sa.Dialect, table: sa.Table, key: tuple[str, ...],
             dialect, table, _update_statement(table, key, columns), (*key, *columns),
             lambda name: name[2:])  # k_<column> and v_<column>
     return _plans[cache_key]
+
+
+def _row_values(names: list[str], processors: list[Any]) -> Callable[[dict[str, Any]], tuple]:
+    """A function of a row dict giving its values in ``names`` order, each through its bind
+    processor (None: as it is). Generated as one tuple expression, as dataclasses generates
+    __init__: rebuilding each row's tuple once per processed column cost a twentieth of the
+    hub's CPU under load."""
+    if not any(processors):
+        # itemgetter of one name gives the value, not a 1-tuple
+        return itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    scope = {f"p{i}": process for i, process in enumerate(processors) if process is not None}
+    items = [f"p{i}(row[{name!r}])" if processors[i] is not None else f"row[{name!r}]"
+             for i, name in enumerate(names)]
+    return eval(f"lambda row: ({', '.join(items)},)", scope)  # noqa: S307 - names are columns
 
 
 _inserts: dict[sa.Table, sa.Insert] = {}

@@ -85,7 +85,10 @@ class Transaction(Base):
 
     __tablename__ = "transactions"
     __table_args__ = (
-        sa.Index("ix_transactions_station_connector", "station_id", "connector_id"),
+        # With start_timestamp: a repeated StartTransaction is found by one index seek, not
+        # by reading every transaction the connector ever had (see transactions._INSERT_NEW).
+        sa.Index("ix_transactions_station_connector_start", "station_id", "connector_id",
+                 "start_timestamp"),
         sa.Index("ix_transactions_status", "status"),
         sa.UniqueConstraint("station_id", "ocpp_transaction_id", name="uq_transactions_ocpp_id"),
         {"sqlite_autoincrement": True},

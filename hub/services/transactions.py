@@ -58,17 +58,20 @@ async def start_transaction(
     now = utcnow()
 
     async def work(conn: AsyncConnection) -> StartedTransaction:
-        existing = (await conn.execute(_FIND_START, {
-            "b_station": station_id, "b_connector": connector_id, "b_start": timestamp,
-            "b_meter": meter_start, "b_tag": id_tag})).scalar()
-        if existing is not None:
-            return StartedTransaction(existing, True)
-        transaction_id = (await conn.execute(_INSERT_TRANSACTION, {
+        # One statement for a new start (most of them): the row is inserted unless the same
+        # start is already stored; only a repeat, which inserts nothing, reads that one back.
+        transaction_id = (await conn.execute(_INSERT_NEW, {
             "station_id": station_id, "connector_id": connector_id, "id_tag": id_tag,
             "id_tag_status": id_tag_status, "meter_start": meter_start,
             "start_timestamp": timestamp, "reservation_id": reservation_id,
             "ocpp_transaction_id": ocpp_transaction_id, "status": "active", "created_at": now,
-            "updated_at": now})).scalar_one()
+            "updated_at": now})).scalar()
+        if transaction_id is None:
+            existing = (await conn.execute(_FIND_START, {
+                "station_id": station_id, "connector_id": connector_id,
+                "start_timestamp": timestamp, "meter_start": meter_start,
+                "id_tag": id_tag})).scalar_one()
+            return StartedTransaction(existing, True)
         await set_current_transaction(conn, station_id, connector_id, transaction_id)
         if reservation_id is not None:
             await conn.execute(sa.update(Reservation).where(
@@ -217,9 +220,11 @@ def sample_writes(
     samples = samples if samples is not None else tuple(flatten_meter_values(meter_value))
     if not samples:
         return []
-    rows = [{**{k: v for k, v in s.items() if k != "signed"}, "station_id": station_id,
-             "connector_id": connector_id, "transaction_id": transaction_id, "source": source}
-            for s in samples]
+    where = {"station_id": station_id, "connector_id": connector_id,
+             "transaction_id": transaction_id, "source": source}
+    rows = [{**s, **where} for s in samples]
+    for row in rows:  # a merge and a pop: a filtering comprehension per row cost 3x as much
+        row.pop("signed", None)
     writes = [Write(MeterValue.__table__, rows)]
     if live:
         writes.append(Write(LatestReading.__table__, [
@@ -279,15 +284,36 @@ def energy_register_wh(samples: tuple[dict[str, Any], ...]) -> float | None:
 
 # The hot path's statements, built once: SQLAlchemy then reuses their cache keys and compiled
 # forms (building a statement per message costs about as much as executing it).
-_FIND_START = sa.select(Transaction.id).where(
-    Transaction.station_id == sa.bindparam("b_station"),
-    Transaction.connector_id == sa.bindparam("b_connector"),
-    Transaction.start_timestamp == sa.bindparam("b_start", type_=Transaction.start_timestamp.type),
-    Transaction.meter_start.is_not_distinct_from(sa.bindparam("b_meter", type_=sa.BigInteger)),
-    Transaction.id_tag.is_not_distinct_from(sa.bindparam("b_tag", type_=sa.String)),
-).limit(1)
-_INSERT_TRANSACTION = sa.insert(Transaction).returning(Transaction.id)
-_FIND_TRANSACTION = sa.select(Transaction.__table__).where(
+def _bind(column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    # Typed: PostgreSQL must know a bind's type where no column gives it (a SELECT list).
+    return sa.bindparam(column.name, type_=column.type)
+
+
+_T = Transaction.__table__
+_NEW_COLUMNS = ("station_id", "connector_id", "id_tag", "id_tag_status", "meter_start",
+                "start_timestamp", "reservation_id", "ocpp_transaction_id", "status",
+                "created_at", "updated_at")
+# The same start: station, connector, start time, meter start and id tag (either may be null).
+_SAME_START = (
+    _T.c.station_id == _bind(_T.c.station_id),
+    _T.c.connector_id == _bind(_T.c.connector_id),
+    _T.c.start_timestamp == _bind(_T.c.start_timestamp),
+    _T.c.meter_start.is_not_distinct_from(_bind(_T.c.meter_start)),
+    _T.c.id_tag.is_not_distinct_from(_bind(_T.c.id_tag)),
+)
+_FIND_START = sa.select(_T.c.id).where(*_SAME_START).order_by(_T.c.id).limit(1)
+# INSERT ... SELECT <the new row> WHERE NOT EXISTS (<the same start>) RETURNING id: SQLite
+# (3.35+) and PostgreSQL alike. It sees what a separate SELECT before the INSERT saw, no more
+# and no less (concurrent writers on PostgreSQL included).
+_INSERT_NEW = sa.insert(_T).from_select(
+    _NEW_COLUMNS,
+    sa.select(*(_bind(_T.c[name]) for name in _NEW_COLUMNS)).where(
+        ~sa.exists().where(*_SAME_START)),
+).returning(_T.c.id)
+# Only what a stop uses: each datetime column read is a conversion.
+_FIND_TRANSACTION = sa.select(
+    _T.c.connector_id, _T.c.status, _T.c.id_tag, _T.c.meter_start, _T.c.start_timestamp,
+).where(
     Transaction.id == sa.bindparam("b_id"), Transaction.station_id == sa.bindparam("b_station"))
 _CLOSE_TRANSACTION = sa.update(Transaction).where(Transaction.id == sa.bindparam("b_id"))
 _CONNECTORS = Connector.__table__

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.base import utcnow
 from hub.db.group_commit import GroupCommitter, Write, write_later
-from hub.db.models import IdTag, LatestReading, Station, Transaction
+from hub.db.models import Connector, IdTag, LatestReading, Station, Transaction
 
 
 async def test_units_share_commits_and_fail_alone(engine) -> None:
@@ -62,6 +62,28 @@ async def test_writes_upsert_keeps_the_newest(engine) -> None:
     async with engine.connect() as conn:
         values = (await conn.execute(sa.select(LatestReading.value))).scalars().all()
     assert values == ["60"]
+
+
+async def test_upsert_rows_get_the_defaults_of_columns_they_leave_out(engine) -> None:
+    """Upserts of a batch are written as plain rows (SQLite: straight to the driver), except
+    where a left-out column has a default only SQLAlchemy fills in (a connector's availability
+    and updated_at): those rows keep going through SQLAlchemy, both shapes in one batch."""
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(Station).values(id="S", created_at=utcnow()))
+    committer = GroupCommitter(engine)
+    committer.start()
+    key = ("station_id", "connector_id")
+    full = {"station_id": "S", "connector_id": 1, "status": "Charging",
+            "availability": "Inoperative", "updated_at": utcnow()}
+    short = {"station_id": "S", "connector_id": 2, "status": "Available"}
+    await committer.run(writes=[Write(Connector.__table__, [full, short], upsert_key=key)])
+    await committer.stop()
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(
+            Connector.connector_id, Connector.status, Connector.availability,
+            Connector.updated_at.is_not(None)).order_by(Connector.connector_id))).all()
+    assert list(map(tuple, rows)) == [(1, "Charging", "Inoperative", True),
+                                      (2, "Available", "Operative", True)]
 
 
 async def test_rows_handed_over_inside_a_unit_are_written_with_the_batch(engine) -> None:

@@ -3,6 +3,7 @@ the database afterwards, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from hub.db.models import (
     Transaction,
 )
 from hub.events import MeterValuesReceived, StatusChanged, TransactionEnded, TransactionStarted
+from hub.services import transactions
 from tests.harness import RunningHub, connect_station, now, wait_for
 
 
@@ -154,6 +156,31 @@ async def test_resent_start_transaction_gets_the_same_id(hub: RunningHub) -> Non
     async with hub.hub.sessions() as session:
         count = await session.scalar(sa.select(sa.func.count()).select_from(Transaction))
     assert count == 2
+
+
+async def test_a_start_repeated_within_one_group_commit_is_stored_once(hub: RunningHub) -> None:
+    """A charger that reconnects and repeats its StartTransaction while the first copy still
+    waits for its commit: both copies can land in one batch; the second sees the first's row
+    and gets its id."""
+    async with hub.hub.engine.begin() as conn:
+        await conn.execute(sa.insert(Station).values(
+            id="CP-TWICE", registration_status="Accepted", created_at=datetime.now(UTC)))
+    at = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    first, second = await asyncio.gather(*(
+        transactions.start_transaction(hub.hub, "CP-TWICE", 1, "ANY", 5, at) for _ in range(2)))
+    assert first.transaction_id == second.transaction_id
+    assert sorted([first.duplicate, second.duplicate]) == [False, True]
+    # Another meter start or id tag is another transaction, even at the same second.
+    third = await transactions.start_transaction(hub.hub, "CP-TWICE", 1, "ANY", 6, at)
+    fourth = await transactions.start_transaction(hub.hub, "CP-TWICE", 1, None, 5, at)
+    repeat_of_fourth = await transactions.start_transaction(hub.hub, "CP-TWICE", 1, None, 5, at)
+    assert len({first.transaction_id, third.transaction_id, fourth.transaction_id}) == 3
+    assert (repeat_of_fourth.transaction_id, repeat_of_fourth.duplicate) == \
+        (fourth.transaction_id, True)
+    async with hub.hub.sessions() as session:
+        count = await session.scalar(sa.select(sa.func.count()).select_from(Transaction).where(
+            Transaction.station_id == "CP-TWICE"))
+    assert count == 3
 
 
 async def test_notifications_and_message_log(hub: RunningHub) -> None:
