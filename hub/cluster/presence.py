@@ -66,6 +66,8 @@ def station_key(station_id: str) -> str:
 
 
 def station_of_key(key: str) -> str:
+    if "=" not in key:
+        return key  # most keys (station_key kept the id as it is): no walk per character
     raw = bytearray()
     i = 0
     while i < len(key):
@@ -148,7 +150,23 @@ class Presence:
         """Shutting down: this node's entries go (its stations will reconnect elsewhere),
         many deletes in flight at once rather than one round trip each."""
         await self.close_watch()
-        await _in_chunks(self.release, list(self._held))
+        if self._nc is not None and any(not revision for revision in self._held.values()):
+            with contextlib.suppress(Exception):
+                await self._nc.flush()  # the entries published last are stored
+        await _in_chunks(self._leave, list(self._held))
+
+    async def _leave(self, station_id: str) -> None:
+        """``release`` at shutdown, when the watch no longer delivers revisions: an entry not
+        back from it yet is read from the bucket (and deleted if it is still this connect's)."""
+        connect = self._connect.get(station_id)
+        if not self._held.get(station_id) and connect and self._kv is not None:
+            with contextlib.suppress(Exception):
+                entry = await self._kv.get(station_key(station_id))
+                value = _decode(entry.value) if entry.value else None
+                if value is not None and value.get("node") == self.node_id and \
+                        value.get("c") == connect and entry.revision:
+                    self._held[station_id] = entry.revision
+        await self.release(station_id)
 
     # -- this node's stations -----------------------------------------------------------------
 
