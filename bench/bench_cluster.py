@@ -11,6 +11,8 @@
    CPU-second (the CPU of every hub process, user + system), so that the cost of clustering
    per message shows even on 2 shared cores. The storms alternate for ``--rounds`` rounds and
    each kind's median is compared (one round each moves by more than clustering costs).
+   The local nats-server's CPU is reported beside the cluster's figure (it does clustering's
+   work too, but may serve other clients meanwhile, so it is not in the headline).
 3. **Steady traffic** (``--steady`` seconds, after each storm, on the same hubs): every
    connected station sends a Heartbeat, a StatusNotification or a MeterValues every
    ``--steady-interval`` seconds, in turn; answered messages per server CPU-second, the same
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -79,6 +82,29 @@ class Node(HubProcess):
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.terminate(timeout=30)
+
+
+def nats_server(url: str | None) -> psutil.Process | None:
+    """The local nats-server listening at ``url``, to count its CPU too (None: not found, or
+    not on this machine)."""
+    if not url:
+        return None
+    port = sa.make_url(url.replace("nats://", "nats+x://", 1)).port or 4222
+    for process in psutil.process_iter(["name"]):
+        if "nats-server" not in (process.info["name"] or ""):
+            continue
+        with contextlib.suppress(psutil.Error):
+            if any(c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                   for c in process.net_connections(kind="tcp")):
+                return process
+    return None
+
+
+def process_cpu(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 async def started(nodes: list[Node]) -> list[Node]:
@@ -286,11 +312,12 @@ async def storm_bench(url: str, nats: str | None, count: int, nodes_n: int,
                                 else env) for i in range(nodes_n)])
     stop, tally = asyncio.Event(), Tally()
     tasks: list[asyncio.Task[None]] = []
+    broker = nats_server(nats)
     try:
         await asyncio.sleep(SETTLE_SECONDS)  # start-up work done (both modes alike)
         prefix = uuid.uuid4().hex[:6]
         booted = [asyncio.Event() for _ in range(count)]
-        cpu0 = sum(n.cpu() for n in nodes)
+        cpu0, nats0 = sum(n.cpu() for n in nodes), process_cpu(broker)
         t0 = time.perf_counter()
         tasks = [asyncio.create_task(station(f"ws://127.0.0.1:{nodes[i % nodes_n].port}",
                                              f"S{prefix}-{i:05d}", booted[i], stop, tally,
@@ -301,8 +328,10 @@ async def storm_bench(url: str, nats: str | None, count: int, nodes_n: int,
         cpu = sum(n.cpu() for n in nodes) - cpu0
         storm = {"stations": count, "nodes": nodes_n, "seconds": elapsed,
                  "messages": tally.booted, "server_cpu_seconds": cpu,
-                 "messages_per_server_cpu_second": tally.booted / cpu if cpu else 0.0}
-        steady = await _steady(nodes, tally, steady_seconds) if steady_seconds else None
+                 "messages_per_server_cpu_second": tally.booted / cpu if cpu else 0.0,
+                 "nats_cpu_seconds": process_cpu(broker) - nats0}
+        steady = await _steady(nodes, broker, tally, steady_seconds) if steady_seconds \
+            else None
         return storm, steady
     finally:
         stop.set()
@@ -311,12 +340,13 @@ async def storm_bench(url: str, nats: str | None, count: int, nodes_n: int,
             node.stop()
 
 
-async def _steady(nodes: list[Node], tally: Tally, seconds: float) -> Row:
+async def _steady(nodes: list[Node], broker: psutil.Process | None, tally: Tally,
+                  seconds: float) -> Row:
     """Steady traffic from every connected station, measured after a period to get going
     (the storm's tail and the first, unevenly spread, messages are not counted)."""
     tally.flowing = True
     await asyncio.sleep(SETTLE_SECONDS * 2)
-    cpu0 = sum(n.cpu() for n in nodes)
+    cpu0, nats0 = sum(n.cpu() for n in nodes), process_cpu(broker)
     t0 = time.perf_counter()
     tally.measuring = True
     await asyncio.sleep(seconds)
@@ -325,7 +355,8 @@ async def _steady(nodes: list[Node], tally: Tally, seconds: float) -> Row:
     cpu = sum(n.cpu() for n in nodes) - cpu0
     return {"seconds": elapsed, "messages": tally.steady, "per_second": tally.steady / elapsed,
             "server_cpu_seconds": cpu,
-            "messages_per_server_cpu_second": tally.steady / cpu if cpu else 0.0}
+            "messages_per_server_cpu_second": tally.steady / cpu if cpu else 0.0,
+            "nats_cpu_seconds": process_cpu(broker) - nats0}
 
 
 KINDS = ("one node", "three plain nodes", "three nodes")
@@ -431,6 +462,15 @@ def _report_phase(figures: dict[str, Any], phase: str, title: str) -> None:
     print("the cluster's own cost (presence, events), three cluster nodes against three "
           f"independent hubs: {cost('three nodes', 'three plain nodes')} "
           "(target: at most 10 %)")
+    cluster = figures[f"{phase} three nodes"]
+    if cluster.get("nats_cpu_seconds"):
+        # The broker's work is clustering's too; the local server may serve others meanwhile.
+        rate["with NATS"] = cluster["messages"] / (cluster["server_cpu_seconds"]
+                                                   + cluster["nats_cpu_seconds"])
+        print(f"counting the nats-server's CPU as well ({cluster['nats_cpu_seconds']:.1f} s, "
+              f"anything else it served meanwhile included): {rate['with NATS']:.0f} msgs per "
+              f"CPU-s, {cost('with NATS', 'three plain nodes')} fewer than three independent "
+              "hubs")
     _report_paired(figures, phase)
 
 
