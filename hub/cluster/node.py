@@ -47,6 +47,8 @@ CONNECT_LIMIT_SECONDS = 3.0
 REASSERT = "presence-reassert"
 #: Stations swept per round by the presence sweep (hub.cluster.sweep).
 SWEEP_BATCH = 500
+#: What the other nodes hear from presence entries, not from forwarded events.
+_FROM_PRESENCE = frozenset({StationConnected, StationDisconnected})
 
 
 def subject_token(text: str) -> str:
@@ -62,7 +64,8 @@ class ClusterNode(SingleNode):
         self.config = config
         self.nc: NatsClient | None = None
         self.presence = Presence(self.node_id, f"{config.name}-presence", hub.stations,
-                                 on_connect=self._remote_connect)
+                                 on_connect=self._remote_connect,
+                                 on_disconnect=self._remote_disconnect)
         self.router = NatsRouter(self, hub.commands)
         self.leases = AdvisoryLeases(hub.engine, config.lease_check_seconds)
         self._remote: dict[str, list[Callable[[Any], Awaitable[None]]]] = defaultdict(list)
@@ -78,6 +81,7 @@ class ClusterNode(SingleNode):
         self.forwarded = 0
         self.received = 0
         self.connects_heard = 0  # other nodes' connects, from their presence entries
+        self.disconnects_heard = 0  # and their disconnects, from the entries' deletes
 
     def subject(self, kind: str, tail: str) -> str:
         return f"{self.config.name}.{kind}.{subject_token(tail)}"
@@ -130,7 +134,7 @@ class ClusterNode(SingleNode):
         await nc.subscribe(f"{self.config.name}.alive", cb=self._on_alive)
         self._heartbeat = asyncio.create_task(self._beat_forever(), name="cluster-heartbeat")
         try:
-            await self.presence.open(nc.jetstream())
+            await self.presence.open(nc)
         except Exception:
             log.exception("the presence bucket could not be opened; retried on reconnect")
         return True
@@ -169,7 +173,7 @@ class ClusterNode(SingleNode):
     async def _reopen_presence(self) -> None:
         assert self.nc is not None
         try:
-            await self.presence.open(self.nc.jetstream())
+            await self.presence.open(self.nc)
         except Exception:
             log.exception("the presence bucket could not be reopened")
 
@@ -207,7 +211,10 @@ class ClusterNode(SingleNode):
     async def _station_disconnected(self, event: StationDisconnected) -> None:
         if event.station_id in self.hub.stations:
             return  # it reconnected here meanwhile
-        await self.presence.release(event.station_id)
+        if not await self.presence.release(event.station_id):
+            # No entry of this node's to delete (the presence sweep recording a dead node's
+            # station, or NATS was away): the other nodes hear of it from the event itself.
+            await self._forward(event)
         holder = self.presence.holder(event.station_id)
         if holder is not None and holder.node != self.node_id and self.alive(holder.node):
             # The old socket here closed only after the station's new connection to another
@@ -250,9 +257,10 @@ class ClusterNode(SingleNode):
     def subscribe(self, event_type: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
         self.bus.subscribe(event_type, handler)
         self._remote[event_type.__name__].append(handler)
-        # Another node's connect is heard from its presence entry (_remote_connect): forwarding
-        # the event as well announced every connect twice.
-        if event_type not in self._forwarded and event_type is not StationConnected:
+        # Another node's connect and disconnect are heard from its presence entry and the
+        # entry's delete (_remote_connect, _remote_disconnect): forwarding the events as well
+        # announced each twice.
+        if event_type not in self._forwarded and event_type not in _FROM_PRESENCE:
             self._forwarded.add(event_type)
             self.bus.subscribe(event_type, self._forward)
 
@@ -260,12 +268,20 @@ class ClusterNode(SingleNode):
         """A connect committed on another node (its presence entry): StationConnected for the
         handlers subscribed through ``subscribe``."""
         self.connects_heard += 1
-        handlers = self._remote.get(StationConnected.__name__)
-        if not handlers:
-            return
-        event = StationConnected(station_id=station_id, ocpp_version=holder.ocpp_version)
-        for handler in handlers:
-            self._spawn(self._call(handler, event))
+        self._heard(StationConnected(station_id=station_id, ocpp_version=holder.ocpp_version))
+
+    async def _remote_disconnect(self, station_id: str, holder: Holder) -> None:
+        """A disconnect on another node (its presence entry deleted): StationDisconnected for
+        the handlers subscribed through ``subscribe``."""
+        self.disconnects_heard += 1
+        self._heard(StationDisconnected(station_id=station_id))
+
+    def _heard(self, event: Event) -> None:
+        """Another node's event, to this node's ``subscribe`` handlers: one task for them all
+        (a task per handler per event added up in a storm)."""
+        handlers = self._remote.get(type(event).__name__)
+        if handlers:
+            self._spawn(self._call_all(handlers, event))
 
     async def _forward(self, event: Event) -> None:
         """A fact committed here, announced to the other nodes (after the commit)."""
@@ -290,8 +306,7 @@ class ClusterNode(SingleNode):
         if origin == self.node_id:
             return
         self.received += 1
-        for handler in self._remote.get(type(event).__name__, ()):
-            self._spawn(self._call(handler, event))
+        self._heard(event)
 
     def on_broadcast(self, topic: str, handler: BroadcastHandler) -> None:
         self._topics[subject_token(topic)].append(handler)
@@ -327,6 +342,12 @@ class ClusterNode(SingleNode):
         except Exception:
             log.exception("cluster handler %r failed", handler)
 
+    @classmethod
+    async def _call_all(cls, handlers: list[Callable[[Any], Awaitable[None]]],
+                        arg: Any) -> None:
+        for handler in handlers:
+            await cls._call(handler, arg)
+
     def holder_of(self, station_id: str) -> str | None:
         holder = self.presence.holder(station_id)
         return holder.node if holder is not None and self.alive(holder.node) else None
@@ -340,5 +361,6 @@ class ClusterNode(SingleNode):
             "commands_routed": self.router.routed, "commands_served": self.router.served,
             "takeovers": self.presence.takeovers, "events_forwarded": self.forwarded,
             "events_received": self.received, "connects_heard": self.connects_heard,
+            "disconnects_heard": self.disconnects_heard,
             "leases": sorted(self.leases.held),
         }

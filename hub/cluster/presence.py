@@ -4,7 +4,14 @@ One entry per connected station, ``{"node": node_id, "v": ocpp_version, "c": con
 written once when the connect is committed (again only after NATS was away) and deleted on
 disconnect if it is still this node's. ``c`` tells one connect from the next, so the other
 nodes hear each connect once, from the bucket's watch (``on_connect``), not from a forwarded
-StationConnected event as well.
+StationConnected event as well; and each disconnect from the entry's delete
+(``on_disconnect``), not from a forwarded StationDisconnected.
+
+A connect's entry is published without waiting for JetStream's acknowledgement (a request and
+its reply per connect were a third of what clustering cost a boot storm): this node learns the
+entry's revision from its own watch, which delivers the bucket's writes in the order they were
+stored, so a takeover is still told by the revisions. A station that disconnects before its
+entry came back through the watch has the entry deleted when it does.
 
 Entries carry no TTL: rewriting every entry every third of a TTL was most of a node's NATS
 traffic at 6,000 stations. Instead an entry counts while its node is alive: every node says so
@@ -25,6 +32,7 @@ import itertools
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,7 +41,7 @@ import orjson
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 
 if TYPE_CHECKING:
-    from nats.js.client import JetStreamContext
+    from nats.aio.client import Client as NatsClient
     from nats.js.kv import KeyValue
 
     from hub.ocpp_server.registry import StationRegistry
@@ -43,6 +51,9 @@ _KEY_SAFE = re.compile(r"[A-Za-z0-9_-]")
 _ALL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 #: Entries written or deleted at once (concurrent requests on the one NATS connection).
 CHUNK = 200
+#: Connects released before their entry came back through the watch, remembered at most (an
+#: entry lost on its way never comes back: the oldest are forgotten).
+MAX_UNSEEN_RELEASES = 10_000
 
 
 def station_key(station_id: str) -> str:
@@ -55,6 +66,8 @@ def station_key(station_id: str) -> str:
 
 
 def station_of_key(key: str) -> str:
+    if "=" not in key:
+        return key  # most keys (station_key kept the id as it is): no walk per character
     raw = bytearray()
     i = 0
     while i < len(key):
@@ -76,21 +89,28 @@ class Holder:
 
 
 ConnectHandler = Callable[[str, Holder], Awaitable[None]]
+DisconnectHandler = Callable[[str, Holder], Awaitable[None]]
 # Connect tokens: unique across this node's restarts too (a configured node id is reused).
 _connects = itertools.count(time.time_ns())
 
 
 class Presence:
     def __init__(self, node_id: str, bucket: str, registry: StationRegistry,
-                 on_connect: ConnectHandler | None = None) -> None:
+                 on_connect: ConnectHandler | None = None,
+                 on_disconnect: DisconnectHandler | None = None) -> None:
         self.node_id = node_id
         self.bucket = bucket
         self._registry = registry
         self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
         self._kv: KeyValue | None = None
-        # station -> the revision of this node's entry for it (0: not written yet)
+        self._nc: NatsClient | None = None
+        # station -> the revision of this node's entry for it (0: not back from the watch
+        # yet, or not written: NATS was away)
         self._held: dict[str, int] = {}
         self._connect: dict[str, str] = {}  # station -> its connect token here
+        # connect token -> station: released before its entry came back (deleted when it does)
+        self._unseen_releases: OrderedDict[str, str] = OrderedDict()
         self._where: dict[str, Holder] = {}
         self._watcher: Any = None
         self._replaying = False  # the watch is delivering the bucket's current entries
@@ -99,10 +119,12 @@ class Presence:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def open(self, js: JetStreamContext) -> None:
+    async def open(self, nc: NatsClient) -> None:
         """Open (or create) the bucket and start watching it. Called again after NATS comes
         back."""
         await self.close_watch()
+        self._nc = nc  # a connect's entry is published on it (claim)
+        js = nc.jetstream()
         try:
             self._kv = await js.key_value(self.bucket)
         except BucketNotFoundError:
@@ -128,7 +150,23 @@ class Presence:
         """Shutting down: this node's entries go (its stations will reconnect elsewhere),
         many deletes in flight at once rather than one round trip each."""
         await self.close_watch()
-        await _in_chunks(self.release, list(self._held))
+        if self._nc is not None and any(not revision for revision in self._held.values()):
+            with contextlib.suppress(Exception):
+                await self._nc.flush()  # the entries published last are stored
+        await _in_chunks(self._leave, list(self._held))
+
+    async def _leave(self, station_id: str) -> None:
+        """``release`` at shutdown, when the watch no longer delivers revisions: an entry not
+        back from it yet is read from the bucket (and deleted if it is still this connect's)."""
+        connect = self._connect.get(station_id)
+        if not self._held.get(station_id) and connect and self._kv is not None:
+            with contextlib.suppress(Exception):
+                entry = await self._kv.get(station_key(station_id))
+                value = _decode(entry.value) if entry.value else None
+                if value is not None and value.get("node") == self.node_id and \
+                        value.get("c") == connect and entry.revision:
+                    self._held[station_id] = entry.revision
+        await self.release(station_id)
 
     # -- this node's stations -----------------------------------------------------------------
 
@@ -140,29 +178,40 @@ class Presence:
                              "c": self._connect.get(station_id, "")})
 
     async def claim(self, station_id: str) -> None:
-        """The station's connect is committed on this node: it is held here."""
+        """The station's connect is committed on this node: it is held here. Its entry is
+        published without waiting for an acknowledgement; its revision comes from the watch."""
         self._connect[station_id] = format(next(_connects), "x")
         value = self._value(station_id)
         if value is None:
             self._connect.pop(station_id, None)
             return  # gone already
         self._held[station_id] = 0
-        if self._kv is None:
+        if self._kv is None or self._nc is None:
             return  # NATS is away: the refresh after it returns writes it
         try:
-            self._held[station_id] = await self._kv.put(station_key(station_id), value)
+            await self._nc.publish(f"$KV.{self.bucket}.{station_key(station_id)}", value)
         except Exception as exc:
             log.debug("presence of %s not written (%s); the refresh retries", station_id, exc)
 
-    async def release(self, station_id: str) -> None:
+    async def release(self, station_id: str) -> bool:
+        """The station's connection here ended: delete this node's entry for it, if it is still
+        the newest (a takeover's stays). True when the other nodes hear of it from the delete;
+        False when there was no entry of this node's to delete (NATS was away)."""
         revision = self._held.pop(station_id, None)
-        self._connect.pop(station_id, None)
+        connect = self._connect.pop(station_id, None)
         if revision is None or self._kv is None:
-            return
+            return False
         if not revision:
-            return  # never written (NATS was away): nothing of this node's to delete
+            if connect is None or self._nc is None:
+                return False
+            # Published, not back from the watch yet (or lost): deleted when it comes back.
+            self._unseen_releases[connect] = station_id
+            while len(self._unseen_releases) > MAX_UNSEEN_RELEASES:
+                self._unseen_releases.popitem(last=False)
+            return True
         with contextlib.suppress(Exception):  # a newer entry (another node's) stays
             await self._kv.delete(station_key(station_id), last=revision)
+        return True
 
     async def refresh(self) -> None:
         """Write this node's entries again where they are missing or not its own (after NATS
@@ -235,6 +284,8 @@ class Presence:
             current = self._where.get(station_id)
             if current is not None and current.revision <= entry.revision:
                 del self._where[station_id]
+                if current.node != self.node_id and self._on_disconnect is not None:
+                    await self._on_disconnect(station_id, current)
             return
         value = _decode(entry.value)
         if value is None:
@@ -243,12 +294,27 @@ class Presence:
                         str(value.get("c", "")))
         before = self._where.get(station_id)
         self._where[station_id] = holder
-        held = self._held.get(station_id)  # 0: this node's own write is still in flight
-        if holder.node != self.node_id and held and entry.revision > held:
+        if holder.node == self.node_id:
+            await self._own_entry(station_id, holder)
+            return
+        held = self._held.get(station_id)  # 0: this node's own entry is not back yet
+        if held and entry.revision > held:
             await self._replaced(station_id)
-        if holder.node != self.node_id and self._on_connect is not None and \
-                _new_connect(before, holder, self._replaying):
+        if self._on_connect is not None and _new_connect(before, holder, self._replaying):
             await self._on_connect(station_id, holder)
+
+    async def _own_entry(self, station_id: str, holder: Holder) -> None:
+        """This node's entry, back from the watch: its revision is what a takeover's must
+        exceed and what the disconnect deletes."""
+        if holder.connect and self._connect.get(station_id) == holder.connect:
+            if holder.revision > self._held.get(station_id, 0):
+                self._held[station_id] = holder.revision
+        elif self._unseen_releases.pop(holder.connect, None) == station_id and \
+                self._kv is not None:
+            # The station disconnected before its entry came back: delete it now, unless a
+            # newer entry (a reconnect, here or elsewhere) followed it.
+            with contextlib.suppress(Exception):
+                await self._kv.delete(station_key(station_id), last=holder.revision)
 
     def holder(self, station_id: str) -> Holder | None:
         """Where the station is held as far as this node knows (None: nowhere). Whether that

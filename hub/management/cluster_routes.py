@@ -15,7 +15,8 @@ CLUSTER = s.obj(["node", "clustered"], node=s.STRING, clustered=s.BOOLEAN, name=
                 nats_connected=s.BOOLEAN, nodes_alive=s.array(s.STRING),
                 stations_held=s.INTEGER, commands_routed=s.INTEGER, commands_served=s.INTEGER,
                 takeovers=s.INTEGER, events_forwarded=s.INTEGER, events_received=s.INTEGER,
-                connects_heard=s.INTEGER, leases=s.array(s.STRING))
+                connects_heard=s.INTEGER, disconnects_heard=s.INTEGER,
+                leases=s.array(s.STRING))
 HOLDER = s.obj(["station_id", "connected", "node"], station_id=s.STRING, connected=s.BOOLEAN,
                node=s.NULLABLE_STRING, ocpp_version=s.NULLABLE_STRING)
 

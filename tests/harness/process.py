@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -27,24 +28,35 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 class HubProcess:
+    """``log_path``: the hub's output goes to that file instead of a pipe (a long or busy run,
+    e.g. a bench's storm, can never block on a full pipe nobody reads)."""
+
     def __init__(self, database_url: str, port: int, *extra: str,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
         self.database_url = database_url
         self.port = port
         self.extra = extra
         self.env = env or {}
+        self.log_path = log_path
         self.proc: subprocess.Popen[str] | None = None
         self.files_dir = tempfile.mkdtemp(prefix="pnc-hub-files-")
 
     async def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once; we poll it)
+        if self.log_path is None:
+            self._spawn(subprocess.PIPE)
+        else:
+            with open(self.log_path, "ab") as log:  # noqa: ASYNC230 (a local file, once)
+                self._spawn(log)  # the child keeps its own descriptor
+        await self.wait_ready()
+
+    def _spawn(self, output: Any) -> None:
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub", "--log-level", "WARNING", "serve", "--host",
              "127.0.0.1", "--port", str(self.port), "--database-url", self.database_url,
              *self.extra],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, text=True,
             # Uploaded files go to a temporary directory, not the checkout.
             env={"PNC_HUB_FILES__DATA_DIR": self.files_dir, **os.environ, **self.env})
-        await self.wait_ready()
 
     async def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -64,7 +76,10 @@ class HubProcess:
 
     def exit_output(self) -> str:
         """What the hub printed, for the error when it exits while starting."""
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None
+        if self.log_path is not None:
+            return self.log_path.read_text(errors="replace")[-3000:]
+        assert self.proc.stdout is not None
         return self.proc.stdout.read()
 
     def kill(self) -> None:
@@ -72,10 +87,12 @@ class HubProcess:
         self.proc.kill()  # SIGKILL: no cleanup, no flush
         self.proc.wait(10)
 
-    def terminate(self) -> str:
+    def terminate(self, timeout: float = 20.0) -> str:
         assert self.proc is not None
         self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=20)
+        out, _ = self.proc.communicate(timeout=timeout)
+        if self.log_path is not None:
+            return self.log_path.read_text(errors="replace")
         return out
 
     def ws_url(self, station_id: str) -> str:

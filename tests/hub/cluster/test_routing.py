@@ -118,12 +118,22 @@ async def test_reconnect_to_another_node_takes_over(cluster: Cluster) -> None:
                     Station.id == "CP-MOVE"))).scalar_one()
             await engine.dispose()
             assert connected is True
+        # Its disconnect from B: the other nodes hear of it from the entry's delete (the
+        # takeover on C deleted nothing), and B forwards no StationDisconnected besides.
+        await wait_for(lambda: _disconnected(cluster, "CP-MOVE"), 20)
+        await wait_for(lambda: _stat_is(cluster, "A", "disconnects_heard", 1), 20)
+        assert await _stat(cluster, "C", "disconnects_heard") == 1
+        assert await _stat(cluster, "B", "events_forwarded") == 0
 
 
 async def _stat(cluster: Cluster, node: str, name: str) -> int:
     status, body = await cluster.get(node, "/api/cluster")
     assert status == 200, body
     return body[name]
+
+
+async def _stat_is(cluster: Cluster, node: str, name: str, value: int) -> bool:
+    return await _stat(cluster, node, name) == value
 
 
 def test_a_cluster_on_sqlite_refuses_to_start(tmp_path) -> None:
