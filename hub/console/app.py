@@ -63,8 +63,10 @@ def when(value: datetime | None) -> str:
 def _feed(parent: web.Application) -> contextlib.AbstractAsyncContextManager[None]:
     @contextlib.asynccontextmanager
     async def run(_console: web.Application) -> AsyncIterator[None]:
-        parent[CONSOLE_FEED].attach(parent[HUB])  # the hub runtime exists by now
+        feed = parent[CONSOLE_FEED]
+        feed.attach(parent[HUB])  # the hub runtime exists by now
         yield
+        await feed.stop()
 
     return run  # type: ignore[return-value]
 

@@ -5,6 +5,12 @@ values) and hands each event to the queues of the pages watching its station. A 
 loses events (its queue is bounded) rather than holding memory; the page reloads its data on
 the next event or on reconnect. At shutdown every stream gets an end marker so that no
 response outlives the hub.
+
+In a cluster a page on one node watches stations held by others. Forwarding every node's live
+events to every other node would cost each meter value a NATS message even when nobody looks,
+so interest travels instead: a node with open pages broadcasts which stations they watch
+(``console-watching``, repeated every ``INTEREST_SECONDS / 2``), and a node forwards its own
+live events (``console-live``, already in the page's form) only for stations someone watches.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ from hub.services.timestamps import format_timestamp
 QUEUE_SIZE = 200
 HEARTBEAT_SECONDS = 15.0
 _END = object()
+WATCHING = "console-watching"
+LIVE = "console-live"
+INTEREST_SECONDS = 10.0
+#: Past this many watched stations a node says "every station" ("*") instead of listing them.
+MAX_INTEREST_KEYS = 500
 
 
 def event_data(event: Event) -> tuple[str, dict[str, Any]]:
@@ -91,26 +102,88 @@ class ConsoleFeed:
         # station id ("*" = every station) -> the queues of the pages watching it
         self._watchers: dict[str, set[asyncio.Queue[Any]]] = {}
         self.connections = Connections()
+        self._cluster: Any = None
+        # Other nodes' pages: station id (or "*") -> when their interest runs out (monotonic).
+        self._remote_interest: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.forwarded = 0
 
     def attach(self, hub: Hub) -> None:
         for kind in STATION_LIVE_EVENTS:
             hub.bus.listen(kind, self._publish)  # never waits: no task per event
+        if hub.cluster.clustered:
+            self._cluster = hub.cluster
+            hub.cluster.on_broadcast(WATCHING, self._heard_watching)
+            hub.cluster.on_broadcast(LIVE, self._heard_live)
+            self._spawn(self._announce_forever())
 
     def _publish(self, event: Event) -> None:
         if isinstance(event, StationConnected):
             self.connections.connected(event.station_id)
-        if not self._watchers:
+        remote = self._remote_interest and self._wanted_elsewhere(event.station_id)
+        if not self._watchers and not remote:
             return  # no page open: nothing to build (most events, e.g. every meter value)
         name, data = event_data(event)
-        for key in (event.station_id, "*"):
+        self._deliver(name, data)
+        if remote:
+            self.forwarded += 1
+            self._spawn(self._cluster.broadcast(LIVE, {"name": name, "data": data}))
+
+    def _deliver(self, name: str, data: dict[str, Any]) -> None:
+        for key in (data["station_id"], "*"):
             for queue in self._watchers.get(key, ()):
                 if not queue.full():
                     queue.put_nowait((name, data))
 
+    # -- pages on other nodes ------------------------------------------------------------
+
+    def _wanted_elsewhere(self, station_id: str) -> bool:
+        now = time.monotonic()
+        for key in (station_id, "*"):
+            until = self._remote_interest.get(key)
+            if until is not None:
+                if until > now:
+                    return True
+                del self._remote_interest[key]
+        return False
+
+    async def _heard_watching(self, data: dict[str, Any]) -> None:
+        until = time.monotonic() + INTEREST_SECONDS
+        for key in data.get("stations", ())[:MAX_INTEREST_KEYS]:
+            if isinstance(key, str):
+                self._remote_interest[key] = until
+
+    async def _heard_live(self, data: dict[str, Any]) -> None:
+        name, body = data.get("name"), data.get("data")
+        if isinstance(name, str) and isinstance(body, dict) and isinstance(
+                body.get("station_id"), str):
+            self._deliver(name, body)
+
+    async def _announce(self) -> None:
+        keys = list(self._watchers)
+        if keys:
+            stations = keys if len(keys) <= MAX_INTEREST_KEYS else ["*"]
+            await self._cluster.broadcast(WATCHING, {"stations": stations})
+
+    async def _announce_forever(self) -> None:
+        while True:
+            await self._announce()
+            await asyncio.sleep(INTEREST_SECONDS / 2)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- pages on this node --------------------------------------------------------------
+
     @contextlib.contextmanager
     def _queue(self, station_id: str) -> Iterator[asyncio.Queue[Any]]:
         queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        first = station_id not in self._watchers
         self._watchers.setdefault(station_id, set()).add(queue)
+        if first and self._cluster is not None:
+            self._spawn(self._announce())  # other nodes start forwarding now, not in 5 s
         try:
             yield queue
         finally:
@@ -147,6 +220,12 @@ class ConsoleFeed:
                 if item is _END:
                     return
                 yield None
+
+    async def stop(self) -> None:
+        """Stop announcing and forwarding (the hub is going down)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def close(self) -> None:
         for queues in self._watchers.values():

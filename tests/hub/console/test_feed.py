@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from hub.cluster import SingleNode
 from hub.console.feed import ConsoleFeed, event_data
 from hub.db.base import utcnow
 from hub.events import (
@@ -47,7 +48,7 @@ def test_every_live_event_has_its_named_sse_event() -> None:
 async def test_a_page_gets_its_stations_events_only_and_its_stream_ends_at_shutdown() -> None:
     bus = EventBus()
     feed = ConsoleFeed()
-    feed.attach(SimpleNamespace(bus=bus))  # type: ignore[arg-type]
+    feed.attach(SimpleNamespace(bus=bus, cluster=SingleNode(bus)))  # type: ignore[arg-type]
     got: list = []
 
     async def page() -> None:
@@ -71,7 +72,7 @@ async def test_a_page_gets_its_stations_events_only_and_its_stream_ends_at_shutd
 async def test_a_burst_of_events_makes_one_tick() -> None:
     bus = EventBus()
     feed = ConsoleFeed()
-    feed.attach(SimpleNamespace(bus=bus))  # type: ignore[arg-type]
+    feed.attach(SimpleNamespace(bus=bus, cluster=SingleNode(bus)))  # type: ignore[arg-type]
     ticks = feed.ticks("S", every=60)
     first = asyncio.create_task(anext(ticks))
     await wait_for(lambda: "S" in feed._watchers)
