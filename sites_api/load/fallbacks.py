@@ -86,13 +86,16 @@ class Fallbacks:
         self.held: dict[ConnectorKey, tuple[int, int]] = {}
         self.failed: set[ConnectorKey] = set()
         self.written: dict[NodeId, tuple[float | None, str | None]] = {}
+        # station id -> the keys it ever had above: a connect looks at its own keys, not at
+        # every connector of the estate (a boot storm would be quadratic).
+        self._keys_of: dict[str, set[ConnectorKey]] = {}
 
     def station_connected(self, station_id: str) -> None:
         # It may have rebooted or been reset: send its fallbacks again.
-        for key in [k for k in self.accepted if k[0] == station_id]:
-            del self.accepted[key]
-        # What it holds stays in self.held: a fallback removed meanwhile is still cleared.
-        self.failed = {k for k in self.failed if k[0] != station_id}
+        for key in self._keys_of.get(station_id, ()):
+            self.accepted.pop(key, None)
+            # What it holds stays in self.held: a fallback removed meanwhile is still cleared.
+            self.failed.discard(key)
 
     def tree_changed(self) -> None:
         # An edit may have changed fallbacks or overwritten the status columns: try again.
@@ -102,7 +105,8 @@ class Fallbacks:
     def sites_held_by(self, station_id: str) -> set[int]:
         """The sites whose fallback profiles the station holds (to clear them when it comes
         back, also from a site it was removed from while offline)."""
-        return {site_id for key, (site_id, _) in self.held.items() if key[0] == station_id}
+        held = self.held
+        return {held[key][0] for key in self._keys_of.get(station_id, ()) if key in held}
 
     async def apply(self, state: Any) -> None:
         fallbacks = state.site.fallbacks
@@ -142,6 +146,7 @@ class Fallbacks:
         except CommandFailed as error:
             log.info("fallback profile for %s/%s not set: %s", station_id, connector_id, error)
             status = "CallError"
+        self._keys_of.setdefault(station_id, set()).add(key)
         if status == "Accepted":
             self.accepted[key] = amps
             self.held[key] = (state.site_id, profile_id)
