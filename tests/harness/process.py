@@ -28,8 +28,8 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 class HubProcess:
-    """``log_path``: the hub's output goes to that file instead of a pipe (a long or busy run,
-    e.g. a bench's storm, can never block on a full pipe nobody reads)."""
+    """The hub's output goes to a file (``log_path``, else one in a temporary directory),
+    never to a pipe: a busy run nobody reads from can never block on a full pipe."""
 
     def __init__(self, database_url: str, port: int, *extra: str,
                  env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
@@ -37,16 +37,13 @@ class HubProcess:
         self.port = port
         self.extra = extra
         self.env = env or {}
-        self.log_path = log_path
+        self.log_path = log_path or Path(tempfile.mkdtemp(prefix="pnc-hub-log-")) / "hub.log"
         self.proc: subprocess.Popen[str] | None = None
         self.files_dir = tempfile.mkdtemp(prefix="pnc-hub-files-")
 
     async def start(self) -> None:
-        if self.log_path is None:
-            self._spawn(subprocess.PIPE)
-        else:
-            with open(self.log_path, "ab") as log:  # noqa: ASYNC230 (a local file, once)
-                self._spawn(log)  # the child keeps its own descriptor
+        with open(self.log_path, "ab") as log:  # noqa: ASYNC230 (a local file, once)
+            self._spawn(log)  # the child keeps its own descriptor
         await self.wait_ready()
 
     def _spawn(self, output: Any) -> None:
@@ -76,11 +73,7 @@ class HubProcess:
 
     def exit_output(self) -> str:
         """What the hub printed, for the error when it exits while starting."""
-        assert self.proc is not None
-        if self.log_path is not None:
-            return self.log_path.read_text(errors="replace")[-3000:]
-        assert self.proc.stdout is not None
-        return self.proc.stdout.read()
+        return self.log_path.read_text(errors="replace")[-3000:]
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -90,10 +83,8 @@ class HubProcess:
     def terminate(self, timeout: float = 20.0) -> str:
         assert self.proc is not None
         self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=timeout)
-        if self.log_path is not None:
-            return self.log_path.read_text(errors="replace")
-        return out
+        self.proc.wait(timeout)
+        return self.log_path.read_text(errors="replace")
 
     def ws_url(self, station_id: str) -> str:
         return f"ws://127.0.0.1:{self.port}/ocpp/{station_id}"
