@@ -378,3 +378,20 @@ def parse_port_list(text: str, name: str) -> list[int]:
             raise ConfigError(f"invalid value for {name}: {text!r}")
         ports.extend(range(first, last + 1))
     return ports
+
+
+def section_values(section: str, fields_of: type, raw: dict[str, Any],
+                   bounds: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    """A feature's ``[section]`` as keyword arguments of its settings dataclass ``fields_of``:
+    unknown keys refused, every value read as every section reads it (``coerce_setting``),
+    numbers within ``bounds`` (inclusive); each error names the key."""
+    hints = get_type_hints(fields_of)
+    unknown = sorted(set(raw) - set(hints))
+    if unknown:
+        raise ConfigError(f"unknown [{section}] setting(s): {', '.join(unknown)}")
+    values = {name: coerce_setting(f"{section}.{name}", value, hints[name])
+              for name, value in raw.items()}
+    for name, (low, high) in bounds.items():
+        if name in values and not low <= values[name] <= high:
+            raise ConfigError(f"[{section}] {name} must be between {low} and {high}")
+    return values

@@ -7,11 +7,11 @@ MQTT routes say so.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Any
 
 from yarl import URL
 
-from hub.config import ConfigError, coerce_setting
+from hub.config import ConfigError, section_values
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,7 @@ _BOUNDS = {"keepalive": (5, 3600), "reconnect_min": (0.01, 60), "reconnect_max":
 
 
 def mqtt_settings(raw: dict[str, Any]) -> MqttSettings:
-    hints = get_type_hints(MqttSettings)
-    unknown = sorted(set(raw) - set(hints))
-    if unknown:
-        raise ConfigError(f"unknown [mqtt] setting(s): {', '.join(unknown)}")
-    values = {name: coerce_setting(f"mqtt.{name}", value, hints[name])
-              for name, value in raw.items()}
-    for name, (low, high) in _BOUNDS.items():
-        if name in values and not low <= values[name] <= high:
-            raise ConfigError(f"[mqtt] {name} must be between {low} and {high}")
+    values = section_values("mqtt", MqttSettings, raw, _BOUNDS)
     settings = MqttSettings(**values)
     if settings.url:
         url = settings.broker

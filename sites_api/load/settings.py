@@ -9,9 +9,9 @@ The settings (``PNC_HUB_LOAD__MIN_INTERVAL`` ...): ``enabled`` (true),
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from typing import Any
 
-from hub.config import ConfigError, coerce_setting
+from hub.config import section_values
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,5 @@ _BOUNDS = {"hysteresis": (0, 100), "min_interval": (0, 3600), "stack_level": (0,
 
 def load_settings(raw: dict[str, Any]) -> LoadSettings:
     """``[load]`` read like every other section (hub.config.coerce_setting), then bounded."""
-    hints = get_type_hints(LoadSettings)
-    unknown = sorted(set(raw) - set(hints))
-    if unknown:
-        raise ConfigError(f"unknown [load] setting(s): {', '.join(unknown)}")
-    values = {name: coerce_setting(f"load.{name}", value, hints[name])
-              for name, value in raw.items()}
-    for name, (low, high) in _BOUNDS.items():
-        if name in values and not low <= values[name] <= high:
-            raise ConfigError(f"[load] {name} must be between {low} and {high}")
+    values = section_values("load", LoadSettings, raw, _BOUNDS)
     return LoadSettings(**values)
