@@ -67,7 +67,9 @@ async def test_pnc_only_where_the_station_holds_a_secc_certificate(hub_factory, 
         status, answer = await cp.sign_v2g()
         assert (status, answer and answer["status"]) == ("Accepted", "Accepted")
         await wait_for(lambda: "V2GCertificate" in wallet.chains)
-    await wait_for(lambda: waiting_syncs(running))  # the delivery announced an EVSE change
+        # The station holds the chain before its answer is sent: it stays connected until the
+        # hub has the answer, which records the certificate and announces an EVSE change.
+        await wait_for(lambda: waiting_syncs(running))
     await end_change_delay(running)
     await wait_for(lambda: len(mock.accepted("PushEvseData")) == 2)
     second = pushed(mock.accepted("PushEvseData")[1])
