@@ -141,6 +141,14 @@ class StationNotified(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TariffsChanged(Event):
+    """A tariff was set or removed (every node's tariff cache reloads: hub.services.tariffs).
+    Not about one station."""
+
+    station_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class EvseDataChanged(Event):
     """The master data of EVSEs changed (where they are, their plugs and power, their EvseIDs):
     roaming features re-publish it. Not about one station: ``station_id`` is empty."""

@@ -29,20 +29,12 @@ from hub.db.base import utcnow
 from hub.db.models import Transaction
 from hub.db.models_blocks import Tariff, TransactionCost
 from hub.db.upsert import upsert
-from hub.events import Event, TransactionEnded, TransactionUpdated
+from hub.events import TariffsChanged, TransactionEnded, TransactionUpdated
 
 log = logging.getLogger(__name__)
 
 COST_UPDATE_INTERVAL = 60.0  # seconds between two CostUpdated of one transaction
-TARIFF_CACHE_SECONDS = 60.0  # the backstop when a cluster broadcast is lost (NATS away)
-TARIFFS_CHANGED = "tariffs-changed"  # the cluster broadcast telling other nodes' caches
-
-
-@dataclass(frozen=True, kw_only=True)
-class TariffsChanged(Event):
-    """A tariff was set or removed (the running-cost cache reloads). Not about one station."""
-
-    station_id: str = ""
+TARIFF_CACHE_SECONDS = 60.0  # the backstop when another node's change is not heard (NATS away)
 
 
 @dataclass(frozen=True)
@@ -193,8 +185,9 @@ async def costs_of(hub: Hub, transaction_ids: list[int]) -> dict[int, dict[str, 
 class TariffCache:
     """The tariffs, kept in memory so that a transaction on a connector without a tariff
     costs no database read (neither its meter values nor its end): reloaded when this node
-    changes one (TariffsChanged, heard in ``publish`` itself, so never stale here) and at
-    least every ``TARIFF_CACHE_SECONDS`` for changes made by another node."""
+    changes one (TariffsChanged, heard in ``publish`` itself, so never stale here), when
+    another node does (the same event, through the cluster) and at least every
+    ``TARIFF_CACHE_SECONDS``."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -203,7 +196,7 @@ class TariffCache:
         # Bumped by every change: a load that a change overtook is not kept.
         self._generation = 0
 
-    def changed(self, event: TariffsChanged | None = None) -> None:
+    def changed(self, event: TariffsChanged) -> None:
         self._tariffs = None
         self._generation += 1
 
@@ -275,24 +268,15 @@ class CostUpdates:
 
 def register_cost_updates(hub: Hub) -> CostUpdates:
     cache = hub.tariff_cache = TariffCache(hub)
-    hub.bus.listen(TariffsChanged, cache.changed)
-    _tell_other_nodes(hub, cache)
-    updates = CostUpdates(hub, hub.tariff_cache)
+    hub.bus.listen(TariffsChanged, cache.changed)  # this node's changes, at once
+
+    async def changed_elsewhere(event: TariffsChanged) -> None:
+        # Through the cluster: other nodes' changes (this node's once more, harmlessly), so a
+        # transaction ending there is priced with the new tariff, not one up to a minute old.
+        cache.changed(event)
+
+    hub.cluster.subscribe(TariffsChanged, changed_elsewhere)
+    updates = CostUpdates(hub, cache)
     hub.bus.subscribe(TransactionUpdated, updates.on_updated)
     hub.bus.subscribe(TransactionEnded, updates.on_ended)
     return updates
-
-
-def _tell_other_nodes(hub: Hub, cache: TariffCache) -> None:
-    """A change committed on one node empties every node's cache (a cluster broadcast, as
-    TariffsChanged is this module's event, not one the cluster forwards), so a transaction
-    ending on another node is priced with the new tariff, not one up to a minute old."""
-
-    async def broadcast(event: TariffsChanged) -> None:
-        await hub.cluster.broadcast(TARIFFS_CHANGED, {})
-
-    async def heard(data: dict[str, Any]) -> None:
-        cache.changed()
-
-    hub.bus.subscribe(TariffsChanged, broadcast)
-    hub.cluster.on_broadcast(TARIFFS_CHANGED, heard)
