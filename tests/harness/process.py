@@ -27,16 +27,28 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           text=True, timeout=60, env={**os.environ, **(env or {})})
 
 
+def _die_with_parent() -> None:
+    """Linux: the hub gets SIGKILL if the test process dies first (no orphaned hubs)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+
 class HubProcess:
     """The hub's output goes to a file (``log_path``, else one in a temporary directory),
     never to a pipe: a busy run nobody reads from can never block on a full pipe."""
 
     def __init__(self, database_url: str, port: int, *extra: str,
-                 env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+                 env: dict[str, str] | None = None, log_path: Path | None = None,
+                 log_level: str = "WARNING") -> None:
         self.database_url = database_url
         self.port = port
         self.extra = extra
         self.env = env or {}
+        self.log_level = log_level
         self.log_path = log_path or Path(tempfile.mkdtemp(prefix="pnc-hub-log-")) / "hub.log"
         self.proc: subprocess.Popen[str] | None = None
         self.files_dir = tempfile.mkdtemp(prefix="pnc-hub-files-")
@@ -48,12 +60,13 @@ class HubProcess:
 
     def _spawn(self, output: Any) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "--log-level", "WARNING", "serve", "--host",
+            [sys.executable, "-m", "hub", "--log-level", self.log_level, "serve", "--host",
              "127.0.0.1", "--port", str(self.port), "--database-url", self.database_url,
              *self.extra],
             cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, text=True,
             # Uploaded files go to a temporary directory, not the checkout.
-            env={"PNC_HUB_FILES__DATA_DIR": self.files_dir, **os.environ, **self.env})
+            env={"PNC_HUB_FILES__DATA_DIR": self.files_dir, **os.environ, **self.env},
+            preexec_fn=_die_with_parent)
 
     async def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout

@@ -3,13 +3,11 @@ block on a full pipe, and the log can be searched afterwards)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.harness.process import ROOT, HubProcess, cli
+from tests.harness.process import HubProcess, cli
 
 # What a log line of an unhandled error looks like (Python tracebacks, aiohttp's and asyncio's
 # own reports, and the session's "<station>: <action> failed" for an exception in a handler).
@@ -17,36 +15,13 @@ UNHANDLED_MARKERS = ("Traceback", "Error handling request", "exception was never
                      "Unhandled exception", "Task was destroyed")
 
 
-def _die_with_parent() -> None:
-    """Linux: the hub gets SIGKILL if the test process dies first (no orphaned hubs)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    except (OSError, AttributeError):
-        pass
-
-
 class LoggedHubProcess(HubProcess):
+    """A hub whose log is searched afterwards, and whose shutdown is awaited and diagnosed."""
+
     def __init__(self, database_url: str, port: int, log_path: Path, *extra: str,
                  env: dict[str, str] | None = None, log_level: str = "WARNING") -> None:
-        super().__init__(database_url, port, *extra)
-        self.log_path = log_path
-        self.env = env or {}
-        self.log_level = log_level
-
-    async def start(self) -> None:
-        with open(self.log_path, "ab") as log:  # noqa: ASYNC230 (a local file, once)
-            self.proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once; we poll it)
-                [sys.executable, "-m", "hub", "--log-level", self.log_level, "serve", "--host",
-                 "127.0.0.1", "--port", str(self.port), "--database-url", self.database_url,
-                 *self.extra],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
-                env={**os.environ, **self.env}, preexec_fn=_die_with_parent)
-        await self.wait_ready()
-
-    def exit_output(self) -> str:
-        return self.log()[-3000:]
+        super().__init__(database_url, port, *extra, env=env, log_path=log_path,
+                         log_level=log_level)
 
     def terminate(self, timeout: float = 75.0) -> str:
         """SIGTERM and wait for the graceful shutdown (aiohttp gives handlers 60 s); a hub that
